@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of pgpool's command line; test with errors.Is.
+var (
+	// ErrUnsupported marks a setting value pgpool cannot run with, such as
+	// auth_type = hba.
+	ErrUnsupported = errors.New("pgpool: not supported")
+	// ErrTLS marks TLS files that cannot be loaded.
+	ErrTLS = errors.New("pgpool: TLS setup failed")
+	// ErrListen marks a listener that could not be opened.
+	ErrListen = errors.New("pgpool: cannot listen")
+	// ErrPidfile marks a pidfile that cannot be written or names a live process.
+	ErrPidfile = errors.New("pgpool: pidfile")
+	// ErrConfig marks a configuration file with errors.
+	ErrConfig = errors.New("pgpool: configuration has errors")
+)
+
+// SettingError is a problem with one setting of a loaded configuration that
+// the file reader accepted but pgpool cannot run with.
+type SettingError struct {
+	Pos string // "file:line" where the setting was read, or "" for a default
+	Key string // the pgbouncer.ini key, database or user name
+	Msg string // what is wrong
+	Err error  // class: ErrUnsupported, ErrTLS, ...
+}
+
+// Error formats the problem as "file:line: key: msg".
+func (e *SettingError) Error() string {
+	s := e.Key + ": " + e.Msg
+	if e.Pos != "" {
+		s = e.Pos + ": " + s
+	}
+	return s
+}
+
+// Unwrap returns the class of the problem.
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// exitError carries a process exit status out of a cobra command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }

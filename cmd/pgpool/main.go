@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres"
+)
+
+func main() {
+	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// execute runs the command line args and returns the process exit status.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCommand(stdout, stderr)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "pgpool:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "pgpool:", err)
+	return 1
+}
+
+// newRootCommand builds the pgpool command tree. The root command runs the
+// pooler; check-config and version are subcommands.
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	opts := runOptions{stderr: stderr, signals: true}
+	root := &cobra.Command{
+		Use:   "pgpool [flags] FILE",
+		Short: "A PostgreSQL connection pooler that runs from a pgbouncer.ini",
+		Long: `pgpool shares a few PostgreSQL server connections per (database, user) among
+many clients. It reads PgBouncer's configuration: pgbouncer.ini and the
+userlist.txt named by its auth_file.
+
+SIGHUP reloads the configuration; SIGINT and SIGTERM stop accepting, let
+running transactions finish (up to --shutdown-timeout) and exit; a second
+SIGINT or SIGTERM exits at once.`,
+		Example: `  pgpool /etc/pgbouncer/pgbouncer.ini
+  pgpool --config /etc/pgbouncer/pgbouncer.ini -v
+  pgpool check-config /etc/pgbouncer/pgbouncer.ini`,
+		Version:       postgres.Version,
+		Args:          cobra.MaximumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && opts.config != "" && args[0] != opts.config:
+				return &exitError{code: 2, err: fmt.Errorf("both --config %s and %s given", opts.config, args[0])}
+			case len(args) == 1:
+				opts.config = args[0]
+			case opts.config == "":
+				cmd.Usage()
+				return &exitError{code: 2, err: errors.New("no configuration file given")}
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("pgpool {{.Version}}\n")
+	f := root.Flags()
+	f.StringVar(&opts.config, "config", "", "the pgbouncer.ini to run with")
+	f.CountVarP(&opts.verbose, "verbose", "v", "more log detail (debug level); adds to the ini's verbose")
+	f.BoolVarP(&opts.quiet, "quiet", "q", false, "log only warnings and errors")
+	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second,
+		"how long SIGINT/SIGTERM wait for transactions to finish before closing them")
+	f.StringVar(&opts.debugAddr, "debug-addr", "",
+		"serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off if empty")
+
+	root.AddCommand(newCheckConfigCommand(stdout), newVersionCommand(stdout))
+	return root
+}
+
+// newVersionCommand builds `pgpool version`.
+func newVersionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print pgpool's version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(stdout, "pgpool %s\n", postgres.Version)
+			return err
+		},
+	}
+}
+
+// newCheckConfigCommand builds `pgpool check-config FILE`.
+func newCheckConfigCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config FILE",
+		Short: "Check a pgbouncer.ini and its auth_file; print every problem and warning",
+		Long: `check-config reads a pgbouncer.ini, the files it includes and its auth_file, and
+prints every error and warning with its file and line. It exits with status 1
+if there are errors, 0 otherwise (warnings alone do not fail).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return checkConfig(stdout, args[0])
+		},
+	}
+}
+
+// checkConfig prints the problems and warnings of the configuration at path.
+func checkConfig(w io.Writer, path string) error {
+	_, warnings, err := loadConfig(path)
+	for _, s := range warnings {
+		fmt.Fprintln(w, "warning:", s)
+	}
+	var errs ConfigErrors
+	if err != nil && !errors.As(err, &errs) {
+		errs = ConfigErrors{err}
+	}
+	for _, e := range errs {
+		fmt.Fprintln(w, "error:", e)
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(w, "%s: %d error(s), %d warning(s)\n", path, len(errs), len(warnings))
+		return &exitError{code: 1}
+	}
+	fmt.Fprintf(w, "%s: ok, %d warning(s)\n", path, len(warnings))
+	return nil
+}

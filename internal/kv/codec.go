@@ -1,0 +1,135 @@
+package kv
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Codec is a wire protocol as the engine drives it. One Codec serves one pool; its
+// methods are called from many goroutines at once and must be safe for that.
+type Codec interface {
+	// NewSession returns the protocol state of a new client connection.
+	NewSession() Session
+	// ReplyLen returns the length of the first complete server reply in buf, or 0 when
+	// buf does not hold a whole reply yet. An error means the stream is broken.
+	ReplyLen(buf []byte) (int, error)
+	// Handshake appends to dst the requests that set up a new connection to server s
+	// (authentication, database selection) and returns how many replies they produce.
+	Handshake(dst []byte, s ServerInfo) ([]byte, int)
+	// CheckHandshake checks one reply to the handshake requests.
+	CheckHandshake(reply []byte) error
+	// AppendError appends to dst the reply that reports err to a client.
+	AppendError(dst []byte, err error) []byte
+}
+
+// Session is the protocol state of one client connection. It is used only by that
+// connection's goroutine.
+type Session interface {
+	// Parse parses the first request in buf into req (which the engine has reset),
+	// routing its keys with rt. It returns the bytes consumed; 0 with a nil error means
+	// buf holds no complete request yet. An error means the client broke the protocol:
+	// the engine logs it and closes the connection. A request the proxy refuses is not an
+	// error: the session puts the refusal in req.Local.
+	Parse(buf []byte, req *Request, rt Router) (n int, err error)
+	// Merge appends to dst the client's reply to a request with more than one fragment;
+	// replies[i] answers req.Frags[i]. A request with one fragment gets that fragment's
+	// reply unchanged.
+	Merge(dst []byte, req *Request, replies [][]byte) []byte
+}
+
+// Router maps a routing key to the shard that owns it, or -1 when no server is live.
+type Router interface {
+	Shard(key []byte) int
+}
+
+// ServerInfo describes a server to a Codec's Handshake.
+type ServerInfo struct {
+	Name     string
+	Password string // "" for none
+	DB       int
+}
+
+// Request is one client request as the engine tracks it. The engine reuses Requests;
+// a Session fills one per Parse.
+type Request struct {
+	// Frags are the pieces sent to servers, added with AddFrag.
+	Frags []*Frag
+	// Local is a reply the session produced itself (no fragments then).
+	Local []byte
+	// Close asks the engine to close the connection after this request's reply.
+	Close bool
+	// Scratch is the session's own, kept with the Request from one use to the next
+	// (for example a reusable splitter).
+	Scratch any
+
+	spare   []*Frag // Frags ever allocated for this Request, reused
+	replies [][]byte
+}
+
+func (r *Request) reset() {
+	r.Frags = r.Frags[:0]
+	r.Local = r.Local[:0]
+	r.Close = false
+}
+
+// AddFrag adds a fragment bound for shard (from a Router; -1 for none) and returns it
+// with an empty Payload for the session to fill. readOnly fragments may be served by a
+// replica.
+func (r *Request) AddFrag(shard int, readOnly bool) *Frag {
+	n := len(r.Frags)
+	if n == len(r.spare) {
+		r.spare = append(r.spare, &Frag{})
+	}
+	f := r.spare[n]
+	f.Shard = shard
+	f.ReadOnly = readOnly
+	f.Payload = f.Payload[:0]
+	r.Frags = append(r.Frags, f)
+	return f
+}
+
+// Frag is one piece of a request bound for one server.
+type Frag struct {
+	// Shard is the owning shard (set by AddFrag).
+	Shard int
+	// ReadOnly fragments may go to a replica.
+	ReadOnly bool
+	// Payload is the request to send, appended by the session.
+	Payload []byte
+
+	reply  []byte
+	err    error
+	done   atomic.Bool
+	notify chan struct{} // the client's wake-up channel
+	srv    *server
+	sentAt time.Time
+}
+
+// complete records the fragment's outcome and wakes its client. The reply bytes are
+// copied; after complete the fragment belongs to its client again.
+func (f *Frag) complete(reply []byte, err error) {
+	if err == nil {
+		f.reply = append(f.reply[:0], reply...)
+	}
+	f.err = err
+	f.done.Store(true)
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+}
+
+// maxKeptBuf is the largest buffer kept for reuse; bigger ones are dropped after use.
+const maxKeptBuf = 64 << 10
+
+func (f *Frag) release() {
+	if cap(f.reply) > maxKeptBuf {
+		f.reply = nil
+	}
+	if cap(f.Payload) > maxKeptBuf {
+		f.Payload = nil
+	}
+	f.err = nil
+	f.srv = nil
+	f.done.Store(false)
+}

@@ -1,0 +1,509 @@
+package kv
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poolsuite/poolsuite/sharding"
+)
+
+// Tuning of server connections.
+const (
+	// queueLen bounds the requests waiting for one server connection; clients block
+	// (backpressure) when it is full.
+	queueLen = 1024
+	// maxWriteBatch is the most bytes the writer gathers into one write.
+	maxWriteBatch = 256 << 10
+	// serverReadBuf is the initial read buffer of a server connection.
+	serverReadBuf = 16 << 10
+	// maxServerReply bounds one server reply held in memory.
+	maxServerReply = 512 << 20
+)
+
+// server is one Redis (or memcached) server: a primary or a replica. It owns
+// serverConnections pipelined connections. A server is shared by every pool state that
+// names it with the same settings, so a reload keeps its connections.
+type server struct {
+	key        string // identity: what must match for a reload to keep it
+	pool       string
+	preconnect bool
+	name       string // the name in stats: the config name, or the replica's address
+	network    string
+	addr       string
+	info       ServerInfo
+	timeout    time.Duration
+	codec      Codec
+	log        *slog.Logger
+
+	conns []*serverConn
+	rr    atomic.Uint32
+
+	health  atomic.Pointer[health]
+	stats   serverStats
+	metrics *serverMetrics
+}
+
+// health says where a server's failures are reported: its place in the current
+// sharding.Pool of its pool.
+type health struct {
+	shards *sharding.Pool
+	node   sharding.NodeID
+	pool   *pool
+}
+
+func newServer(key, name, network, addr string, info ServerInfo, nconns int, timeout time.Duration, codec Codec, log *slog.Logger, m *serverMetrics) *server {
+	s := &server{key: key, name: name, network: network, addr: addr, info: info, timeout: timeout, codec: codec, log: log, metrics: m}
+	for i := 0; i < nconns; i++ {
+		c := &serverConn{srv: s, queue: make(chan *Frag, queueLen), quit: make(chan struct{}), done: make(chan struct{})}
+		s.conns = append(s.conns, c)
+	}
+	return s
+}
+
+// start launches the connections' goroutines; preconnect dials them at once.
+func (s *server) start(preconnect bool) {
+	for _, c := range s.conns {
+		go c.run(preconnect)
+	}
+}
+
+// stop ends every connection: queued and in-flight requests fail with
+// ErrServerRemoved. It returns when the goroutines have ended.
+func (s *server) stop() {
+	for _, c := range s.conns {
+		c.stop()
+	}
+	for _, c := range s.conns {
+		<-c.done
+	}
+}
+
+func (s *server) enqueue(f *Frag) {
+	n := uint32(len(s.conns))
+	c := s.conns[0]
+	if n > 1 {
+		c = s.conns[s.rr.Add(1)%n]
+	}
+	c.enqueue(f)
+}
+
+func (s *server) failure() {
+	s.stats.failures.Add(1)
+	h := s.health.Load()
+	if h == nil {
+		return
+	}
+	if h.shards.ReportFailure(h.node) {
+		s.stats.ejectedAt.Store(time.Now().UnixMicro())
+		s.stats.ejects.Add(1)
+		h.pool.stats.serverEjects.Add(1)
+		s.log.Warn("server ejected", "server", s.name, "addr", s.addr)
+	}
+}
+
+func (s *server) success() {
+	if h := s.health.Load(); h != nil {
+		h.shards.ReportSuccess(h.node)
+	}
+}
+
+func (s *server) dialTimeout() time.Duration {
+	if s.timeout > 0 {
+		return s.timeout
+	}
+	return DefaultTimeout
+}
+
+// serverConn is one pipelined connection to a server. Its run goroutine dials on
+// demand and writes batches of queued requests; a reader goroutine per established
+// connection matches replies to the requests in flight, oldest first.
+type serverConn struct {
+	srv   *server
+	queue chan *Frag
+	quit  chan struct{} // closed by stop
+	done  chan struct{} // closed when run returns
+
+	mu     sync.RWMutex // guards closed against enqueue
+	closed bool
+
+	imu      sync.Mutex // guards inflight and nc
+	inflight []*Frag
+	head     int
+	nc       net.Conn
+
+	wbuf []byte
+}
+
+func (c *serverConn) enqueue(f *Frag) {
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		f.complete(nil, ErrServerRemoved)
+		return
+	}
+	c.srv.stats.inQueue.Add(1)
+	c.srv.stats.inQueueBytes.Add(int64(len(f.Payload)))
+	select {
+	case c.queue <- f:
+	case <-c.quit:
+		c.srv.stats.inQueue.Add(-1)
+		c.srv.stats.inQueueBytes.Add(-int64(len(f.Payload)))
+		f.complete(nil, ErrServerRemoved)
+	}
+	c.mu.RUnlock()
+}
+
+func (c *serverConn) stop() {
+	select {
+	case <-c.quit:
+	default:
+		close(c.quit)
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// dequeued accounts for a request leaving the queue.
+func (c *serverConn) dequeued(f *Frag) {
+	c.srv.stats.inQueue.Add(-1)
+	c.srv.stats.inQueueBytes.Add(-int64(len(f.Payload)))
+}
+
+// failQueued fails every request waiting in the queue.
+func (c *serverConn) failQueued(err error) {
+	for {
+		select {
+		case f := <-c.queue:
+			c.dequeued(f)
+			f.complete(nil, err)
+		default:
+			return
+		}
+	}
+}
+
+func (c *serverConn) run(preconnect bool) {
+	defer close(c.done)
+	var first *Frag
+	for {
+		if first == nil && !preconnect {
+			select {
+			case first = <-c.queue:
+				c.dequeued(first)
+			case <-c.quit:
+				c.failQueued(ErrServerRemoved)
+				return
+			}
+		}
+		preconnect = false
+		nc, err := c.connect()
+		if err != nil {
+			c.srv.stats.serverErr.Add(1)
+			c.srv.failure()
+			c.srv.log.Debug("server connect failed", "server", c.srv.name, "addr", c.srv.addr, "err", err)
+			if first != nil {
+				first.complete(nil, err)
+				first = nil
+			}
+			c.failQueued(err)
+			select {
+			case <-c.quit:
+				c.failQueued(ErrServerRemoved)
+				return
+			default:
+			}
+			continue
+		}
+		c.srv.success()
+		c.srv.stats.connections.Add(1)
+		first = c.serve(nc, first)
+		c.srv.stats.connections.Add(-1)
+		select {
+		case <-c.quit:
+			if first != nil {
+				first.complete(nil, ErrServerRemoved)
+			}
+			c.failQueued(ErrServerRemoved)
+			return
+		default:
+		}
+	}
+}
+
+// connect dials the server and runs the codec's handshake, both within the timeout.
+func (c *serverConn) connect() (net.Conn, error) {
+	s := c.srv
+	d := net.Dialer{Timeout: s.dialTimeout()}
+	nc, err := d.Dial(s.network, s.addr)
+	if err != nil {
+		return nil, &ServerError{Server: s.name, Err: ErrServerUnavailable, Cause: err}
+	}
+	hs, n := s.codec.Handshake(c.wbuf[:0], s.info)
+	if n == 0 {
+		return nc, nil
+	}
+	_ = nc.SetDeadline(time.Now().Add(s.dialTimeout()))
+	if _, err := nc.Write(hs); err != nil {
+		nc.Close()
+		return nil, &ServerError{Server: s.name, Err: ErrServerUnavailable, Cause: err}
+	}
+	buf := make([]byte, 0, 512)
+	for n > 0 {
+		l, err := s.codec.ReplyLen(buf)
+		if err != nil {
+			nc.Close()
+			return nil, &ServerError{Server: s.name, Err: ErrHandshake, Cause: err}
+		}
+		if l == 0 {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			m, err := nc.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err != nil {
+				nc.Close()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					return nil, &ServerError{Server: s.name, Err: ErrTimeout, Cause: err}
+				}
+				return nil, &ServerError{Server: s.name, Err: ErrServerUnavailable, Cause: err}
+			}
+			continue
+		}
+		if err := s.codec.CheckHandshake(buf[:l]); err != nil {
+			nc.Close()
+			return nil, &ServerError{Server: s.name, Err: ErrHandshake, Cause: err}
+		}
+		buf = buf[:copy(buf, buf[l:])]
+		n--
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, nil
+}
+
+// serve runs one established connection: this goroutine writes, a reader goroutine
+// reads. It returns when the connection broke, timed out or the server was stopped,
+// after failing exactly the requests written on it. A request taken from the queue but
+// not yet written is returned, to go out on the next connection.
+func (c *serverConn) serve(nc net.Conn, f *Frag) *Frag {
+	s := c.srv
+	c.imu.Lock()
+	c.nc = nc
+	c.imu.Unlock()
+	readErr := make(chan error, 1)
+	go c.read(nc, readErr)
+
+	var err error
+	readerDone := false
+loop:
+	for {
+		if f != nil {
+			now := time.Now()
+			buf := c.wbuf[:0]
+			for f != nil {
+				buf = append(buf, f.Payload...)
+				c.push(f, now)
+				f = nil
+				if len(buf) >= maxWriteBatch {
+					break
+				}
+				select {
+				case f = <-c.queue:
+					c.dequeued(f)
+				default:
+				}
+			}
+			if s.timeout > 0 {
+				_ = nc.SetWriteDeadline(now.Add(s.timeout))
+			}
+			_, werr := nc.Write(buf)
+			if cap(buf) <= maxKeptBuf {
+				c.wbuf = buf[:0]
+			}
+			if werr != nil {
+				if errors.Is(werr, os.ErrDeadlineExceeded) {
+					err = ErrTimeout
+				} else {
+					err = ErrServerClosed
+				}
+				break loop
+			}
+			if f != nil {
+				continue
+			}
+		}
+		select {
+		case f = <-c.queue:
+			c.dequeued(f)
+		case err = <-readErr:
+			readerDone = true
+			break loop
+		case <-c.quit:
+			err = ErrServerRemoved
+			break loop
+		}
+	}
+	nc.Close()
+	if !readerDone {
+		if rerr := <-readErr; errors.Is(rerr, ErrTimeout) || errors.Is(rerr, ErrBadReply) {
+			err = rerr
+		}
+	}
+	c.imu.Lock()
+	failed := c.inflight[c.head:]
+	c.inflight, c.head, c.nc = c.inflight[:0], 0, nil
+	c.imu.Unlock()
+	switch {
+	case errors.Is(err, ErrServerRemoved):
+	case errors.Is(err, ErrTimeout):
+		s.stats.timedOut.Add(1)
+		s.stats.timeouts.Add(int64(len(failed)))
+	default:
+		s.stats.serverEOF.Add(1)
+	}
+	if !errors.Is(err, ErrServerRemoved) {
+		s.failure()
+		s.log.Debug("server connection closed", "server", s.name, "addr", s.addr, "err", err, "in_flight", len(failed))
+	}
+	var ferr error = &ServerError{Server: s.name, Err: err}
+	if se, ok := err.(*ServerError); ok {
+		ferr = se
+	}
+	for i, fr := range failed {
+		s.stats.outQueue.Add(-1)
+		s.stats.outQueueBytes.Add(-int64(len(fr.Payload)))
+		s.stats.errors.Add(1)
+		fr.complete(nil, ferr)
+		failed[i] = nil
+	}
+	return f
+}
+
+// push records f as written (in flight) at now. When it is the only request in flight
+// the read deadline starts from it.
+func (c *serverConn) push(f *Frag, now time.Time) {
+	s := c.srv
+	f.sentAt = now
+	s.stats.requests.Add(1)
+	s.stats.requestBytes.Add(int64(len(f.Payload)))
+	s.stats.outQueue.Add(1)
+	s.stats.outQueueBytes.Add(int64(len(f.Payload)))
+	c.imu.Lock()
+	if c.head == len(c.inflight) && s.timeout > 0 && c.nc != nil {
+		_ = c.nc.SetReadDeadline(now.Add(s.timeout))
+	}
+	c.inflight = append(c.inflight, f)
+	c.imu.Unlock()
+}
+
+// pop removes the oldest request in flight.
+func (c *serverConn) pop() *Frag {
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	if c.head == len(c.inflight) {
+		return nil
+	}
+	f := c.inflight[c.head]
+	c.inflight[c.head] = nil
+	c.head++
+	if c.head == len(c.inflight) {
+		c.inflight, c.head = c.inflight[:0], 0
+	} else if c.head > 1024 && c.head > len(c.inflight)/2 {
+		n := copy(c.inflight, c.inflight[c.head:])
+		clear(c.inflight[n:])
+		c.inflight, c.head = c.inflight[:n], 0
+	}
+	return f
+}
+
+// rearm sets the read deadline from the oldest request in flight, or clears it when
+// none is: an idle connection waits without a deadline (closing it unblocks the read).
+func (c *serverConn) rearm() {
+	if c.srv.timeout <= 0 {
+		return
+	}
+	c.imu.Lock()
+	if c.nc != nil {
+		if c.head < len(c.inflight) {
+			_ = c.nc.SetReadDeadline(c.inflight[c.head].sentAt.Add(c.srv.timeout))
+		} else {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+	}
+	c.imu.Unlock()
+}
+
+// read matches replies to requests in flight until the connection fails; it reports
+// why on out.
+func (c *serverConn) read(nc net.Conn, out chan<- error) {
+	s := c.srv
+	buf := make([]byte, serverReadBuf)
+	r, w := 0, 0
+	for {
+		if w == len(buf) {
+			if r > 0 {
+				w = copy(buf, buf[r:w])
+				r = 0
+			} else if len(buf) >= maxServerReply {
+				out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply too large")}
+				return
+			} else {
+				nb := make([]byte, 2*len(buf))
+				copy(nb, buf[:w])
+				buf = nb
+			}
+		}
+		n, err := nc.Read(buf[w:])
+		w += n
+		if n > 0 {
+			now := time.Now()
+			for r < w {
+				l, perr := s.codec.ReplyLen(buf[r:w])
+				if perr != nil {
+					out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: perr}
+					return
+				}
+				if l == 0 {
+					break
+				}
+				f := c.pop()
+				if f == nil {
+					out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply without a request")}
+					return
+				}
+				s.stats.responses.Add(1)
+				s.stats.responseBytes.Add(int64(l))
+				s.stats.outQueue.Add(-1)
+				s.stats.outQueueBytes.Add(-int64(len(f.Payload)))
+				s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
+				f.complete(buf[r:r+l], nil)
+				r += l
+			}
+			if r == w {
+				r, w = 0, 0
+				if len(buf) > 4*serverReadBuf {
+					buf = make([]byte, serverReadBuf)
+				}
+			}
+			c.rearm()
+			s.success()
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				out <- ErrTimeout
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				out <- ErrServerClosed
+			default:
+				out <- &ServerError{Server: s.name, Err: ErrServerClosed, Cause: err}
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// maxAuthMessage bounds a client's authentication message, as PostgreSQL bounds it
+// (PG_MAX_AUTH_TOKEN_LENGTH). The Reader's own limit applies first; callers should
+// keep that small until the client is authenticated.
+const maxAuthMessage = 65535
+
+// Authenticate authenticates the client on r and w as user, whose stored secret is
+// secret, with method (see the package documentation for which exchange each method
+// and secret give). The caller has read the StartupMessage; Authenticate sends the
+// authentication request, reads the answer, and returns the Credentials with which the
+// pooler can log in to PostgreSQL as user.
+//
+// Authenticate does not send AuthenticationOk. After SCRAM it leaves
+// AuthenticationSASLFinal buffered in w, so the caller's AuthenticationOk goes out in
+// the same Flush; the caller must send AuthenticationOk (or an ErrorResponse) and
+// Flush.
+//
+// Errors: an *Error with Kind ErrPasswordMismatch, ErrNoPassword or
+// ErrUnsupportedSecret when the client is not admitted (send Error.ErrorResponse,
+// SQLSTATE 28P01), ErrProtocol for a malformed or unexpected message (SQLSTATE 08P01),
+// ErrInvalidMethod for a bad method; any other error comes from the connection and
+// wraps the Reader's or Writer's error (io.EOF when the client hung up or sent
+// Terminate, as libpq does when it needs a password it does not have).
+func Authenticate(r *wire.Reader, w *wire.Writer, method Method, user string, secret Secret) (*Credentials, error) {
+	switch method {
+	case Trust:
+		return secret.Credentials(), nil
+	case Plain:
+		return authPlain(r, w, user, secret)
+	case MD5:
+		if secret.Kind == SecretSCRAM {
+			return authSCRAM(r, w, user, secret)
+		}
+		return authMD5(r, w, user, secret)
+	case SCRAMSHA256:
+		return authSCRAM(r, w, user, secret)
+	}
+	return nil, &Error{Kind: ErrInvalidMethod, User: user, Detail: method.String()}
+}
+
+// authPlain asks for the cleartext password and checks it against any kind of secret.
+func authPlain(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Credentials, error) {
+	if err := send(w, user, &pgproto3.AuthenticationCleartextPassword{}); err != nil {
+		return nil, err
+	}
+	body, err := readPasswordMessage(r, user)
+	if err != nil {
+		return nil, err
+	}
+	var m pgproto3.PasswordMessage
+	if err := m.Decode(body); err != nil {
+		return nil, &Error{Kind: ErrProtocol, User: user, Detail: "malformed password message", Err: err}
+	}
+	password := m.Password
+	if password == "" {
+		return nil, &Error{Kind: ErrPasswordMismatch, User: user, Detail: "empty password"}
+	}
+	if err := checkPassword(user, password, secret); err != nil {
+		return nil, err
+	}
+	c := secret.Credentials()
+	c.Password = password
+	return c, nil
+}
+
+// checkPassword checks a cleartext password against a secret in constant time.
+func checkPassword(user, password string, secret Secret) error {
+	var ok bool
+	switch secret.Kind {
+	case SecretNone:
+		return &Error{Kind: ErrNoPassword, User: user}
+	case SecretPlain:
+		ok = constantTimeEqual(password, secret.Password)
+	case SecretMD5:
+		ok = constantTimeEqual(md5Secret(user, password), secret.MD5)
+	case SecretSCRAM:
+		v := &secret.SCRAM
+		k, err := deriveSCRAMKeys(password, v.Salt, v.Iterations)
+		if err != nil {
+			return &Error{Kind: ErrUnsupportedSecret, User: user, Err: err}
+		}
+		ok = subtle.ConstantTimeCompare(k.stored[:], v.StoredKey[:])&
+			subtle.ConstantTimeCompare(k.server[:], v.ServerKey[:]) == 1
+	}
+	if !ok {
+		return &Error{Kind: ErrPasswordMismatch, User: user, Detail: "password does not match " + secret.Kind.String() + " secret"}
+	}
+	return nil
+}
+
+// authMD5 runs md5 authentication against a plain or md5 secret. Without a secret it
+// still asks for the password, so the client cannot tell.
+func authMD5(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Credentials, error) {
+	var salt [4]byte
+	rand.Read(salt[:])
+	if err := send(w, user, &pgproto3.AuthenticationMD5Password{Salt: salt}); err != nil {
+		return nil, err
+	}
+	body, err := readPasswordMessage(r, user)
+	if err != nil {
+		return nil, err
+	}
+	var m pgproto3.PasswordMessage
+	if err := m.Decode(body); err != nil {
+		return nil, &Error{Kind: ErrProtocol, User: user, Detail: "malformed password message", Err: err}
+	}
+	var stored string
+	switch secret.Kind {
+	case SecretPlain:
+		stored = md5Secret(user, secret.Password)
+	case SecretMD5:
+		stored = secret.MD5
+	default:
+		return nil, &Error{Kind: ErrNoPassword, User: user}
+	}
+	if !constantTimeEqual(m.Password, md5Response(stored, salt)) {
+		return nil, &Error{Kind: ErrPasswordMismatch, User: user, Detail: "md5 response does not match"}
+	}
+	c := secret.Credentials()
+	c.MD5 = stored
+	return c, nil
+}
+
+// md5Response is what a client answers to AuthenticationMD5Password:
+// "md5" + hex(md5(hex part of the md5 secret + salt)).
+func md5Response(md5Secret string, salt [4]byte) string {
+	h := md5.New()
+	h.Write([]byte(md5Secret[len(md5Prefix):]))
+	h.Write(salt[:])
+	return md5Prefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// authSCRAM runs SCRAM-SHA-256. A plain secret gets a verifier with a random salt; an
+// md5 secret or none runs a mock exchange that always fails.
+func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Credentials, error) {
+	s := &scramServer{user: user}
+	var failure error
+	switch secret.Kind {
+	case SecretSCRAM:
+		s.verifier = &secret.SCRAM
+	case SecretPlain:
+		salt := make([]byte, scramSaltLen)
+		rand.Read(salt)
+		v, err := NewSCRAMVerifier(secret.Password, salt, DefaultSCRAMIterations)
+		if err != nil {
+			return nil, &Error{Kind: ErrUnsupportedSecret, User: user, Err: err}
+		}
+		s.verifier = &v
+	case SecretMD5:
+		failure = &Error{Kind: ErrUnsupportedSecret, User: user, Detail: "an md5 secret cannot verify SCRAM-SHA-256"}
+	default:
+		failure = &Error{Kind: ErrNoPassword, User: user}
+	}
+	if failure != nil {
+		s.verifier, s.mock = mockVerifier(user), true
+	}
+
+	if err := send(w, user, &pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}}); err != nil {
+		return nil, err
+	}
+	first, err := readSASLInitialResponse(r, user)
+	if err != nil {
+		return nil, err
+	}
+	serverFirst, err := s.clientFirst(first, newNonce())
+	if err != nil {
+		return nil, err
+	}
+	if err := send(w, user, &pgproto3.AuthenticationSASLContinue{Data: []byte(serverFirst)}); err != nil {
+		return nil, err
+	}
+	body, err := readPasswordMessage(r, user)
+	if err != nil {
+		return nil, err
+	}
+	serverFinal, clientKey, err := s.clientFinal(string(body))
+	if failure != nil {
+		return nil, failure
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Left buffered: the caller's AuthenticationOk follows in the same write.
+	if err := w.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte(serverFinal)}); err != nil {
+		return nil, &Error{Kind: ErrProtocol, User: user, Err: err}
+	}
+	c := secret.Credentials()
+	v := *s.verifier
+	c.SCRAM, c.ClientKey = &v, clientKey
+	return c, nil
+}
+
+// mockKey makes mock SCRAM salts: the same user always gets the same salt, as
+// PostgreSQL's scram_mock_salt does, so probing cannot tell missing roles apart.
+var mockKey = func() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}()
+
+func mockVerifier(user string) *SCRAMVerifier {
+	m := hmac.New(sha256.New, mockKey)
+	m.Write([]byte(user))
+	v := &SCRAMVerifier{Iterations: DefaultSCRAMIterations, Salt: m.Sum(nil)[:scramSaltLen]}
+	rand.Read(v.StoredKey[:])
+	rand.Read(v.ServerKey[:])
+	return v
+}
+
+// readSASLInitialResponse reads SASLInitialResponse and returns its data, which must
+// select SCRAM-SHA-256 and be present.
+func readSASLInitialResponse(r *wire.Reader, user string) (string, error) {
+	body, err := readPasswordMessage(r, user)
+	if err != nil {
+		return "", err
+	}
+	var m pgproto3.SASLInitialResponse
+	if err := m.Decode(body); err != nil {
+		return "", &Error{Kind: ErrProtocol, User: user, Detail: "malformed SASLInitialResponse", Err: err}
+	}
+	if m.AuthMechanism != scramMechanism {
+		return "", protocolError(user, "client selected an invalid SASL authentication mechanism %q", m.AuthMechanism)
+	}
+	// pgproto3 skips the data length; check it, since -1 means "no initial response".
+	n := int32(binary.BigEndian.Uint32(body[len(m.AuthMechanism)+1:]))
+	if n < 0 || int(n) != len(m.Data) {
+		return "", protocolError(user, "malformed SASLInitialResponse: data length %d for %d bytes", n, len(m.Data))
+	}
+	return string(m.Data), nil
+}
+
+// readPasswordMessage reads the client's next message, which must be a password
+// message ('p': PasswordMessage, SASLInitialResponse or SASLResponse), and returns
+// its body, valid until the next read from r.
+func readPasswordMessage(r *wire.Reader, user string) ([]byte, error) {
+	typ, msg, err := r.Next()
+	if err != nil {
+		return nil, connError(user, err)
+	}
+	switch {
+	case typ == wire.Terminate:
+		return nil, fmt.Errorf("auth: client sent Terminate during authentication: %w", io.EOF)
+	case typ != wire.Password:
+		return nil, protocolError(user, "expected password response, got message type %q", typ)
+	case len(msg) > maxAuthMessage:
+		return nil, protocolError(user, "authentication message of %d bytes exceeds %d", len(msg), maxAuthMessage)
+	}
+	return wire.Body(msg), nil
+}
+
+// send writes one message and flushes.
+func send(w *wire.Writer, user string, m interface {
+	Encode(dst []byte) ([]byte, error)
+}) error {
+	if err := w.Send(m); err != nil {
+		return &Error{Kind: ErrProtocol, User: user, Err: err}
+	}
+	if err := w.Flush(); err != nil {
+		return connError(user, err)
+	}
+	return nil
+}
+
+// constantTimeEqual compares a and b in time that depends on neither their contents
+// nor their lengths (both are hashed first).
+func constantTimeEqual(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}

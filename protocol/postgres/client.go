@@ -1,0 +1,568 @@
+package postgres
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// clientState is what SHOW CLIENTS reports for a client connection.
+type clientState int32
+
+const (
+	clientLogin   clientState = iota // in startup or authentication
+	clientIdle                       // logged in, no server connection
+	clientWaiting                    // waiting for a server connection
+	clientActive                     // linked to a server connection
+	clientClosed
+)
+
+func (s clientState) String() string {
+	switch s {
+	case clientLogin:
+		return "login"
+	case clientIdle:
+		return "idle"
+	case clientWaiting:
+		return "waiting"
+	case clientActive:
+		return "active"
+	}
+	return "closed"
+}
+
+// client is one connection from an application. Its goroutine reads the client's
+// messages and forwards them; the bound server's reader goroutine writes replies back.
+type client struct {
+	pl     *Pooler
+	id     uint64
+	conn   net.Conn
+	rd     *wire.Reader
+	log    *slog.Logger
+	tls    bool
+	remote string
+
+	pid, secret uint32 // the BackendKeyData pgpool gave this client
+	user        string
+	database    string
+	appName     string
+	params      map[string]string // startup parameters the client sent
+	vals        map[string]string // the client's values of synced parameters (guarded by mu)
+	pool        *pool
+	cfg         *poolConfig
+	admin       bool
+
+	ref sinkRef
+	out *server // the server whose write buffer holds this client's unflushed messages
+
+	// mu guards the binding: which server serves this client and what is in flight.
+	mu       sync.Mutex
+	server   *server
+	pending  int  // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
+	unsynced bool // extended-protocol messages sent since the last Sync
+	inCopy   bool // the server is in COPY FROM STDIN
+	discard  bool // the server died mid-batch: drop messages until Sync
+	gotFatal bool // the server's FATAL error was passed on (as ERROR)
+	pinned   bool // session state keeps the server connection with this client
+	closing  bool // the client is going away; the server is cleaned up on its own
+	queryAt  time.Time
+
+	// wmu guards w, the buffer of messages to the client.
+	wmu sync.Mutex
+	w   *wire.Writer
+
+	state       atomic.Int32
+	connectedAt time.Time
+	requestAt   atomic.Int64
+	waitStart   atomic.Int64
+	queryTimer  *time.Timer
+	closeOnce   sync.Once
+}
+
+func (c *client) setState(s clientState) { c.state.Store(int32(s)) }
+
+func (c *client) getState() clientState { return clientState(c.state.Load()) }
+
+// close closes the client socket; the client's goroutine then ends.
+func (c *client) close() {
+	c.closeOnce.Do(func() { c.conn.Close() })
+}
+
+// sendError writes an ErrorResponse to the client and flushes.
+func (c *client) sendError(err error) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.w.Send(asClientError(err))
+	return c.w.Flush()
+}
+
+// sendErrorReady writes an ErrorResponse followed by ReadyForQuery.
+func (c *client) sendErrorReady(err error, status byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.w.Send(asClientError(err))
+	c.w.Send(&pgproto3.ReadyForQuery{TxStatus: status})
+	return c.w.Flush()
+}
+
+// run is the main loop after login: read, bind a server connection if needed,
+// forward. It returns when the client leaves or must be closed.
+func (c *client) run() error {
+	c.setState(clientIdle)
+	for {
+		if !c.rd.HasMessage() {
+			if err := c.flushServer(); err != nil {
+				return err
+			}
+			c.setReadDeadline()
+		}
+		typ, msg, err := c.rd.Next()
+		if err != nil {
+			return c.readError(err)
+		}
+		if typ == wire.Terminate {
+			return nil
+		}
+		if err := c.forward(typ, msg); err != nil {
+			return err
+		}
+	}
+}
+
+// readError turns a failed client read into what run returns.
+func (c *client) readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.mu.Lock()
+		inTx := c.server != nil && !c.server.txIdle() && c.pending == 0
+		c.mu.Unlock()
+		if inTx {
+			e := fatalf(CodeIdleInTransactionTimout, "idle transaction timeout")
+			c.sendError(e)
+			return e
+		}
+		e := fatalf(CodeAdminShutdown, "client_idle_timeout")
+		c.sendError(e)
+		return e
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// setReadDeadline arms client_idle_timeout or idle_transaction_timeout before a read
+// that may block.
+func (c *client) setReadDeadline() {
+	g := c.pl.settings()
+	var d time.Duration
+	c.mu.Lock()
+	switch {
+	case c.server == nil:
+		d = g.ClientIdleTimeout
+	case c.pending == 0 && !c.server.txIdle():
+		d = g.IdleTransactionTimeout
+	}
+	c.mu.Unlock()
+	if d > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(d))
+	} else if g.ClientIdleTimeout > 0 || g.IdleTransactionTimeout > 0 {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// flushServer writes what was buffered for the bound server. Only the client's
+// goroutine calls it; c.out is set only while messages wait in the server's buffer,
+// and the server cannot be released meanwhile (they are counted in pending or
+// unsynced), so the buffer is still this client's to write.
+func (c *client) flushServer() error {
+	s := c.out
+	if s == nil {
+		return nil
+	}
+	c.out = nil
+	n := s.w.Buffered()
+	if err := s.flush(); err != nil {
+		// The server's reader sees the closed socket and reports to serverGone.
+		return nil
+	}
+	c.pool.stats.received.Add(int64(n))
+	return nil
+}
+
+// isSyncPoint reports whether a client message is answered by its own ReadyForQuery.
+func isSyncPoint(typ byte) bool {
+	return typ == wire.Query || typ == wire.Sync || typ == wire.FunctionCall
+}
+
+// forward sends one client message to the bound server connection, binding one first
+// if needed.
+func (c *client) forward(typ byte, msg []byte) error {
+	c.mu.Lock()
+	if c.discard {
+		if typ == wire.Sync {
+			c.discard = false
+			c.mu.Unlock()
+			c.wmu.Lock()
+			c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+			err := c.w.Flush()
+			c.wmu.Unlock()
+			return err
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	s := c.server
+	if s == nil {
+		c.mu.Unlock()
+		switch typ {
+		case wire.CopyData, wire.CopyDone, wire.CopyFail:
+			return nil // PostgreSQL drops these outside COPY too
+		case wire.Flush:
+			return nil // nothing is outstanding
+		case wire.Sync:
+			// Nothing is outstanding: answer without taking a server connection.
+			c.wmu.Lock()
+			c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+			err := c.w.Flush()
+			c.wmu.Unlock()
+			return err
+		}
+		var err error
+		if s, err = c.bind(); err != nil {
+			return c.bindFailed(typ, err)
+		}
+		c.mu.Lock()
+	}
+	switch {
+	case isSyncPoint(typ):
+		if typ == wire.Sync && c.inCopy {
+			break // PostgreSQL ignores Sync during COPY FROM STDIN
+		}
+		c.pending++
+		c.unsynced = false
+		if c.pending == 1 {
+			c.queryAt = time.Now()
+		}
+	case typ == wire.CopyDone || typ == wire.CopyFail:
+		c.inCopy = false
+	case typ == wire.CopyData:
+	default:
+		c.unsynced = true
+	}
+	c.mu.Unlock()
+	if typ == wire.Query || typ == wire.Parse {
+		c.pool.stats.queryCount.Add(1)
+		c.armQueryTimeout()
+	}
+	s.w.Raw(msg)
+	c.out = s
+	if s.w.Buffered() >= 32<<10 {
+		return c.flushServer()
+	}
+	return nil
+}
+
+// bind takes a server connection from the pool and makes this client its owner.
+func (c *client) bind() (*server, error) {
+	g := c.pl.settings()
+	var deadline time.Time
+	if g.QueryWaitTimeout > 0 {
+		deadline = time.Now().Add(g.QueryWaitTimeout)
+	}
+	c.setState(clientWaiting)
+	c.waitStart.Store(time.Now().UnixNano())
+	s, err := c.pool.acquire(c, deadline)
+	c.waitStart.Store(0)
+	if err != nil {
+		c.setState(clientIdle)
+		return nil, err
+	}
+	if q := c.syncQuery(s); q != "" {
+		s.setState(serverUsed)
+		if err := s.exec(q, g.ServerConnectTimeout); err != nil {
+			c.setState(clientIdle)
+			var se *ServerError
+			if errors.As(err, &se) {
+				// A value the server refuses (it accepted it at login, so rarely seen).
+				c.pool.release(s)
+				return nil, err
+			}
+			s.close()
+			return nil, err
+		}
+		s.setState(serverActive)
+	}
+	c.setState(clientActive)
+	s.owner.Store(&c.ref)
+	c.mu.Lock()
+	c.server = s
+	c.gotFatal = false
+	c.pending = 0
+	c.unsynced = false
+	c.inCopy = false
+	c.mu.Unlock()
+	return s, nil
+}
+
+// bindFailed tells the client why no server connection could be had. Inside an
+// extended-protocol batch the rest of the batch is dropped until Sync, as PostgreSQL
+// does after an error.
+func (c *client) bindFailed(typ byte, err error) error {
+	c.pl.log.Info("no server connection for client", "client", c.id, "user", c.user, "database", c.database, "err", err)
+	var ce *Error
+	if errors.Is(err, ErrQueryWaitTimeout) {
+		err = errorf(CodeConnectionFailure, "query_wait_timeout")
+		ce = err.(*Error)
+		ce.Severity = "FATAL"
+	} else if errors.Is(err, ErrPoolClosed) {
+		err = fatalf(CodeAdminShutdown, "database removed or closed")
+	} else if errors.Is(err, ErrPaused) {
+		err = fatalf(CodeCannotConnectNow, "pool is paused")
+	}
+	if errors.As(err, &ce) && ce.Fatal() {
+		c.sendError(err)
+		return err
+	}
+	var se *ServerError
+	if errors.As(err, &se) && se.Response.Severity == "FATAL" {
+		c.sendError(err)
+		return err
+	}
+	switch typ {
+	case wire.Query, wire.FunctionCall:
+		return c.sendErrorReady(err, 'I')
+	default:
+		c.mu.Lock()
+		c.discard = true
+		c.mu.Unlock()
+		return c.sendError(err)
+	}
+}
+
+// armQueryTimeout starts query_timeout for the request just sent.
+func (c *client) armQueryTimeout() {
+	d := c.pl.settings().QueryTimeout
+	if d <= 0 {
+		return
+	}
+	if c.queryTimer == nil {
+		c.queryTimer = time.AfterFunc(d, c.queryTimedOut)
+		return
+	}
+	c.queryTimer.Reset(d)
+}
+
+// queryTimedOut closes a client whose request has run longer than query_timeout, and
+// the server connection running it, as PgBouncer does.
+func (c *client) queryTimedOut() {
+	d := c.pl.settings().QueryTimeout
+	c.mu.Lock()
+	s := c.server
+	late := s != nil && c.pending > 0 && time.Since(c.queryAt) >= d
+	c.mu.Unlock()
+	if !late {
+		if s != nil && c.pending > 0 {
+			c.queryTimer.Reset(d - time.Since(c.queryAt))
+		}
+		return
+	}
+	c.pl.log.Warn("query timeout", "client", c.id, "user", c.user, "database", c.database)
+	c.wmu.Lock()
+	c.w.Send(fatalf(CodeQueryCanceled, "query timeout").response())
+	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.w.Flush()
+	c.wmu.Unlock()
+	s.close()
+	c.close()
+}
+
+// serverMessage forwards a server message to the client (called by the server's reader).
+func (c *client) serverMessage(s *server, typ byte, msg []byte) {
+	if typ == wire.ErrorResponse {
+		msg = c.serverError(msg)
+	}
+	c.wmu.Lock()
+	c.w.Raw(msg)
+	if c.w.Buffered() >= 32<<10 {
+		c.flushClientLocked(s)
+	}
+	c.wmu.Unlock()
+	switch typ {
+	case wire.ReadyForQuery:
+		c.ready(s, msg[wire.HeaderSize])
+	case wire.ParameterStatus:
+		c.recordParam(msg)
+	case wire.CopyInResponse:
+		c.mu.Lock()
+		c.inCopy = true
+		c.mu.Unlock()
+	}
+}
+
+func (c *client) flushClientLocked(s *server) {
+	n := c.w.Buffered()
+	if err := c.w.Flush(); err != nil {
+		// The client is gone or stuck: its goroutine will notice the closed socket.
+		c.close()
+		return
+	}
+	c.pool.stats.sent.Add(int64(n))
+}
+
+// serverFlush writes buffered replies to the client.
+func (c *client) serverFlush(s *server) {
+	c.wmu.Lock()
+	c.flushClientLocked(s)
+	c.wmu.Unlock()
+}
+
+// ready handles a ReadyForQuery: one request fewer in flight, and the server
+// connection goes back to the pool when the transaction is over and nothing is
+// outstanding.
+func (c *client) ready(s *server, status byte) {
+	c.mu.Lock()
+	if c.pending > 0 {
+		c.pending--
+	}
+	if c.pending == 0 && c.queryTimer != nil {
+		c.queryTimer.Stop()
+	}
+	if status == 'I' {
+		c.pool.stats.xactCount.Add(1)
+	}
+	if c.cfg.mode == PoolStatement && status != 'I' {
+		c.mu.Unlock()
+		c.serverFlush(s)
+		err := fatalf(CodeFeatureNotSupported, "transaction blocks not allowed in statement pooling mode")
+		c.sendError(err)
+		s.close()
+		c.close()
+		return
+	}
+	release := c.pending == 0 && !c.unsynced && status == 'I' &&
+		c.cfg.mode != PoolSession && !c.pinned && !c.closing
+	if release {
+		c.server = nil
+		s.owner.Store(nil)
+	}
+	c.mu.Unlock()
+	if release {
+		c.serverFlush(s)
+		c.setState(clientIdle)
+		c.pool.release(s)
+	}
+}
+
+// serverError passes a server's ErrorResponse on. A FATAL one ends the server
+// connection, not the client's session with pgpool: it reaches the client as an ERROR
+// (same SQLSTATE and text), so the client can go on with a new server connection.
+func (c *client) serverError(msg []byte) []byte {
+	var er pgproto3.ErrorResponse
+	if er.Decode(wire.Body(msg)) != nil || (er.Severity != "FATAL" && er.Severity != "PANIC") {
+		return msg
+	}
+	er.Severity, er.SeverityUnlocalized = "ERROR", "ERROR"
+	out, err := er.Encode(nil)
+	if err != nil {
+		return msg
+	}
+	c.mu.Lock()
+	c.gotFatal = true
+	c.mu.Unlock()
+	return out
+}
+
+// serverGone tells the client its server connection died: every request in flight gets
+// an error, never a silent replay elsewhere; the client may go on with a new one.
+func (c *client) serverGone(s *server, err error) {
+	c.mu.Lock()
+	if c.server != s {
+		c.mu.Unlock()
+		return
+	}
+	n := c.pending
+	c.pending = 0
+	reported := c.gotFatal
+	c.gotFatal = false
+	if c.unsynced {
+		c.discard = true
+	}
+	c.unsynced = false
+	c.inCopy = false
+	c.server = nil
+	if c.queryTimer != nil {
+		c.queryTimer.Stop()
+	}
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return
+	}
+	c.setState(clientIdle)
+	c.pl.log.Warn("server connection lost while in use", "client", c.id, "server", s.String(), "err", err)
+	e := errorf(CodeConnectionFailure, "server connection lost: %v", err)
+	if s.closeErr == nil {
+		e = errorf(CodeConnectionFailure, "server connection closed")
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if n == 0 && !reported {
+		c.w.Send(e.response())
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 || !reported {
+			c.w.Send(e.response())
+		}
+		c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	}
+	c.flushClientLocked(s)
+}
+
+// unbind is called when the client goes away: a clean server connection goes back to
+// the pool (reset first where the mode asks for it); one inside a transaction is
+// rolled back; one with requests in flight is closed.
+func (c *client) unbind() {
+	c.mu.Lock()
+	c.closing = true
+	s := c.server
+	c.server = nil
+	clean := s != nil && c.pending == 0 && !c.unsynced && !c.inCopy
+	pinned := c.pinned
+	c.mu.Unlock()
+	if c.queryTimer != nil {
+		c.queryTimer.Stop()
+	}
+	if s == nil {
+		return
+	}
+	s.owner.Store(nil)
+	if !clean || s.closed.Load() {
+		s.close()
+		return
+	}
+	s.setState(serverUsed)
+	timeout := c.pl.settings().ServerConnectTimeout
+	if !s.txIdle() {
+		if err := s.exec("ROLLBACK", timeout); err != nil {
+			s.close()
+			return
+		}
+	}
+	cfg := c.pool.config()
+	if cfg.resetQuery != "" && (cfg.mode == PoolSession || cfg.resetAlways || pinned) {
+		if err := s.exec(cfg.resetQuery, timeout); err != nil {
+			s.close()
+			return
+		}
+	}
+	c.pool.release(s)
+}

@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// Config is the pooler's configuration, with PgBouncer's meaning for each setting.
+// cmd/pgpool fills it from pgbouncer.ini; zero values mean what the field says, and
+// Defaults fills PgBouncer's defaults.
+type Config struct {
+	// AuthType is how clients log in: "scram-sha-256", "md5", "plain", or "trust".
+	AuthType string
+	// Userlist maps user names to secrets (auth_file): plain, md5 or SCRAM.
+	Userlist map[string]string
+	// AuthUser and AuthQuery look up secrets of users absent from Userlist.
+	AuthUser  string
+	AuthQuery string
+	// AdminUsers may run every admin console command; StatsUsers may run SHOW.
+	AdminUsers []string
+	StatsUsers []string
+
+	PoolMode           PoolMode
+	MaxClientConn      int
+	DefaultPoolSize    int
+	MinPoolSize        int
+	ReservePoolSize    int
+	ReservePoolTimeout time.Duration
+	MaxDBConnections   int // 0: no limit
+	MaxUserConnections int // 0: no limit
+
+	ServerResetQuery       string
+	ServerResetQueryAlways bool
+	ServerCheckQuery       string
+	ServerCheckDelay       time.Duration
+	ServerLifetime         time.Duration // 0: unlimited
+	ServerIdleTimeout      time.Duration // 0: never
+	ServerConnectTimeout   time.Duration
+	ServerLoginRetry       time.Duration
+
+	QueryWaitTimeout       time.Duration // 0: wait forever
+	QueryTimeout           time.Duration // 0: off
+	IdleTransactionTimeout time.Duration // 0: off
+	ClientIdleTimeout      time.Duration // 0: off
+	ClientLoginTimeout     time.Duration // 0: off
+	CancelWaitTimeout      time.Duration
+
+	// IgnoreStartupParameters are startup parameters accepted and not passed on.
+	IgnoreStartupParameters []string
+	// MaxPacketSize bounds a client message; 0 means the wire package's default.
+	MaxPacketSize int
+
+	// ClientTLSMode is client_tls_sslmode: disable, allow, prefer, require, verify-ca,
+	// verify-full. ClientTLS holds the certificate (required unless disable).
+	ClientTLSMode string
+	ClientTLS     *tls.Config
+	// ServerTLSMode is server_tls_sslmode; ServerTLS the roots and client certificate.
+	ServerTLSMode string
+	ServerTLS     *tls.Config
+
+	// MaxPreparedStatements bounds the protocol-level prepared statements kept per
+	// server connection in transaction mode; 0 turns their tracking off.
+	MaxPreparedStatements int
+
+	// Databases maps names clients connect to onto servers; "*" is the fallback.
+	Databases map[string]*Database
+	// Users holds per-user settings ([users]).
+	Users map[string]*User
+}
+
+// Database is one [databases] entry.
+type Database struct {
+	Host     string // host name, IP address, or unix socket directory ("/..."); default localhost
+	Port     int    // default 5432
+	DBName   string // database on the server; empty: the name the client asked for
+	User     string // forced server user; empty: the client's user
+	Password string // password for User (or for the client's user)
+
+	PoolSize         int       // 0: DefaultPoolSize
+	MinPoolSize      int       // 0: MinPoolSize
+	ReservePool      int       // -1: ReservePoolSize
+	PoolMode         *PoolMode // nil: the user's or the global mode
+	MaxDBConnections int       // 0: MaxDBConnections
+	// StartupParams are sent to the server at connect (client_encoding, datestyle,
+	// timezone, application_name).
+	StartupParams map[string]string
+}
+
+// User is one [users] entry.
+type User struct {
+	PoolMode           *PoolMode
+	MaxUserConnections int // 0: MaxUserConnections
+}
+
+// Defaults returns a Config with PgBouncer's defaults (and transaction pooling, the
+// mode pgpool is built for).
+func Defaults() *Config {
+	return &Config{
+		AuthType:              "md5",
+		AuthQuery:             "SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
+		PoolMode:              PoolTransaction,
+		MaxClientConn:         100,
+		DefaultPoolSize:       20,
+		ReservePoolTimeout:    5 * time.Second,
+		ServerResetQuery:      "DISCARD ALL",
+		ServerCheckQuery:      "select 1",
+		ServerCheckDelay:      30 * time.Second,
+		ServerLifetime:        3600 * time.Second,
+		ServerIdleTimeout:     600 * time.Second,
+		ServerConnectTimeout:  15 * time.Second,
+		ServerLoginRetry:      15 * time.Second,
+		QueryWaitTimeout:      120 * time.Second,
+		ClientLoginTimeout:    60 * time.Second,
+		CancelWaitTimeout:     10 * time.Second,
+		ClientTLSMode:         "disable",
+		ServerTLSMode:         "prefer",
+		MaxPreparedStatements: 200,
+		Databases:             map[string]*Database{},
+		Users:                 map[string]*User{},
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isAdmin reports whether user may use every admin console command.
+func (c *Config) isAdmin(user string) bool { return contains(c.AdminUsers, user) }
+
+// isStats reports whether user may run the admin console's SHOW commands.
+func (c *Config) isStats(user string) bool {
+	return contains(c.StatsUsers, user) || c.isAdmin(user)
+}
+
+// database finds the entry for name, falling back to "*".
+func (c *Config) database(name string) (*Database, bool) {
+	if d, ok := c.Databases[name]; ok {
+		return d, true
+	}
+	if d, ok := c.Databases["*"]; ok {
+		return d, true
+	}
+	return nil, false
+}

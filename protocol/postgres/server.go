@@ -1,0 +1,500 @@
+package postgres
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// serverState is what SHOW SERVERS reports for a server connection.
+type serverState int32
+
+const (
+	serverLogin  serverState = iota // connecting and logging in
+	serverIdle                      // in the pool, free
+	serverActive                    // bound to a client
+	serverUsed                      // taken for an internal query (check, reset)
+	serverClosed
+)
+
+func (s serverState) String() string {
+	switch s {
+	case serverLogin:
+		return "login"
+	case serverIdle:
+		return "idle"
+	case serverActive:
+		return "active"
+	case serverUsed:
+		return "used"
+	default:
+		return "closed"
+	}
+}
+
+// sink receives what a server connection reads while someone owns it. Calls come from
+// the server's reader goroutine, one at a time.
+type sink interface {
+	// serverMessage handles one message; msg is valid only during the call.
+	serverMessage(s *server, typ byte, msg []byte)
+	// serverFlush is called when no further message is buffered.
+	serverFlush(s *server)
+	// serverGone is called once when the connection dies while owned.
+	serverGone(s *server, err error)
+}
+
+// sinkRef lets a sink be stored in an atomic.Pointer without allocating per binding.
+type sinkRef struct{ s sink }
+
+// server is one connection from pgpool to PostgreSQL. Its reader goroutine reads every
+// message and passes it to the current owner's sink; with no owner, it keeps the
+// ParameterStatus values and drops notices. Writes are made by the owner only.
+type server struct {
+	id   uint64
+	pool *pool
+	conn net.Conn
+	rd   *wire.Reader
+	w    *wire.Writer
+
+	pid, secret uint32 // the server's own BackendKeyData
+	addr        string // the address it was dialled at (for cancel requests)
+	tls         bool
+
+	// wmu is held while the owner flushes w. The owner can lose the connection the
+	// moment PostgreSQL has its last message, before Flush returns; release takes wmu
+	// so the next owner never shares the buffer with a flush still unwinding.
+	wmu      sync.Mutex
+	owner    atomic.Pointer[sinkRef]
+	state    atomic.Int32 // serverState
+	txStatus atomic.Uint32
+
+	paramsMu sync.Mutex
+	params   map[string]string // ParameterStatus values as PostgreSQL last reported them
+
+	createdAt time.Time
+	expiresAt time.Time // server_lifetime with jitter
+	lastUsed  atomic.Int64
+	lastCheck time.Time // owned by whoever holds the connection
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	done      chan struct{} // closed when the reader goroutine ends
+	closeErr  error
+}
+
+func (s *server) setState(st serverState) { s.state.Store(int32(st)) }
+
+func (s *server) getState() serverState { return serverState(s.state.Load()) }
+
+// serverOptions are what is needed to open a server connection.
+type serverOptions struct {
+	network, addr  string // "tcp" host:port or "unix" socket path
+	user, database string
+	startup        map[string]string // extra startup parameters
+	cred           *auth.Credentials
+	connectTimeout time.Duration
+	tlsMode        string // disable, allow, prefer, require, verify-ca, verify-full
+	tlsConfig      *tls.Config
+}
+
+// connectServer dials and logs in, then starts the reader goroutine. The whole login is
+// bounded by connectTimeout.
+func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
+	timeout := o.connectTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	d := net.Dialer{Deadline: deadline, KeepAlive: 30 * time.Second}
+	conn, err := d.Dial(o.network, o.addr)
+	if err != nil {
+		return nil, &Error{Severity: "FATAL", Code: CodeConnectionFailure,
+			Message: fmt.Sprintf("server connection failed: %v", err), Err: err}
+	}
+	conn.SetDeadline(deadline)
+	s := &server{
+		id: id, pool: p, conn: conn, addr: o.addr,
+		params:    make(map[string]string),
+		createdAt: time.Now(),
+		done:      make(chan struct{}),
+	}
+	s.setState(serverLogin)
+	if err := s.login(o); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	s.lastUsed.Store(time.Now().UnixNano())
+	s.lastCheck = time.Now()
+	go s.readLoop()
+	return s, nil
+}
+
+func (s *server) login(o *serverOptions) error {
+	if o.network == "tcp" {
+		if err := s.startTLS(o); err != nil {
+			return err
+		}
+	}
+	s.rd = wire.NewReader(s.conn)
+	s.w = wire.NewWriter(s.conn)
+	params := map[string]string{"user": o.user, "database": o.database}
+	for k, v := range o.startup {
+		params[k] = v
+	}
+	if err := s.w.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: params}); err != nil {
+		return err
+	}
+	if err := s.w.Flush(); err != nil {
+		return connFailed(err)
+	}
+	if err := auth.Login(s.rd, s.w, o.user, o.cred); err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			if ae.Kind == auth.ErrServer && ae.Server != nil {
+				return &ServerError{Response: ae.Server}
+			}
+			if ae.Err == nil {
+				return &Error{Severity: "FATAL", Code: ae.SQLState(), Message: ae.ErrorResponse().Message, Err: err}
+			}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return connFailed(err)
+		}
+		return &Error{Severity: "FATAL", Code: CodeConnectionFailure,
+			Message: fmt.Sprintf("server login failed: %v", err), Err: err}
+	}
+	for {
+		typ, msg, err := s.rd.Next()
+		if err != nil {
+			return connFailed(err)
+		}
+		switch typ {
+		case wire.ParameterStatus:
+			var ps pgproto3.ParameterStatus
+			if ps.Decode(wire.Body(msg)) == nil {
+				s.params[ps.Name] = ps.Value
+			}
+		case wire.BackendKeyData:
+			body := wire.Body(msg)
+			if len(body) >= 8 {
+				s.pid = binary.BigEndian.Uint32(body)
+				s.secret = binary.BigEndian.Uint32(body[4:])
+			}
+		case wire.ErrorResponse:
+			var er pgproto3.ErrorResponse
+			if er.Decode(wire.Body(msg)) != nil {
+				return connFailed(wire.ErrMalformed)
+			}
+			return &ServerError{Response: &er}
+		case wire.ReadyForQuery:
+			s.txStatus.Store(uint32(msg[wire.HeaderSize]))
+			return nil
+		case wire.NoticeResponse, wire.NegotiateProtocol:
+		default:
+			return connFailed(fmt.Errorf("unexpected message %q during login", typ))
+		}
+	}
+}
+
+func connFailed(err error) *Error {
+	return &Error{Severity: "FATAL", Code: CodeConnectionFailure,
+		Message: fmt.Sprintf("server connection failed: %v", err), Err: err}
+}
+
+// startTLS negotiates TLS per server_tls_sslmode.
+func (s *server) startTLS(o *serverOptions) error {
+	switch o.tlsMode {
+	case "", "disable", "allow":
+		return nil
+	}
+	var req [8]byte
+	binary.BigEndian.PutUint32(req[:], 8)
+	binary.BigEndian.PutUint32(req[4:], wire.SSLRequestCode)
+	if _, err := s.conn.Write(req[:]); err != nil {
+		return connFailed(err)
+	}
+	var ans [1]byte
+	if _, err := io.ReadFull(s.conn, ans[:]); err != nil {
+		return connFailed(err)
+	}
+	if ans[0] != 'S' {
+		if o.tlsMode == "prefer" {
+			return nil
+		}
+		return fatalf(CodeConnectionFailure, "server does not support TLS (server_tls_sslmode=%s)", o.tlsMode)
+	}
+	cfg := o.tlsConfig
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg = cfg.Clone()
+	if o.tlsMode == "prefer" || o.tlsMode == "require" {
+		cfg.InsecureSkipVerify = true
+	}
+	tc := tls.Client(s.conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		return &Error{Severity: "FATAL", Code: CodeConnectionFailure,
+			Message: fmt.Sprintf("server TLS handshake failed: %v", err), Err: err}
+	}
+	s.conn = tc
+	s.tls = true
+	return nil
+}
+
+// readLoop is the server's reader goroutine. It ends when the connection closes.
+func (s *server) readLoop() {
+	defer close(s.done)
+	for {
+		typ, msg, err := s.rd.Next()
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		switch typ {
+		case wire.ReadyForQuery:
+			if len(msg) > wire.HeaderSize {
+				s.txStatus.Store(uint32(msg[wire.HeaderSize]))
+			}
+		case wire.ParameterStatus:
+			s.recordParam(msg)
+		}
+		ref := s.owner.Load()
+		if ref == nil {
+			continue // idle: notices and async status are not anyone's
+		}
+		ref.s.serverMessage(s, typ, msg)
+		if !s.rd.HasMessage() {
+			if ref := s.owner.Load(); ref != nil {
+				ref.s.serverFlush(s)
+			}
+			s.rd.Release()
+		}
+	}
+}
+
+func (s *server) recordParam(msg []byte) {
+	var ps pgproto3.ParameterStatus
+	if ps.Decode(wire.Body(msg)) != nil {
+		return
+	}
+	s.paramsMu.Lock()
+	s.params[ps.Name] = ps.Value
+	s.paramsMu.Unlock()
+}
+
+// param returns the value PostgreSQL last reported for a parameter.
+func (s *server) param(name string) (string, bool) {
+	s.paramsMu.Lock()
+	defer s.paramsMu.Unlock()
+	v, ok := s.params[name]
+	return v, ok
+}
+
+// paramsCopy returns the ParameterStatus values as last reported.
+func (s *server) paramsCopy() map[string]string {
+	s.paramsMu.Lock()
+	defer s.paramsMu.Unlock()
+	m := make(map[string]string, len(s.params))
+	for k, v := range s.params {
+		m[k] = v
+	}
+	return m
+}
+
+// fail handles the end of the connection seen by the reader.
+func (s *server) fail(err error) {
+	if !s.closed.Load() && !errors.Is(err, net.ErrClosed) {
+		s.closeErr = err
+	}
+	s.close()
+	if ref := s.owner.Swap(nil); ref != nil {
+		ref.s.serverGone(s, err)
+	}
+	if s.pool != nil {
+		s.pool.serverClosed(s)
+	}
+}
+
+// close closes the socket; the reader goroutine then ends and reports it to the pool.
+func (s *server) close() {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.setState(serverClosed)
+		if s.conn != nil {
+			// Be polite when we can: a Terminate lets PostgreSQL end the backend cleanly.
+			s.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			s.conn.Write([]byte{wire.Terminate, 0, 0, 0, 4})
+			s.conn.Close()
+		}
+	})
+}
+
+// write sends what the owner buffered.
+func (s *server) flush() error {
+	s.wmu.Lock()
+	err := s.w.Flush()
+	s.wmu.Unlock()
+	if err != nil {
+		s.close()
+		return err
+	}
+	return nil
+}
+
+// txIdle reports whether the last ReadyForQuery said the session is idle.
+func (s *server) txIdle() bool { return byte(s.txStatus.Load()) == 'I' }
+
+// opSink collects the outcome of an internal query run by pgpool itself.
+type opSink struct {
+	done chan error // buffered 1
+	err  error      // first ErrorResponse
+	ref  sinkRef
+	rows [][]string // DataRow values when collect is set
+	// collect asks for DataRow values to be kept.
+	collect bool
+}
+
+func (o *opSink) serverMessage(s *server, typ byte, msg []byte) {
+	switch typ {
+	case wire.ErrorResponse:
+		if o.err == nil {
+			var er pgproto3.ErrorResponse
+			if er.Decode(wire.Body(msg)) == nil {
+				o.err = &ServerError{Response: &er}
+			} else {
+				o.err = wire.ErrMalformed
+			}
+		}
+	case wire.DataRow:
+		if o.collect {
+			var dr pgproto3.DataRow
+			if dr.Decode(wire.Body(msg)) == nil {
+				row := make([]string, len(dr.Values))
+				for i, v := range dr.Values {
+					row[i] = string(v)
+				}
+				o.rows = append(o.rows, row)
+			}
+		}
+	case wire.ReadyForQuery:
+		s.owner.Store(nil)
+		o.done <- o.err
+	}
+}
+
+func (o *opSink) serverFlush(*server) {}
+
+func (o *opSink) serverGone(_ *server, err error) { o.done <- connFailed(err) }
+
+// exec runs a simple query on a server connection that nobody else owns and waits for
+// its ReadyForQuery, up to timeout. On timeout or I/O failure the connection is closed.
+func (s *server) exec(query string, timeout time.Duration) error {
+	_, err := s.query(query, false, timeout)
+	return err
+}
+
+func (s *server) query(query string, collect bool, timeout time.Duration) ([][]string, error) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	o := &opSink{done: make(chan error, 1), collect: collect}
+	o.ref.s = o
+	s.owner.Store(&o.ref)
+	s.w.Send(&pgproto3.Query{String: query})
+	s.conn.SetWriteDeadline(time.Now().Add(timeout))
+	err := s.flush()
+	s.conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		// The reader sees the closed socket and reports to o.
+		<-o.done
+		return nil, connFailed(err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-o.done:
+		return o.rows, err
+	case <-t.C:
+		s.close()
+		<-o.done
+		return nil, fatalf(CodeConnectionFailure, "server did not answer %q within %v", query, timeout)
+	}
+}
+
+// queryParams runs one parameterised query with the extended protocol and returns its
+// rows as text, like query.
+func (s *server) queryParams(sql string, args []string, timeout time.Duration) ([][]string, error) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	o := &opSink{done: make(chan error, 1), collect: true}
+	o.ref.s = o
+	s.owner.Store(&o.ref)
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	s.w.Send(&pgproto3.Parse{Query: sql})
+	s.w.Send(&pgproto3.Bind{Parameters: params})
+	s.w.Send(&pgproto3.Execute{})
+	s.w.Send(&pgproto3.Sync{})
+	s.conn.SetWriteDeadline(time.Now().Add(timeout))
+	err := s.flush()
+	s.conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		<-o.done
+		return nil, connFailed(err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-o.done:
+		return o.rows, err
+	case <-t.C:
+		s.close()
+		<-o.done
+		return nil, fatalf(CodeConnectionFailure, "server did not answer auth_query within %v", timeout)
+	}
+}
+
+// cancel sends a CancelRequest for whatever this connection is running.
+func (s *server) cancel(timeout time.Duration) {
+	network := "tcp"
+	if len(s.addr) > 0 && s.addr[0] == '/' {
+		network = "unix"
+	}
+	conn, err := net.DialTimeout(network, s.addr, timeout)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	var req [16]byte
+	binary.BigEndian.PutUint32(req[0:], 16)
+	binary.BigEndian.PutUint32(req[4:], wire.CancelRequest)
+	binary.BigEndian.PutUint32(req[8:], s.pid)
+	binary.BigEndian.PutUint32(req[12:], s.secret)
+	if _, err := conn.Write(req[:]); err != nil {
+		return
+	}
+	// PostgreSQL closes the connection when done; wait for that so the cancel has been
+	// processed before we report back.
+	var b [1]byte
+	conn.Read(b[:])
+}
+
+func (s *server) String() string { return "S-" + strconv.FormatUint(s.id, 10) }

@@ -1,0 +1,272 @@
+package postgres
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// adminDatabases are the virtual databases of the admin console.
+var adminDatabases = map[string]bool{"pgbouncer": true, "pgpool": true}
+
+// ErrCancelRequest ends a connection that carried a CancelRequest.
+var errCancelRequest = errors.New("pgpool: cancel request")
+
+// startup reads the startup packet, negotiating TLS first if the client asks, and
+// records the client's parameters. It returns errCancelRequest for a cancel.
+func (c *client) startup() error {
+	g := c.pl.settings()
+	for {
+		pkt, err := c.rd.ReadStartup()
+		if err != nil {
+			return err
+		}
+		code := binary.BigEndian.Uint32(pkt[4:])
+		switch code {
+		case wire.SSLRequestCode:
+			if err := c.negotiateTLS(g); err != nil {
+				return err
+			}
+			continue
+		case wire.GSSENCRequest:
+			if _, err := c.conn.Write([]byte{'N'}); err != nil {
+				return err
+			}
+			continue
+		case wire.CancelRequest:
+			if len(pkt) != 16 {
+				return &wire.MalformedError{Reason: "cancel request of wrong length"}
+			}
+			c.pl.cancel(binary.BigEndian.Uint32(pkt[8:]), binary.BigEndian.Uint32(pkt[12:]))
+			return errCancelRequest
+		}
+		if code>>16 != 3 {
+			return fatalf(CodeProtocolViolation, "unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff)
+		}
+		var sm pgproto3.StartupMessage
+		if err := sm.Decode(pkt[4:]); err != nil {
+			return fatalf(CodeProtocolViolation, "invalid startup packet")
+		}
+		if g.ClientTLSMode == "require" || g.ClientTLSMode == "verify-ca" || g.ClientTLSMode == "verify-full" {
+			if !c.tls {
+				return fatalf(CodeInvalidAuthorization, "SSL required")
+			}
+		}
+		return c.acceptParams(g, sm.Parameters)
+	}
+}
+
+// acceptParams checks the startup parameters as PgBouncer does.
+func (c *client) acceptParams(g *Config, params map[string]string) error {
+	c.user = params["user"]
+	if c.user == "" {
+		return fatalf(CodeInvalidAuthorization, "no user name in startup packet")
+	}
+	c.database = params["database"]
+	if c.database == "" {
+		c.database = c.user
+	}
+	c.appName = params["application_name"]
+	c.params = make(map[string]string)
+	for k, v := range params {
+		switch k {
+		case "user", "database":
+			continue
+		case "replication":
+			return fatalf(CodeProtocolViolation, "replication connections are not supported")
+		}
+		if contains(g.IgnoreStartupParameters, k) {
+			continue
+		}
+		if !trackedParams[strings.ToLower(k)] && !adminDatabases[c.database] {
+			return fatalf(CodeProtocolViolation, "unsupported startup parameter: %s", k)
+		}
+		c.params[k] = v
+	}
+	return nil
+}
+
+// trackedParams are the startup parameters pgpool passes on and keeps per client.
+var trackedParams = map[string]bool{
+	"application_name":            true,
+	"client_encoding":             true,
+	"datestyle":                   true,
+	"timezone":                    true,
+	"intervalstyle":               true,
+	"standard_conforming_strings": true,
+	"search_path":                 true,
+	"extra_float_digits":          true,
+	"options":                     false,
+}
+
+// negotiateTLS answers an SSLRequest.
+func (c *client) negotiateTLS(g *Config) error {
+	if c.tls {
+		return fatalf(CodeProtocolViolation, "duplicate SSLRequest")
+	}
+	if g.ClientTLSMode == "" || g.ClientTLSMode == "disable" || g.ClientTLS == nil {
+		_, err := c.conn.Write([]byte{'N'})
+		return err
+	}
+	if c.rd.Buffered() > 0 {
+		return fatalf(CodeProtocolViolation, "data after SSLRequest")
+	}
+	if _, err := c.conn.Write([]byte{'S'}); err != nil {
+		return err
+	}
+	tc := tls.Server(c.conn, g.ClientTLS)
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("pgpool: client TLS handshake: %w", err)
+	}
+	c.conn = tc
+	c.rd = wire.NewReader(tc)
+	c.w = wire.NewWriter(tc)
+	c.tls = true
+	return nil
+}
+
+// login authenticates the client and links it to its pool.
+func (c *client) login() error {
+	g := c.pl.settings()
+	if adminDatabases[c.database] {
+		return c.loginAdmin(g)
+	}
+	db, ok := g.database(c.database)
+	if !ok {
+		return fatalf(CodeInvalidCatalogName, "no such database: %s", c.database)
+	}
+	cred, err := c.authenticate(g, db)
+	if err != nil {
+		return err
+	}
+	p, err := c.pl.poolFor(c.database, c.user, db, cred)
+	if err != nil {
+		return err
+	}
+	c.pool = p
+	c.cfg = p.config()
+	var deadline time.Time
+	if g.QueryWaitTimeout > 0 {
+		deadline = time.Now().Add(g.QueryWaitTimeout)
+	}
+	welcome, err := p.welcomeParams(c, deadline)
+	if err != nil {
+		if errors.Is(err, ErrQueryWaitTimeout) {
+			return fatalf(CodeConnectionFailure, "query_wait_timeout")
+		}
+		return err
+	}
+	c.initParams(welcome)
+	return c.sendWelcome(welcome)
+}
+
+// authenticate runs the client's authentication and returns the credentials the pool
+// logs in to PostgreSQL with.
+func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error) {
+	method, err := auth.ParseMethod(g.AuthType)
+	if err != nil {
+		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
+	}
+	secretText, known := g.Userlist[c.user]
+	if !known && method != auth.Trust && g.AuthUser != "" && g.AuthQuery != "" {
+		secretText, known, err = c.pl.authQuery(db, c.database, c.user)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !known && method != auth.Trust {
+		// Run the exchange anyway so the client cannot tell unknown users apart.
+		secretText = ""
+	}
+	secret := auth.ParseSecret(secretText)
+	cred, err := auth.Authenticate(c.rd, c.w, method, c.user, secret)
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", err)
+			return nil, &authFailure{resp: ae.ErrorResponse(), err: err}
+		}
+		return nil, err
+	}
+	if !known && method == auth.Trust {
+		cred = &auth.Credentials{}
+	}
+	if db.Password != "" {
+		cred = &auth.Credentials{Password: db.Password}
+	}
+	if db.User != "" {
+		if s, ok := g.Userlist[db.User]; ok && db.Password == "" {
+			cred = auth.ParseSecret(s).Credentials()
+		}
+	}
+	return cred, nil
+}
+
+// authFailure carries the ErrorResponse an authentication failure is reported with.
+type authFailure struct {
+	resp *pgproto3.ErrorResponse
+	err  error
+}
+
+func (e *authFailure) Error() string { return e.err.Error() }
+func (e *authFailure) Unwrap() error { return e.err }
+
+// sendWelcome finishes login: AuthenticationOk, ParameterStatus, BackendKeyData,
+// ReadyForQuery.
+func (c *client) sendWelcome(welcome map[string]string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.w.Send(&pgproto3.AuthenticationOk{})
+	for k, v := range welcome {
+		if cv, ok := c.vals[k]; ok {
+			v = cv
+		}
+		c.w.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
+	}
+	c.w.Send(&pgproto3.BackendKeyData{ProcessID: c.pid, SecretKey: binary.BigEndian.AppendUint32(nil, c.secret)})
+	c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	return c.w.Flush()
+}
+
+// newCancelKey returns a random BackendKeyData for a client.
+func newCancelKey() (pid, secret uint32) {
+	var b [8]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		panic(err)
+	}
+	return binary.BigEndian.Uint32(b[:]) & 0x7fffffff, binary.BigEndian.Uint32(b[4:])
+}
+
+// sendStartupError reports a login failure to the client.
+func (c *client) sendStartupError(err error) {
+	var af *authFailure
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if errors.As(err, &af) {
+		c.w.Send(af.resp)
+	} else {
+		resp := asClientError(err)
+		resp.Severity, resp.SeverityUnlocalized = "FATAL", "FATAL"
+		c.w.Send(resp)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.w.Flush()
+}
+
+func remoteAddr(conn net.Conn) string {
+	if a := conn.RemoteAddr(); a != nil && a.String() != "" {
+		return a.String()
+	}
+	return "unix"
+}
