@@ -10,7 +10,7 @@ import (
 
 func TestBasicCommands(t *testing.T) {
 	rs := startRedises(t, 4)
-	yml, addr := poolYAML(t, "alpha", rs, "  hash: fnv1a_64\n  distribution: ketama\n")
+	yml, addr := poolYAML(t, "alpha", rs, "  hash: murmur\n  distribution: ketama\n")
 	startProxy(t, parseConfig(t, yml), kv.Options{})
 	ctx := context.Background()
 	c := newClient(t, addr)
@@ -29,7 +29,7 @@ func TestBasicCommands(t *testing.T) {
 	for i, r := range rs {
 		n, err := direct(t, r).DBSize(ctx).Result()
 		if err != nil || n == 0 {
-			t.Fatalf("server %d has %d keys (%v)", i, n, err)
+			t.Errorf("server %d has %d keys (%v)", i, n, err)
 		}
 	}
 	keys := make([]string, 200)

@@ -112,9 +112,10 @@ func (f *Frag) complete(reply []byte, err error) {
 		f.reply = append(f.reply[:0], reply...)
 	}
 	f.err = err
+	notify := f.notify // read before done: the client may reuse f at once after
 	f.done.Store(true)
 	select {
-	case f.notify <- struct{}{}:
+	case notify <- struct{}{}:
 	default:
 	}
 }

@@ -78,10 +78,16 @@ func startPooler(t testing.TB, cfg *Config) (*Pooler, string) {
 	return pl, ln.Addr().String()
 }
 
-// connString is a DSN for the pooler at addr.
+// connString is a pgx DSN for the pooler at addr. pgx runs every query as an unnamed
+// statement (exec mode), which transaction pooling supports without statement tracking.
 func (f *fixture) connString(addr string) string {
+	return f.pgconnString(addr) + "&default_query_exec_mode=exec"
+}
+
+// pgconnString is a libpq-style DSN for the pooler at addr.
+func (f *fixture) pgconnString(addr string) string {
 	host, port, _ := net.SplitHostPort(addr)
-	return fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable&default_query_exec_mode=exec", f.user, f.password, host, port, f.db)
+	return fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable", f.user, f.password, host, port, f.db)
 }
 
 func connect(t testing.TB, dsn string) *pgx.Conn {

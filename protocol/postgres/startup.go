@@ -163,7 +163,7 @@ func (c *client) login() error {
 	welcome, err := p.welcomeParams(c, deadline)
 	if err != nil {
 		if errors.Is(err, ErrQueryWaitTimeout) {
-			return fatalf(CodeConnectionFailure, "query_wait_timeout")
+			return fatalf(CodeProtocolViolation, "query_wait_timeout")
 		}
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,7 +156,7 @@ func TestPipelinedSyncs(t *testing.T) {
 	g, gctx := errgroup.WithContext(ctx)
 	for i := 0; i < 30; i++ {
 		g.Go(func() error {
-			conn, err := pgconn.Connect(gctx, strings.TrimSuffix(f.connString(addr), "&default_query_exec_mode=exec"))
+			conn, err := pgconn.Connect(gctx, f.pgconnString(addr))
 			if err != nil {
 				return err
 			}
@@ -324,8 +322,6 @@ func TestCopyBothDirections(t *testing.T) {
 	if err != nil || n != rows {
 		t.Fatalf("CopyFrom: %d, %v", n, err)
 	}
-	var buf sync.Mutex
-	_ = buf
 	var out countingWriter
 	tag, err := c.PgConn().CopyTo(ctx, &out, "copy cp to stdout")
 	if err != nil {

@@ -94,17 +94,17 @@ func parseReplica(v string) (Replica, string) {
 		return Replica{Unix: true, Addr: v}, ""
 	}
 	host, port, ok := splitHostPort(v)
-	if !ok {
+	if !ok || host == "" {
 		return Replica{}, strconv.Quote(v) + " is not \"host:port\" or \"/path/to/socket\""
 	}
 	return Replica{Addr: net.JoinHostPort(host, itoa(port))}, ""
 }
 
-// splitHostPort splits "host:port" at the last colon; host must not be empty and the port
-// must be a decimal number from 1 to 65535. A bracketed IPv6 host loses its brackets.
+// splitHostPort splits "host:port" at the last colon; the port must be a decimal number
+// from 1 to 65535. A bracketed IPv6 host loses its brackets. The host may be empty.
 func splitHostPort(v string) (string, int, bool) {
 	i := strings.LastIndexByte(v, ':')
-	if i <= 0 {
+	if i < 0 {
 		return "", 0, false
 	}
 	port, ok := parseNum(v[i+1:])

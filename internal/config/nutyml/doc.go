@@ -5,8 +5,9 @@
 //
 // A file is one YAML document whose top level maps pool names to pools. A pool maps keys to
 // plain scalar values, except servers, which is a block sequence of scalars. Like
-// twemproxy, Parse rejects flow style ([a, b], {a: b}), anchors, aliases and tags, more
-// than one document, empty values, unknown keys and keys given twice. Values are taken
+// twemproxy, Parse rejects flow style ([a, b], {a: b}), anchors, aliases and tags,
+// document markers (--- and ...) and directives, empty values, unknown keys and keys
+// given twice. Values are taken
 // as written: booleans are exactly "true" or "false", numbers are plain decimal digits.
 //
 // The pool keys, with twemproxy's defaults:
@@ -81,7 +82,8 @@
 //
 // Top-level key (a scalar value, where pools have mappings):
 //
-//	metrics_listen        "host:port" where kvproxy serves Prometheus metrics
+//	metrics_listen        "host:port" where kvproxy serves Prometheus metrics (an empty
+//	                      host, ":9121", means every interface)
 //
 // # Errors
 //

@@ -235,6 +235,7 @@ var badFiles = []struct {
 	{"bad read_policy", "a:\n  listen: 127.0.0.1:1\n  read_policy: nearest\n  servers:\n    - h:1:1\n", 3, "a", "read_policy", ErrInvalidValue, true},
 	{"server_password for memcached", "a:\n  listen: 127.0.0.1:1\n  server_password: x\n  servers:\n    - h:1:1\n", 3, "a", "server_password", ErrInvalidValue, true},
 	{"server_passwords for memcached", "a:\n  listen: 127.0.0.1:1\n  servers:\n    - h:1:1\n  server_passwords:\n    h:1: pw\n", 5, "a", "server_passwords", ErrInvalidValue, true},
+	{"replica without host", "a:\n  listen: 127.0.0.1:1\n  servers:\n    - h:1:1 x\n  replicas:\n    x:\n      - :2\n", 7, "a", "replicas", ErrInvalidValue, true},
 	{"bad metrics_listen", "metrics_listen: 9121\na:\n  listen: 127.0.0.1:1\n  servers:\n    - h:1:1\n", 1, "", "metrics_listen", ErrInvalidValue, true},
 	{"metrics_listen on a pool's address", "metrics_listen: 127.0.0.1:1\na:\n  listen: 127.0.0.1:1\n  servers:\n    - h:1:1\n", 1, "", "metrics_listen", ErrDuplicate, true},
 }

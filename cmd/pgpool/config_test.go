@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres"
+)
+
+// TestMapConfig checks the mapping from pgbouncer.ini to the pooler's Config.
+func TestMapConfig(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "userlist.txt")
+	os.WriteFile(users, []byte("\"alice\" \"secret\"\n\"bob\" \"md5aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n"), 0o600)
+	ini := filepath.Join(dir, "pgbouncer.ini")
+	os.WriteFile(ini, []byte(`[databases]
+app = host=db.example port=5433 dbname=real user=alice pool_size=7 reserve_pool=2 pool_mode=session client_encoding=UTF8 timezone=UTC max_db_connections=9
+local = dbname=x
+* = host=127.0.0.1
+
+[users]
+bob = pool_mode=statement max_user_connections=3
+
+[pgbouncer]
+listen_addr = *
+listen_port = 7432
+unix_socket_dir = `+dir+`
+auth_type = scram-sha-256
+auth_file = `+users+`
+admin_users = alice
+pool_mode = transaction
+default_pool_size = 11
+max_client_conn = 999
+query_wait_timeout = 7
+server_idle_timeout = 0
+server_check_query = <empty>
+`), 0o644)
+	rc, warnings, err := loadConfig(ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := rc.Pooler
+	if pc.AuthType != "scram-sha-256" || pc.Userlist["alice"] != "secret" || !slices.Equal(pc.AdminUsers, []string{"alice"}) {
+		t.Errorf("auth: %q %v %v", pc.AuthType, pc.Userlist, pc.AdminUsers)
+	}
+	if pc.PoolMode != postgres.PoolTransaction || pc.DefaultPoolSize != 11 || pc.MaxClientConn != 999 ||
+		pc.QueryWaitTimeout != 7*time.Second || pc.ServerIdleTimeout != 0 || pc.ServerCheckQuery != ";" {
+		t.Errorf("globals: %+v", pc)
+	}
+	app := pc.Databases["app"]
+	if app.Host != "db.example" || app.Port != 5433 || app.DBName != "real" || app.User != "alice" ||
+		app.PoolSize != 7 || app.ReservePool != 2 || *app.PoolMode != postgres.PoolSession ||
+		app.MaxDBConnections != 9 || app.StartupParams["client_encoding"] != "UTF8" || app.StartupParams["timezone"] != "UTC" {
+		t.Errorf("app: %+v", app)
+	}
+	if local := pc.Databases["local"]; local.Host != dir || local.ReservePool != -1 || local.PoolMode != nil {
+		t.Errorf("local: %+v", local)
+	}
+	if pc.Databases["*"] == nil || pc.Databases["*"].Host != "127.0.0.1" {
+		t.Errorf("fallback: %+v", pc.Databases["*"])
+	}
+	if bob := pc.Users["bob"]; bob == nil || *bob.PoolMode != postgres.PoolStatement || bob.MaxUserConnections != 3 {
+		t.Errorf("bob: %+v", pc.Users["bob"])
+	}
+	want := [][2]string{{"tcp4", "0.0.0.0:7432"}, {"tcp6", "[::]:7432"}, {"unix", filepath.Join(dir, ".s.PGSQL.7432")}}
+	if got := listenTargets(rc.Ini); !slices.Equal(got, want) {
+		t.Errorf("listen: %v, want %v", got, want)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+}
+
+// TestMapConfigErrors checks that unsupported auth types and TLS without files
+// are errors with their class.
+func TestMapConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		body string
+		want error
+	}{
+		{"auth_type = any\n", ErrUnsupported},
+		{"auth_type = cert\n", ErrUnsupported},
+		{"client_tls_sslmode = require\nclient_tls_key_file = /nonexistent.key\nclient_tls_cert_file = /nonexistent.crt\n", ErrTLS},
+	} {
+		ini := filepath.Join(dir, "p.ini")
+		os.WriteFile(ini, []byte("[databases]\n* = host=127.0.0.1 user=u\n[pgbouncer]\n"+tc.body), 0o644)
+		_, _, err := loadConfig(ini)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%q: got %v, want %v", tc.body, err, tc.want)
+		}
+	}
+}
