@@ -264,9 +264,13 @@ func (p *Proxy) buildState(pc *nutyml.Pool) (*poolState, []*server, error) {
 		return s
 	}
 	for _, sv := range pc.Servers {
-		row := []*server{get(sv.Name, sv.Network(), sv.Addr(), sv.Password)}
+		password := sv.Password
+		if password == "" {
+			password = pc.ServerAuth()
+		}
+		row := []*server{get(sv.Name, sv.Network(), sv.Addr(), password)}
 		for _, r := range sv.Replicas {
-			row = append(row, get(sv.Name+"/"+r.Addr, r.Network(), r.Addr, sv.Password))
+			row = append(row, get(sv.Name+"/"+r.Addr, r.Network(), r.Addr, password))
 		}
 		st.nodes = append(st.nodes, row)
 		st.all = append(st.all, row...)

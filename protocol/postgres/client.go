@@ -456,6 +456,20 @@ func (c *client) ready(s *server, status byte) {
 	if release {
 		c.serverFlush(s)
 		c.setState(clientIdle)
+		if cfg := c.pool.config(); cfg.resetAlways && cfg.resetQuery != "" {
+			// server_reset_query_always: reset before anyone else gets it. This runs
+			// on the server's reader goroutine, so the query runs from another one,
+			// bounded by server_connect_timeout.
+			s.setState(serverUsed)
+			go func() {
+				if err := s.exec(cfg.resetQuery, cfg.server.connectTimeout); err != nil {
+					s.close()
+					return
+				}
+				c.pool.release(s)
+			}()
+			return
+		}
 		c.pool.release(s)
 	}
 }

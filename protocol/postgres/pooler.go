@@ -134,21 +134,42 @@ func (pl *Pooler) handle(conn net.Conn) {
 	go pl.serveClient(c, g)
 }
 
-// serveClient owns a client connection from accept to close.
+// serveClient owns a client connection from accept until it has logged in; then it
+// hands the connection to a fresh goroutine (runClient) and ends. Login (TLS, SCRAM)
+// grows a goroutine's stack; the goroutine that waits on an idle client for hours
+// starts small instead, which keeps idle clients cheap.
 func (pl *Pooler) serveClient(c *client, g *Config) {
 	defer pl.wg.Done()
+	handedOff := false
+	pl.nclients.Add(1)
 	defer func() {
 		if r := recover(); r != nil {
 			pl.log.Error("panic in client connection", "client", c.id, "user", c.user,
 				"database", c.database, "remote", c.remote, "panic", r, "stack", string(debug.Stack()))
 		}
-		c.unbind()
-		c.setState(clientClosed)
-		pl.unregister(c)
-		c.close()
+		if !handedOff {
+			pl.endClient(c)
+		}
 	}()
-	n := pl.nclients.Add(1)
-	defer pl.nclients.Add(-1)
+	if !pl.loginClient(c, g) {
+		return
+	}
+	handedOff = true
+	pl.wg.Add(1)
+	go pl.runClient(c, g)
+}
+
+// endClient cleans up after a client connection.
+func (pl *Pooler) endClient(c *client) {
+	c.unbind()
+	c.setState(clientClosed)
+	pl.unregister(c)
+	c.close()
+	pl.nclients.Add(-1)
+}
+
+// loginClient runs startup and authentication; it reports whether the client may go on.
+func (pl *Pooler) loginClient(c *client, g *Config) bool {
 	if g.ClientLoginTimeout > 0 {
 		c.conn.SetDeadline(time.Now().Add(g.ClientLoginTimeout))
 	}
@@ -160,17 +181,17 @@ func (pl *Pooler) serveClient(c *client, g *Config) {
 				c.sendStartupError(err)
 			}
 		}
-		return
+		return false
 	}
-	if g.MaxClientConn > 0 && int(n) > g.MaxClientConn {
+	if n := pl.nclients.Load(); g.MaxClientConn > 0 && int(n) > g.MaxClientConn {
 		pl.log.Warn("max_client_conn reached", "remote", c.remote, "max_client_conn", g.MaxClientConn)
 		c.sendStartupError(fatalf(CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
-		return
+		return false
 	}
 	select {
 	case <-pl.done:
 		c.sendStartupError(fatalf(CodeCannotConnectNow, "pgpool is shutting down"))
-		return
+		return false
 	default:
 	}
 	c.pid, c.secret = newCancelKey()
@@ -178,10 +199,23 @@ func (pl *Pooler) serveClient(c *client, g *Config) {
 	if err := c.login(); err != nil {
 		pl.log.Info("client login failed", "client", c.id, "user", c.user, "database", c.database, "remote", c.remote, "err", err)
 		c.sendStartupError(err)
-		return
+		return false
 	}
 	c.conn.SetDeadline(time.Time{})
 	c.rd.SetMaxMessageSize(g.MaxPacketSize)
+	return true
+}
+
+// runClient serves a logged-in client until it leaves.
+func (pl *Pooler) runClient(c *client, g *Config) {
+	defer pl.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			pl.log.Error("panic in client connection", "client", c.id, "user", c.user,
+				"database", c.database, "remote", c.remote, "panic", r, "stack", string(debug.Stack()))
+		}
+		pl.endClient(c)
+	}()
 	if c.admin {
 		if err := c.runAdmin(); err != nil {
 			pl.log.Debug("admin connection closed", "client", c.id, "err", err)

@@ -1,0 +1,280 @@
+package kv_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/poolsuite/poolsuite/internal/config/nutyml"
+	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/sharding"
+)
+
+// keysByShard returns, for every server of the pool (as named s0, s1, ... in the
+// file), keys that the pool places on it.
+func keysByShard(t *testing.T, pc *nutyml.Pool, perShard int) map[string][]string {
+	t.Helper()
+	scfg, err := pc.ShardingConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := sharding.NewPool(scfg, pc.Shards())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for i := 0; len(out) < len(pc.Servers) || !enough(out, perShard); i++ {
+		if i > 1_000_000 {
+			t.Fatal("cannot find keys for every shard")
+		}
+		k := fmt.Sprint("key:", i)
+		name := pc.Servers[sp.Pick([]byte(k))].Name
+		if len(out[name]) < perShard {
+			out[name] = append(out[name], k)
+		}
+	}
+	return out
+}
+
+func enough(m map[string][]string, n int) bool {
+	for _, v := range m {
+		if len(v) < n {
+			return false
+		}
+	}
+	return true
+}
+
+func isRedisErr(err error, prefix string) bool {
+	var re goredis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), prefix)
+}
+
+// TestFrozenShard freezes one shard (SIGSTOP: it accepts connections and never
+// answers): its clients get "-ERR timeout" within the timeout plus a margin, while
+// clients of the other shards see no error and no slowdown.
+func TestFrozenShard(t *testing.T) {
+	rs := startRedises(t, 4)
+	const timeout = 300 * time.Millisecond
+	yml, addr := poolYAML(t, "frozen", rs, "  hash: murmur\n  timeout: 300\n")
+	cfg := parseConfig(t, yml)
+	startProxy(t, cfg, kv.Options{})
+	keys := keysByShard(t, cfg.Pools[0], 20)
+	ctx := context.Background()
+	c := newClient(t, addr, func(o *goredis.Options) { o.PoolSize = 32 })
+	for _, ks := range keys {
+		for _, k := range ks {
+			if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rs[0].Freeze()
+	t.Cleanup(rs[0].Thaw)
+
+	type result struct {
+		err error
+	}
+	done := make(chan result, 4)
+	// Clients of healthy shards: bounded loops, every reply correct and quick.
+	for _, name := range []string{"s1", "s2", "s3"} {
+		go func() {
+			for round := 0; round < 30; round++ {
+				for _, k := range keys[name] {
+					start := time.Now()
+					v, err := c.Get(ctx, k).Result()
+					if err != nil || v != k {
+						done <- result{fmt.Errorf("healthy shard %s key %s: %q %v", name, k, v, err)}
+						return
+					}
+					if d := time.Since(start); d > timeout/2 {
+						done <- result{fmt.Errorf("healthy shard %s slowed to %v", name, d)}
+						return
+					}
+				}
+			}
+			done <- result{}
+		}()
+	}
+	// Clients of the frozen shard: "-ERR timeout" within timeout + margin.
+	go func() {
+		for _, k := range keys["s0"][:5] {
+			start := time.Now()
+			err := c.Get(ctx, k).Err()
+			d := time.Since(start)
+			if !isRedisErr(err, "ERR timeout") {
+				done <- result{fmt.Errorf("frozen shard: err = %v", err)}
+				return
+			}
+			if d > timeout+700*time.Millisecond {
+				done <- result{fmt.Errorf("frozen shard answered after %v", d)}
+				return
+			}
+		}
+		done <- result{}
+	}()
+	for i := 0; i < 4; i++ {
+		if r := <-done; r.err != nil {
+			t.Error(r.err)
+		}
+	}
+	// A split MGET touching the frozen shard: per-key errors there, values elsewhere.
+	mk := []string{keys["s1"][0], keys["s0"][0], keys["s2"][0]}
+	vals, err := c.MGet(ctx, mk...).Result()
+	if err != nil {
+		t.Fatalf("mget: %v", err)
+	}
+	if vals[0] != mk[0] || vals[2] != mk[2] {
+		t.Errorf("mget healthy values = %v", vals)
+	}
+	if e, ok := vals[1].(error); !ok || !strings.Contains(e.Error(), "timeout") {
+		t.Errorf("mget frozen element = %#v, want a timeout error", vals[1])
+	}
+	// DEL over the frozen shard: one error for the whole command.
+	if err := c.Del(ctx, mk...).Err(); !isRedisErr(err, "ERR timeout") {
+		t.Errorf("del over frozen shard: %v", err)
+	}
+	rs[0].Thaw()
+	// Back to normal once thawed (the proxy reconnects on demand).
+	waitFor(t, 5*time.Second, func() bool {
+		v, err := c.Get(ctx, keys["s0"][1]).Result()
+		return err == nil && v == keys["s0"][1]
+	})
+}
+
+// waitFor polls cond with a short interval until it holds or the deadline passes.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		<-tick.C
+	}
+}
+
+// TestKilledAndRestartedShard kills a shard: its keys fail fast with an error, other
+// shards are unaffected; after a restart its keys work again.
+func TestKilledAndRestartedShard(t *testing.T) {
+	rs := startRedises(t, 3)
+	yml, addr := poolYAML(t, "killed", rs, "  hash: murmur\n  timeout: 500\n")
+	cfg := parseConfig(t, yml)
+	startProxy(t, cfg, kv.Options{})
+	keys := keysByShard(t, cfg.Pools[0], 10)
+	ctx := context.Background()
+	c := newClient(t, addr)
+	for _, ks := range keys {
+		for _, k := range ks {
+			if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rs[1].Kill()
+	for _, k := range keys["s1"] {
+		start := time.Now()
+		err := c.Get(ctx, k).Err()
+		if !isRedisErr(err, "ERR server") {
+			t.Fatalf("killed shard: err = %v", err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("killed shard answered after %v", d)
+		}
+	}
+	for _, name := range []string{"s0", "s2"} {
+		for _, k := range keys[name] {
+			if v, err := c.Get(ctx, k).Result(); err != nil || v != k {
+				t.Fatalf("healthy shard: %q %v", v, err)
+			}
+		}
+	}
+	rs[1].Restart(t)
+	for _, k := range keys["s1"] {
+		if err := c.Set(ctx, k, "again", 0).Err(); err != nil {
+			t.Fatalf("after restart: %v", err)
+		}
+	}
+	if n, _ := direct(t, rs[1]).DBSize(ctx).Result(); n != int64(len(keys["s1"])) {
+		t.Fatalf("restarted shard holds %d keys", n)
+	}
+}
+
+// TestEjectionAndReturn: with auto_eject_hosts a dead shard's keys move to the other
+// servers after server_failure_limit failures, and come back after
+// server_retry_timeout once it is up again. The stats port counts the ejection.
+func TestEjectionAndReturn(t *testing.T) {
+	rs := startRedises(t, 3)
+	yml, addr := poolYAML(t, "eject", rs, "  hash: murmur\n  timeout: 300\n  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 700\n")
+	cfg := parseConfig(t, yml)
+	p := startProxy(t, cfg, kv.Options{StatsAddr: "127.0.0.1:0"})
+	keys := keysByShard(t, cfg.Pools[0], 5)
+	ctx := context.Background()
+	c := newClient(t, addr)
+	k := keys["s2"][0]
+	rs[2].Kill()
+	// Two failures eject it; then the key lands elsewhere.
+	failures := 0
+	for i := 0; i < 5; i++ {
+		if err := c.Set(ctx, k, "moved", 0).Err(); err != nil {
+			failures++
+			continue
+		}
+		break
+	}
+	if failures != 2 {
+		t.Fatalf("failures before ejection = %d, want 2", failures)
+	}
+	found := false
+	for _, r := range rs[:2] {
+		if v, _ := direct(t, r).Get(ctx, k).Result(); v == "moved" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("key not rehashed onto a live server")
+	}
+	st := readStats(t, p.StatsAddr().String())
+	pool := st["eject"].(map[string]any)
+	if pool["server_ejects"].(float64) < 1 {
+		t.Fatalf("server_ejects = %v", pool["server_ejects"])
+	}
+	if pool["s2"].(map[string]any)["server_ejected_at"].(float64) == 0 {
+		t.Fatal("server_ejected_at not set")
+	}
+	rs[2].Restart(t)
+	waitFor(t, 5*time.Second, func() bool {
+		_ = c.Set(ctx, k, "back", 0).Err()
+		v, _ := direct(t, rs[2]).Get(ctx, k).Result()
+		return v == "back"
+	})
+}
+
+func readStats(t *testing.T, addr string) map[string]any {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("stats %q: %v", b, err)
+	}
+	return m
+}
