@@ -24,11 +24,11 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // startRedises starts n redis-servers in parallel.
-func startRedises(t *testing.T, n int, args ...string) []*testenv.Redis {
+func startRedises(t testing.TB, n int, args ...string) []*testenv.Redis {
 	t.Helper()
 	out := make([]*testenv.Redis, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 64)
 	for i := range out {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -44,12 +44,31 @@ func startRedises(t *testing.T, n int, args ...string) []*testenv.Redis {
 			t.FailNow() // StartRedis failed (or skipped) in a goroutine
 		}
 	}
+	// Parallel starts can race for one free port: the loser exits while the winner
+	// answers its readiness probe. Replace such duplicates, one at a time.
+	seen := map[string]bool{}
+	for i, r := range out {
+		for seen[r.Addr()] || !r.Running() {
+			r = testenv.StartRedis(t, testenv.RedisOptions{Args: args})
+			out[i] = r
+		}
+		seen[r.Addr()] = true
+	}
+	// Stop them in parallel (this cleanup runs before testenv's own, one by one).
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, r := range out {
+			wg.Add(1)
+			go func() { defer wg.Done(); r.Stop() }()
+		}
+		wg.Wait()
+	})
 	return out
 }
 
 // poolYAML returns a pool section listening on a free port, with extra settings
 // (indented YAML lines) and the servers named s0, s1, ...
-func poolYAML(t *testing.T, name string, servers []*testenv.Redis, extra string) (yml, addr string) {
+func poolYAML(t testing.TB, name string, servers []*testenv.Redis, extra string) (yml, addr string) {
 	t.Helper()
 	addr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	var b strings.Builder
@@ -62,7 +81,7 @@ func poolYAML(t *testing.T, name string, servers []*testenv.Redis, extra string)
 	return b.String(), addr
 }
 
-func parseConfig(t *testing.T, yml string) *nutyml.Config {
+func parseConfig(t testing.TB, yml string) *nutyml.Config {
 	t.Helper()
 	cfg, err := nutyml.Parse([]byte(yml))
 	if err != nil {
@@ -71,7 +90,7 @@ func parseConfig(t *testing.T, yml string) *nutyml.Config {
 	return cfg
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() && os.Getenv("KV_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -79,7 +98,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startProxy runs a proxy on cfg until the test ends.
-func startProxy(t *testing.T, cfg *nutyml.Config, opts kv.Options) *kv.Proxy {
+func startProxy(t testing.TB, cfg *nutyml.Config, opts kv.Options) *kv.Proxy {
 	t.Helper()
 	opts.NewCodec = kvredis.NewCodecFunc(redis.Limits{})
 	if opts.Logger == nil {
@@ -99,7 +118,7 @@ func startProxy(t *testing.T, cfg *nutyml.Config, opts kv.Options) *kv.Proxy {
 	return p
 }
 
-func newClient(t *testing.T, addr string, opts ...func(*goredis.Options)) *goredis.Client {
+func newClient(t testing.TB, addr string, opts ...func(*goredis.Options)) *goredis.Client {
 	o := &goredis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, PoolSize: 8}
 	for _, f := range opts {
@@ -110,18 +129,18 @@ func newClient(t *testing.T, addr string, opts ...func(*goredis.Options)) *gored
 	return c
 }
 
-func direct(t *testing.T, r *testenv.Redis) *goredis.Client {
+func direct(t testing.TB, r *testenv.Redis) *goredis.Client {
 	return newClient(t, r.Addr())
 }
 
 // rawConn is a plain connection for exact protocol checks.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	rd []byte
 }
 
-func dialRaw(t *testing.T, addr string) *rawConn {
+func dialRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -164,3 +183,7 @@ func (c *rawConn) cmd(args ...string) string {
 	c.send(string(redis.AppendCommandStrings(nil, args...)))
 	return c.reply()
 }
+
+type redisOptions = goredis.Options
+
+func itoa(n int) string { return fmt.Sprint(n) }

@@ -39,6 +39,8 @@ type Pooler struct {
 	nclients     atomic.Int64
 	startedAt    time.Time
 
+	admin adminState // admin console state: DISABLE, RECONNECT, callbacks (admin_state.go)
+
 	done     chan struct{} // closed by Shutdown
 	doneOnce sync.Once
 	wg       sync.WaitGroup // client goroutines, the janitor, listeners

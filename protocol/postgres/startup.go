@@ -150,6 +150,9 @@ func (c *client) login() error {
 	if err != nil {
 		return err
 	}
+	if c.pl.databaseDisabled(c.database) {
+		return fatalf(CodeCannotConnectNow, "database \"%s\" is disabled", c.database)
+	}
 	p, err := c.pl.poolFor(c.database, c.user, db, cred)
 	if err != nil {
 		return err
@@ -172,14 +175,15 @@ func (c *client) login() error {
 }
 
 // authenticate runs the client's authentication and returns the credentials the pool
-// logs in to PostgreSQL with.
+// logs in to PostgreSQL with. db is nil for the admin console: users are then looked up
+// in the Userlist only (no auth_query) and no server credentials are derived.
 func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error) {
 	method, err := auth.ParseMethod(g.AuthType)
 	if err != nil {
 		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
 	}
 	secretText, known := g.Userlist[c.user]
-	if !known && method != auth.Trust && g.AuthUser != "" && g.AuthQuery != "" {
+	if !known && method != auth.Trust && db != nil && g.AuthUser != "" && g.AuthQuery != "" {
 		secretText, known, err = c.pl.authQuery(db, c.database, c.user)
 		if err != nil {
 			return nil, err
@@ -202,10 +206,10 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 	if !known && method == auth.Trust {
 		cred = &auth.Credentials{}
 	}
-	if db.Password != "" {
+	if db != nil && db.Password != "" {
 		cred = &auth.Credentials{Password: db.Password}
 	}
-	if db.User != "" {
+	if db != nil && db.User != "" {
 		if s, ok := g.Userlist[db.User]; ok && db.Password == "" {
 			cred = auth.ParseSecret(s).Credentials()
 		}

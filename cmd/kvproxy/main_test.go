@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestVersionAndCheckConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := execute(context.Background(), []string{"version"}, &out, &errb, nil); code != 0 || !strings.HasPrefix(out.String(), "kvproxy ") {
+		t.Fatalf("version: %d %q %q", code, out.String(), errb.String())
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("alpha:\n  listen: 127.0.0.1:22121\n  hash: nosuch\n  redis: true\n  timeout: x\n  servers:\n    - 127.0.0.1:6379:1\n"), 0o644)
+	for _, args := range [][]string{{"check-config", bad}, {"-t", "-c", bad}} {
+		out.Reset()
+		code := execute(context.Background(), args, &out, &errb, nil)
+		if code != 1 || !strings.Contains(out.String(), "line 3") || !strings.Contains(out.String(), "line 5") {
+			t.Fatalf("%q: %d\n%s", args, code, out.String())
+		}
+	}
+	good := filepath.Join(dir, "good.yml")
+	os.WriteFile(good, []byte("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n    - 127.0.0.1:6379:1\n"), 0o644)
+	out.Reset()
+	if code := execute(context.Background(), []string{"check-config", good}, &out, &errb, nil); code != 0 {
+		t.Fatalf("good: %d %s", code, out.String())
+	}
+	if code := execute(context.Background(), nil, &out, &errb, nil); code != 2 {
+		t.Fatalf("no config: %d", code)
+	}
+}
+
+// TestRunReloadShutdown runs kvproxy on a file, adds a server with SIGHUP, refuses a
+// broken file on the next SIGHUP, and shuts down on SIGTERM.
+func TestRunReloadShutdown(t *testing.T) {
+	r1 := testenv.StartRedis(t, testenv.RedisOptions{})
+	r2 := testenv.StartRedis(t, testenv.RedisOptions{})
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nutcracker.yml")
+	base := "alpha:\n  listen: " + listen + "\n  redis: true\n  hash: murmur\n  servers:\n    - " + r1.Addr() + ":1 one\n"
+	if err := os.WriteFile(file, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	started := make(chan *kv.Proxy, 1)
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(context.Background(), []string{"-c", file, "-s", "0", "--log-format", "json"}, &logs, &logs, func(o *options) {
+			o.signals, o.started = sigs, started
+		})
+	}()
+	var p *kv.Proxy
+	select {
+	case p = <-started:
+	case code := <-done:
+		t.Fatalf("exited %d: %s", code, logs.String())
+	}
+	ctx := context.Background()
+	c := goredis.NewClient(&goredis.Options{Addr: listen, Protocol: 2, DisableIdentity: true, PoolSize: 1})
+	defer c.Close()
+	if err := c.Set(ctx, "a", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(base+"    - "+r2.Addr()+":1 two\n"), 0o644)
+	sigs <- syscall.SIGHUP
+	direct2 := goredis.NewClient(&goredis.Options{Addr: r2.Addr(), Protocol: 2, DisableIdentity: true})
+	defer direct2.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if err := c.Set(ctx, fmt.Sprint("k", i), "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := direct2.DBSize(ctx).Result(); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reload did not add the server: %s", logs.String())
+		}
+	}
+	os.WriteFile(file, []byte("alpha:\n  listen: nope\n"), 0o644)
+	sigs <- syscall.SIGHUP
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sigs <- syscall.SIGTERM
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), "reload refused") {
+		t.Fatalf("bad file not reported: %s", logs.String())
+	}
+	_ = p
+}

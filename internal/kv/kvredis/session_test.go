@@ -1,0 +1,118 @@
+package kvredis
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/poolsuite/poolsuite/internal/config/nutyml"
+	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/protocol/redis"
+)
+
+type lastByte int
+
+func (n lastByte) Shard(key []byte) int {
+	if len(key) == 0 {
+		return 0
+	}
+	return int(key[len(key)-1]) % int(n)
+}
+
+func parse(t *testing.T, s kv.Session, in string) *kv.Request {
+	t.Helper()
+	var req kv.Request
+	n, err := s.Parse([]byte(in), &req, lastByte(2))
+	if err != nil || n != len(in) {
+		t.Fatalf("parse %q: n=%d err=%v", in, n, err)
+	}
+	return &req
+}
+
+func TestSessionLocalAndAuth(t *testing.T) {
+	c, err := New(&nutyml.Pool{Redis: true, RedisAuth: "pw"}, redis.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.NewSession()
+	for _, tc := range []struct{ in, want string }{
+		{"GET a\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"PING\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"AUTH nope\r\n", "-ERR invalid password\r\n"},
+		{"AUTH default pw\r\n", "+OK\r\n"},
+		{"PING\r\n", "+PONG\r\n"},
+		{"PING x\r\n", "$1\r\nx\r\n"},
+		{"ECHO hi\r\n", "$2\r\nhi\r\n"},
+		{"SELECT 0\r\n", "+OK\r\n"},
+		{"KEYS *\r\n", "-ERR unsupported command 'KEYS'\r\n"},
+		{"GET\r\n", "-ERR wrong number of arguments for 'get' command\r\n"},
+		{"EVAL s 2 a0 a1\r\n", "-ERR EVAL keys live on different servers: the proxy needs every key of a script on one server (use a hash tag)\r\n"},
+	} {
+		req := parse(t, s, tc.in)
+		if string(req.Local) != tc.want || len(req.Frags) != 0 {
+			t.Errorf("%q: local %q frags %d, want %q", tc.in, req.Local, len(req.Frags), tc.want)
+		}
+	}
+	req := parse(t, s, "QUIT\r\n")
+	if !req.Close || string(req.Local) != "+OK\r\n" {
+		t.Fatalf("quit: %+v", req)
+	}
+	// Inline requests go to servers re-encoded.
+	req = parse(t, s, "GET a1\r\n")
+	if len(req.Frags) != 1 || req.Frags[0].Shard != 1 || string(req.Frags[0].Payload) != "*2\r\n$3\r\nGET\r\n$2\r\na1\r\n" || !req.Frags[0].ReadOnly {
+		t.Fatalf("get: %+v", req.Frags[0])
+	}
+	// Split.
+	req = parse(t, s, "*4\r\n$3\r\nDEL\r\n$2\r\na0\r\n$2\r\na1\r\n$2\r\nb0\r\n")
+	if len(req.Frags) != 2 {
+		t.Fatalf("del frags = %d", len(req.Frags))
+	}
+	if got := string(s.Merge(nil, req, [][]byte{[]byte(":2\r\n"), []byte(":1\r\n")})); got != ":3\r\n" {
+		t.Fatalf("merge = %q", got)
+	}
+	// Malformed input is an error.
+	var r kv.Request
+	if _, err := s.Parse([]byte("*1\r\n+x\r\n"), &r, lastByte(2)); !errors.Is(err, redis.ErrProtocol) {
+		t.Fatalf("malformed: %v", err)
+	}
+}
+
+func TestNoPasswordAndErrors(t *testing.T) {
+	c, _ := New(&nutyml.Pool{Redis: true}, redis.Limits{})
+	s := c.NewSession()
+	if req := parse(t, s, "AUTH x\r\n"); string(req.Local) != "-ERR Client sent AUTH, but no password is set\r\n" {
+		t.Fatalf("auth without password: %q", req.Local)
+	}
+	if got := string(c.AppendError(nil, &kv.ServerError{Server: "s", Err: kv.ErrTimeout})); got != "-ERR timeout\r\n" {
+		t.Fatalf("timeout reply = %q", got)
+	}
+	if _, err := New(&nutyml.Pool{}, redis.Limits{}); !errors.Is(err, ErrNotRedis) {
+		t.Fatalf("memcached pool: %v", err)
+	}
+	hs, n := c.Handshake(nil, kv.ServerInfo{Password: "p", DB: 2})
+	if n != 2 || string(hs) != "*2\r\n$4\r\nAUTH\r\n$1\r\np\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n" {
+		t.Fatalf("handshake %q %d", hs, n)
+	}
+	var he *HandshakeError
+	if err := c.CheckHandshake([]byte("-WRONGPASS bad\r\n")); !errors.As(err, &he) || he.Reply != "WRONGPASS bad" {
+		t.Fatalf("check handshake: %v", err)
+	}
+}
+
+// BenchmarkSessionParse parses and routes GETs and a split MGET: no allocation per
+// request once the request's buffers have grown.
+func BenchmarkSessionParse(b *testing.B) {
+	c, _ := New(&nutyml.Pool{Redis: true}, redis.Limits{})
+	s := c.NewSession()
+	get := redis.AppendCommandStrings(nil, "GET", "key:0001")
+	mget := redis.AppendCommandStrings(nil, "MGET", "a0", "a1", "a2", "a3", "a4", "a5")
+	var req kv.Request
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		for _, in := range [][]byte{get, mget} {
+			req.Frags, req.Local = req.Frags[:0], req.Local[:0]
+			if n, err := s.Parse(in, &req, lastByte(4)); err != nil || n != len(in) {
+				b.Fatal(err)
+			}
+		}
+	}
+}
