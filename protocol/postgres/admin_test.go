@@ -365,7 +365,8 @@ func TestAdminPoolsReflectTransaction(t *testing.T) {
 	})
 	_, stats := adminQueryResult(t, adm, "SHOW STATS")
 	for _, row := range stats {
-		if row["database"] == e.f.db && (row["total_xact_count"] == "0" || row["total_query_count"] == "0" || row["total_received"] == "0") {
+		if row["database"] == e.f.db && (row["total_xact_count"] == "0" || row["total_query_count"] == "0" || row["total_received"] == "0" ||
+			row["total_xact_time"] == "0" || row["total_query_time"] == "0") {
 			t.Errorf("SHOW STATS after a transaction: %v", row)
 		}
 	}

@@ -73,7 +73,9 @@ type client struct {
 	gotFatal bool // the server's FATAL error was passed on (as ERROR)
 	pinned   bool // session state keeps the server connection with this client
 	closing  bool // the client is going away; the server is cleaned up on its own
-	queryAt  time.Time
+	queryAt  time.Time // when the oldest unanswered request was sent
+	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
+	xactAt   time.Time // when the current transaction started
 
 	// wmu guards w, the buffer of messages to the client.
 	wmu sync.Mutex
@@ -305,6 +307,8 @@ func (c *client) bind() (*server, error) {
 	s.owner.Store(&c.ref)
 	c.mu.Lock()
 	c.server = s
+	c.boundAt = time.Now()
+	c.xactAt = time.Time{}
 	c.gotFatal = false
 	c.pending = 0
 	c.unsynced = false
@@ -431,11 +435,26 @@ func (c *client) ready(s *server, status byte) {
 	if c.pending > 0 {
 		c.pending--
 	}
-	if c.pending == 0 && c.queryTimer != nil {
-		c.queryTimer.Stop()
+	now := time.Now()
+	if c.pending == 0 {
+		if c.queryTimer != nil {
+			c.queryTimer.Stop()
+		}
+		if !c.queryAt.IsZero() {
+			c.pool.stats.queryTime.Add(now.Sub(c.queryAt).Microseconds())
+			c.queryAt = time.Time{}
+		}
+	}
+	if c.xactAt.IsZero() {
+		c.xactAt = c.boundAt
 	}
 	if status == 'I' {
 		c.pool.stats.xactCount.Add(1)
+		if !c.xactAt.IsZero() {
+			c.pool.stats.xactTime.Add(now.Sub(c.xactAt).Microseconds())
+		}
+		c.xactAt = time.Time{}
+		c.boundAt = now // a transaction that follows on the same connection starts here
 	}
 	if c.cfg.mode == PoolStatement && status != 'I' {
 		c.mu.Unlock()

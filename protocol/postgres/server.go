@@ -242,8 +242,13 @@ func (s *server) startTLS(o *serverOptions) error {
 		cfg = &tls.Config{}
 	}
 	cfg = cfg.Clone()
-	if o.tlsMode == "prefer" || o.tlsMode == "require" {
+	switch o.tlsMode {
+	case "prefer", "require":
 		cfg.InsecureSkipVerify = true
+	case "verify-full":
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(o.addr)
+		}
 	}
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
