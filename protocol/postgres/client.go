@@ -66,13 +66,13 @@ type client struct {
 	// mu guards the binding: which server serves this client and what is in flight.
 	mu       sync.Mutex
 	server   *server
-	pending  int  // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
-	unsynced bool // extended-protocol messages sent since the last Sync
-	inCopy   bool // the server is in COPY FROM STDIN
-	discard  bool // the server died mid-batch: drop messages until Sync
-	gotFatal bool // the server's FATAL error was passed on (as ERROR)
-	pinned   bool // session state keeps the server connection with this client
-	closing  bool // the client is going away; the server is cleaned up on its own
+	pending  int       // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
+	unsynced bool      // extended-protocol messages sent since the last Sync
+	inCopy   bool      // the server is in COPY FROM STDIN
+	discard  bool      // the server died mid-batch: drop messages until Sync
+	gotFatal bool      // the server's FATAL error was passed on (as ERROR)
+	pinned   bool      // session state keeps the server connection with this client
+	closing  bool      // the client is going away; the server is cleaned up on its own
 	queryAt  time.Time // when the oldest unanswered request was sent
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt   time.Time // when the current transaction started
