@@ -413,13 +413,37 @@ func (s *server) exec(query string, timeout time.Duration) error {
 }
 
 func (s *server) query(query string, collect bool, timeout time.Duration) ([][]string, error) {
+	return s.roundTrip(collect, timeout, &pgproto3.Query{String: query})
+}
+
+// queryParams runs one parameterised query with the extended protocol and returns its
+// rows as text, like query.
+func (s *server) queryParams(sql string, args []string, timeout time.Duration) ([][]string, error) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	return s.roundTrip(true, timeout, &pgproto3.Parse{Query: sql}, &pgproto3.Bind{Parameters: params},
+		&pgproto3.Execute{}, &pgproto3.Sync{})
+}
+
+// roundTrip sends msgs on a connection nobody else owns and waits for ReadyForQuery,
+// up to timeout; it returns the DataRow values when collect is set. On timeout or I/O
+// failure the connection is closed.
+func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3.FrontendMessage) ([][]string, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
 	o := &opSink{done: make(chan error, 1), collect: collect}
 	o.ref.s = o
 	s.owner.Store(&o.ref)
-	s.w.Send(&pgproto3.Query{String: query})
+	for _, m := range msgs {
+		if err := s.w.Send(m); err != nil {
+			s.owner.Store(nil)
+			s.w.Reset()
+			return nil, err
+		}
+	}
 	s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	err := s.flush()
 	s.conn.SetWriteDeadline(time.Time{})
@@ -436,43 +460,7 @@ func (s *server) query(query string, collect bool, timeout time.Duration) ([][]s
 	case <-t.C:
 		s.close()
 		<-o.done
-		return nil, fatalf(CodeConnectionFailure, "server did not answer %q within %v", query, timeout)
-	}
-}
-
-// queryParams runs one parameterised query with the extended protocol and returns its
-// rows as text, like query.
-func (s *server) queryParams(sql string, args []string, timeout time.Duration) ([][]string, error) {
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	o := &opSink{done: make(chan error, 1), collect: true}
-	o.ref.s = o
-	s.owner.Store(&o.ref)
-	params := make([][]byte, len(args))
-	for i, a := range args {
-		params[i] = []byte(a)
-	}
-	s.w.Send(&pgproto3.Parse{Query: sql})
-	s.w.Send(&pgproto3.Bind{Parameters: params})
-	s.w.Send(&pgproto3.Execute{})
-	s.w.Send(&pgproto3.Sync{})
-	s.conn.SetWriteDeadline(time.Now().Add(timeout))
-	err := s.flush()
-	s.conn.SetWriteDeadline(time.Time{})
-	if err != nil {
-		<-o.done
-		return nil, connFailed(err)
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-o.done:
-		return o.rows, err
-	case <-t.C:
-		s.close()
-		<-o.done
-		return nil, fatalf(CodeConnectionFailure, "server did not answer auth_query within %v", timeout)
+		return nil, fatalf(CodeConnectionFailure, "server did not answer within %v", timeout)
 	}
 }
 
