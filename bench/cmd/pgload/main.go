@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,7 +227,14 @@ func adminReport(ctx context.Context, adminDSN, database string) error {
 			}
 			fmt.Printf("    %s\n", strings.Join(parts, " "))
 			if v, ok := row["total_wait_time"]; ok {
-				fmt.Printf("  time waiting for a server connection: %s us in total (SHOW STATS total_wait_time)\n", v)
+				us, _ := strconv.ParseFloat(v, 64)
+				xacts, _ := strconv.ParseFloat(row["total_xact_count"], 64)
+				perXact := 0.0
+				if xacts > 0 {
+					perXact = us / xacts / 1000
+				}
+				fmt.Printf("  time waiting for a server connection: %.1f s summed over all clients, %.1f ms per transaction (SHOW STATS total_wait_time)\n",
+					us/1e6, perXact)
 			}
 		}
 	}
