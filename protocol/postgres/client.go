@@ -66,16 +66,21 @@ type client struct {
 	// mu guards the binding: which server serves this client and what is in flight.
 	mu       sync.Mutex
 	server   *server
-	pending  int       // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
-	unsynced bool      // extended-protocol messages sent since the last Sync
-	inCopy   bool      // the server is in COPY FROM STDIN
-	discard  bool      // the server died mid-batch: drop messages until Sync
-	gotFatal bool      // the server's FATAL error was passed on (as ERROR)
-	pinned   bool      // session state keeps the server connection with this client
-	closing  bool      // the client is going away; the server is cleaned up on its own
-	queryAt  time.Time // when the oldest unanswered request was sent
-	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
-	xactAt   time.Time // when the current transaction started
+	pending  int  // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
+	unsynced bool // extended-protocol messages sent since the last Sync
+	inCopy   bool // the server is in COPY FROM STDIN
+	discard  bool // the server died mid-batch: drop messages until Sync
+	gotFatal bool // the server's FATAL error was passed on (as ERROR)
+	// aborted: the server connection died inside the client's transaction. Until the
+	// client ends the transaction, pgpool answers as PostgreSQL does inside a failed
+	// transaction, so no statement of it runs on another connection.
+	aborted bool
+	abort   abortState
+	pinned  bool      // session state keeps the server connection with this client
+	closing bool      // the client is going away; the server is cleaned up on its own
+	queryAt time.Time // when the oldest unanswered request was sent
+	boundAt time.Time // when the server connection was bound (or the last transaction ended)
+	xactAt  time.Time // when the current transaction started
 
 	// wmu guards w, the buffer of messages to the client.
 	wmu sync.Mutex
@@ -164,16 +169,25 @@ func (c *client) readError(err error) error {
 // setReadDeadline arms client_idle_timeout or idle_transaction_timeout before a read
 // that may block.
 func (c *client) setReadDeadline() {
+	c.mu.Lock()
+	c.setReadDeadlineLocked()
+	c.mu.Unlock()
+}
+
+// setReadDeadlineLocked sets the read deadline for the binding state as it is now.
+// Both the client's goroutine (before a read) and the server's reader (when a
+// ReadyForQuery leaves nothing in flight, while the client's read is already
+// blocked) call it; holding c.mu makes the last deadline set match the latest state.
+// Call with c.mu held.
+func (c *client) setReadDeadlineLocked() {
 	g := c.pl.settings()
 	var d time.Duration
-	c.mu.Lock()
 	switch {
 	case c.server == nil:
 		d = g.ClientIdleTimeout
 	case c.pending == 0 && !c.server.txIdle():
 		d = g.IdleTransactionTimeout
 	}
-	c.mu.Unlock()
 	if d > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(d))
 	} else if g.ClientIdleTimeout > 0 || g.IdleTransactionTimeout > 0 {
@@ -212,15 +226,23 @@ func (c *client) forward(typ byte, msg []byte) error {
 	if c.discard {
 		if typ == wire.Sync {
 			c.discard = false
+			status := byte('I')
+			if c.aborted {
+				status = 'E'
+			}
 			c.mu.Unlock()
 			c.wmu.Lock()
-			c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+			c.w.Send(&pgproto3.ReadyForQuery{TxStatus: status})
 			err := c.w.Flush()
 			c.wmu.Unlock()
 			return err
 		}
 		c.mu.Unlock()
 		return nil
+	}
+	if c.aborted {
+		c.mu.Unlock()
+		return c.abortedTx(typ, msg)
 	}
 	s := c.server
 	if s == nil {
@@ -471,6 +493,11 @@ func (c *client) ready(s *server, status byte) {
 		c.server = nil
 		s.owner.Store(nil)
 	}
+	if c.pending == 0 && !c.closing {
+		// The client's read was armed while a request was in flight (no deadline):
+		// start client_idle_timeout or idle_transaction_timeout now.
+		c.setReadDeadlineLocked()
+	}
 	c.mu.Unlock()
 	if release {
 		c.serverFlush(s)
@@ -522,6 +549,10 @@ func (c *client) serverGone(s *server, err error) {
 	}
 	n := c.pending
 	c.pending = 0
+	inTx := !s.txIdle()
+	if inTx {
+		c.aborted = true
+	}
 	reported := c.gotFatal
 	c.gotFatal = false
 	if c.unsynced {
@@ -549,11 +580,15 @@ func (c *client) serverGone(s *server, err error) {
 	if n == 0 && !reported {
 		c.w.Send(e.response())
 	}
+	status := byte('I')
+	if inTx {
+		status = 'E' // the transaction is lost; the client must end it
+	}
 	for i := 0; i < n; i++ {
 		if i > 0 || !reported {
 			c.w.Send(e.response())
 		}
-		c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		c.w.Send(&pgproto3.ReadyForQuery{TxStatus: status})
 	}
 	c.flushClientLocked(s)
 }

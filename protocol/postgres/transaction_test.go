@@ -277,6 +277,13 @@ func TestServerTerminatedMidTransaction(t *testing.T) {
 	if _, err := su.Exec(ctx, "select pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
 	}
+	// Let pgpool see the connection end while the client sits idle in its transaction,
+	// so the next statement cannot simply fail on the dead socket.
+	waitFor(t, "backend to exit", 10*time.Second, func() bool {
+		var n int
+		su.QueryRow(ctx, "select count(*) from pg_stat_activity where pid = $1", pid).Scan(&n)
+		return n == 0
+	})
 	_, err = tx.Exec(ctx, "insert into k values (2)")
 	if err == nil {
 		t.Fatal("statement on a terminated backend succeeded")
@@ -288,7 +295,13 @@ func TestServerTerminatedMidTransaction(t *testing.T) {
 	if pgErr.Code != "57P01" && pgErr.Code != CodeConnectionFailure {
 		t.Fatalf("SQLSTATE %s (%s), want 57P01 or 08006", pgErr.Code, pgErr.Message)
 	}
-	tx.Rollback(ctx)
+	// Still inside the lost transaction: nothing may run elsewhere.
+	if _, err := tx.Exec(ctx, "insert into k values (3)"); err == nil {
+		t.Fatal("a statement of the lost transaction ran on another connection")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("ROLLBACK of the lost transaction: %v", err)
+	}
 	var newPid, n int
 	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&newPid); err != nil {
 		t.Fatalf("next transaction failed: %v", err)
