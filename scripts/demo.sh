@@ -3,11 +3,16 @@
 # PostgreSQL 15 in a temporary directory, puts pgpool in front of it with a
 # pgbouncer.ini (transaction pooling, pool_size 10, max_client_conn 1000), runs
 # 500 concurrent clients doing transactions through that pool of 10, and prints
-# what pgpool did. Everything it starts is stopped, and its files removed, on exit.
+# what pgpool did. Then it starts 4 redis-servers with kvproxy in front (a
+# nutcracker.yml with one pool, timeout 500), runs redis-benchmark and a split
+# MSET/MGET through it, freezes one shard with SIGSTOP to show its keys answering
+# "-ERR timeout" within the timeout while the other shards keep working, and prints
+# kvproxy's twemproxy stats. Everything it starts is stopped, and its files removed,
+# on exit.
 #
 # Run from anywhere, as root on a fresh Debian machine (or as a user with sudo):
 #   scripts/demo.sh
-# Environment: DEMO_CLIENTS (500), DEMO_DURATION (10s), DEMO_SECTIONS ("pgpool").
+# Environment: DEMO_CLIENTS (500), DEMO_DURATION (10s), DEMO_SECTIONS ("pgpool kvproxy").
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +20,7 @@ cd "$root"
 
 clients=${DEMO_CLIENTS:-500}
 duration=${DEMO_DURATION:-10s}
-sections=${DEMO_SECTIONS:-pgpool} # later: "pgpool kvproxy"
+sections=${DEMO_SECTIONS:-pgpool kvproxy}
 pgbin=/usr/lib/postgresql/15/bin
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -170,8 +175,172 @@ demo_pgpool() {
 }
 
 # --- kvproxy -------------------------------------------------------------------
-# A demo_kvproxy function goes here (Redis/memcached servers, kvproxy in front,
-# a workload, a summary); add "kvproxy" to DEMO_SECTIONS' default to run it.
+
+kv_shards=4
+
+# start_redis starts redis-server shard$1 on a free port, trying another port if the
+# chosen one was taken meanwhile, and sets redis_port and redis_pid.
+start_redis() {
+  local dir=$tmp/redis/shard$1 attempt deadline
+  mkdir -p "$dir"
+  for attempt in 1 2 3; do
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+      --dir "$dir" --daemonize no --logfile "$dir/redis.log" &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    # A frozen (SIGSTOP) server ignores SIGTERM until it is resumed.
+    cleanups+=("kill -CONT $redis_pid")
+    deadline=$((SECONDS + 30))
+    while kill -0 "$redis_pid" 2>/dev/null && ((SECONDS < deadline)); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then
+        return 0
+      fi
+      sleep 0.1
+    done
+    kill -KILL "$redis_pid" 2>/dev/null || true
+    echo "demo: redis-server shard$1 did not start on port $redis_port (attempt $attempt):" >&2
+    tail -3 "$dir/redis.log" >&2 || true
+  done
+  return 1
+}
+
+start_redises() {
+  say "Starting $kv_shards redis-servers in $tmp/redis"
+  redis_ports=()
+  redis_pids=()
+  local i
+  for ((i = 1; i <= kv_shards; i++)); do
+    start_redis "$i"
+    redis_ports+=("$redis_port")
+    redis_pids+=("$redis_pid")
+    echo "  shard$i: redis-server on 127.0.0.1:$redis_port (pid $redis_pid)"
+  done
+}
+
+start_kvproxy() {
+  say "Starting kvproxy in front of them with a nutcracker.yml"
+  kv_port=$(free_port)
+  kv_stats_port=$(free_port)
+  mkdir -p "$tmp/kvproxy"
+  {
+    cat <<EOF
+demo:
+  listen: 127.0.0.1:$kv_port
+  hash: fnv1a_64
+  hash_tag: "{}"
+  distribution: ketama
+  timeout: 500
+  redis: true
+  servers:
+EOF
+    local i
+    for ((i = 1; i <= kv_shards; i++)); do
+      echo "   - 127.0.0.1:${redis_ports[i - 1]}:1 shard$i"
+    done
+  } >"$tmp/kvproxy/nutcracker.yml"
+  sed 's/^/  | /' "$tmp/kvproxy/nutcracker.yml"
+  "$tmp/bin/kvproxy" check-config "$tmp/kvproxy/nutcracker.yml"
+  "$tmp/bin/kvproxy" -c "$tmp/kvproxy/nutcracker.yml" -s "$kv_stats_port" -a 127.0.0.1 \
+    2>>"$tmp/kvproxy/kvproxy.log" &
+  pids+=($!)
+  wait_port "$kv_port" 30
+  wait_port "$kv_stats_port" 30
+  echo "$("$tmp/bin/kvproxy" version) listens on 127.0.0.1:$kv_port, stats on 127.0.0.1:$kv_stats_port"
+}
+
+# kv runs redis-cli against kvproxy.
+kv() { redis-cli -h 127.0.0.1 -p "$kv_port" "$@"; }
+
+# shard_of prints the number of the shard whose redis-server holds key $1.
+shard_of() {
+  local i
+  for ((i = 1; i <= kv_shards; i++)); do
+    if [ "$(redis-cli -h 127.0.0.1 -p "${redis_ports[i - 1]}" EXISTS "$1")" = 1 ]; then
+      echo "$i"
+      return
+    fi
+  done
+  echo "?"
+}
+
+# timed runs kv with its arguments and prints the reply on one line with how long it took.
+timed() {
+  local start=$EPOCHREALTIME out end
+  out=$(kv "$@" 2>&1 | paste -sd ' ' - | tr -s ' ') || true
+  end=$EPOCHREALTIME
+  printf '  %s  ->  %s  (%d ms)\n' "$*" "${out% }" $(((10#${end//[.,]/} - 10#${start//[.,]/}) / 1000))
+}
+
+# The keys set with MSET: spread over the shards by fnv1a_64 and ketama.
+kv_keys=(user:alice user:bob user:carol user:dave user:erin user:frank)
+
+run_kv_workload() {
+  say "redis-benchmark through kvproxy: 100 clients, pipeline 16, 100000 SETs then GETs on 100000 random keys"
+  redis-benchmark -h 127.0.0.1 -p "$kv_port" -c 100 -n 100000 -P 16 -r 100000 -t set,get --csv 2>/dev/null |
+    awk -F'"' 'NR > 1 { printf "  %-4s %8.0f requests/s  avg %s ms  p50 %s ms  p99 %s ms  max %s ms\n", $2, $4, $6, $10, $14, $16 }'
+
+  say "MSET and MGET through kvproxy are split per shard and merged in request order"
+  local k pairs=() n=0
+  for k in "${kv_keys[@]}"; do
+    pairs+=("$k" "v$((++n))")
+  done
+  timed MSET "${pairs[@]}"
+  timed MGET "${kv_keys[@]}"
+  for k in "${kv_keys[@]}"; do
+    printf '    %-11s is on shard%s\n' "$k" "$(shard_of "$k")"
+  done
+  timed MSET '{user:alice}:name' Alice '{user:alice}:mail' alice@example.com
+  echo "    {user:alice}:name is on shard$(shard_of '{user:alice}:name'), {user:alice}:mail on shard$(shard_of '{user:alice}:mail'): with hash_tag \"{}\" only \"user:alice\" is hashed"
+}
+
+freeze_shard() {
+  local frozen healthy="" k
+  frozen=$(shard_of "${kv_keys[0]}")
+  for k in "${kv_keys[@]}"; do
+    if [ "$(shard_of "$k")" != "$frozen" ]; then
+      healthy=$k
+      break
+    fi
+  done
+  [ -n "$healthy" ] || { echo "demo: every key is on shard$frozen" >&2; return 1; }
+  say "Freezing shard$frozen (kill -STOP ${redis_pids[frozen - 1]}): it accepts connections but never answers; timeout is 500 ms"
+  kill -STOP "${redis_pids[frozen - 1]}"
+  timed GET "${kv_keys[0]}"
+  timed GET "$healthy"
+  timed MGET "${kv_keys[@]}"
+  timed SET "${kv_keys[0]}" new-value
+  echo "  meanwhile 20 clients GET $healthy (shard$(shard_of "$healthy")) 20000 times through kvproxy:"
+  redis-benchmark -h 127.0.0.1 -p "$kv_port" -c 20 -n 20000 --csv GET "$healthy" 2>/dev/null |
+    awk -F'"' 'NR > 1 { printf "  %8.0f requests/s  avg %s ms  p99 %s ms  max %s ms\n", $4, $6, $14, $16 }'
+  say "Resuming shard$frozen (kill -CONT): its keys answer again"
+  kill -CONT "${redis_pids[frozen - 1]}"
+  timed GET "${kv_keys[0]}"
+}
+
+show_kv_stats() {
+  say "twemproxy's stats JSON on 127.0.0.1:$kv_stats_port (read with bash /dev/tcp; first 400 bytes)"
+  local json errors
+  exec 3<>"/dev/tcp/127.0.0.1/$kv_stats_port"
+  json=$(cat <&3)
+  exec 3<&-
+  echo "  ${json:0:400}..."
+  say "The same stats summarised (bench/kvbench/kvstats)"
+  "$tmp/bin/kvstats" -addr "127.0.0.1:$kv_stats_port" | sed 's/^/  /'
+  errors=$(grep -c 'level=ERROR' "$tmp/kvproxy/kvproxy.log" || true)
+  echo "  kvproxy log: $(wc -l <"$tmp/kvproxy/kvproxy.log") lines, $errors errors"
+}
+
+demo_kvproxy() {
+  say "Building kvproxy and the stats reader"
+  go build -o "$tmp/bin/kvproxy" ./cmd/kvproxy
+  go build -o "$tmp/bin/kvstats" ./bench/kvbench/kvstats
+  start_redises
+  start_kvproxy
+  run_kv_workload
+  freeze_shard
+  show_kv_stats
+}
 
 for section in $sections; do
   "demo_$section"
