@@ -60,8 +60,9 @@ type client struct {
 	cfg         *poolConfig
 	admin       bool
 
-	ref sinkRef
-	out *server // the server whose write buffer holds this client's unflushed messages
+	ref  sinkRef
+	out  *server    // the server whose write buffer holds this client's unflushed messages
+	prep *prepState // named statements in transaction mode (prepared.go); nil: off
 
 	// mu guards the binding: which server serves this client and what is in flight.
 	mu       sync.Mutex
@@ -124,6 +125,7 @@ func (c *client) sendErrorReady(err error, status byte) error {
 // forward. It returns when the client leaves or must be closed.
 func (c *client) run() error {
 	c.setState(clientIdle)
+	c.initPrepared()
 	for {
 		if !c.rd.HasMessage() {
 			if err := c.flushServer(); err != nil {
@@ -200,6 +202,7 @@ func (c *client) setReadDeadlineLocked() {
 // and the server cannot be released meanwhile (they are counted in pending or
 // unsynced), so the buffer is still this client's to write.
 func (c *client) flushServer() error {
+	c.flushSynthetic()
 	s := c.out
 	if s == nil {
 		return nil
@@ -222,6 +225,11 @@ func isSyncPoint(typ byte) bool {
 // forward sends one client message to the bound server connection, binding one first
 // if needed.
 func (c *client) forward(typ byte, msg []byte) error {
+	if c.prep != nil {
+		if done, err := c.prepIntercept(typ, msg); done {
+			return err
+		}
+	}
 	c.mu.Lock()
 	if c.discard {
 		if typ == wire.Sync {
@@ -266,9 +274,11 @@ func (c *client) forward(typ byte, msg []byte) error {
 		}
 		c.mu.Lock()
 	}
+	ignored := false
 	switch {
 	case isSyncPoint(typ):
 		if typ == wire.Sync && c.inCopy {
+			ignored = true
 			break // PostgreSQL ignores Sync during COPY FROM STDIN
 		}
 		c.pending++
@@ -287,7 +297,11 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.pool.stats.queryCount.Add(1)
 		c.armQueryTimeout()
 	}
-	s.w.Raw(msg)
+	if c.prep != nil && c.prep.tracking.Load() {
+		c.sendTracked(s, typ, msg, ignored)
+	} else {
+		s.w.Raw(msg)
+	}
 	c.out = s
 	if s.w.Buffered() >= 32<<10 {
 		return c.flushServer()
@@ -335,6 +349,9 @@ func (c *client) bind() (*server, error) {
 	c.pending = 0
 	c.unsynced = false
 	c.inCopy = false
+	if c.prep != nil {
+		c.prep.resetBinding(c, nil)
+	}
 	c.mu.Unlock()
 	return s, nil
 }
@@ -411,6 +428,9 @@ func (c *client) queryTimedOut() {
 
 // serverMessage forwards a server message to the client (called by the server's reader).
 func (c *client) serverMessage(s *server, typ byte, msg []byte) {
+	if c.prep != nil && c.prep.tracking.Load() && c.trackedMessage(s, typ, msg) {
+		return
+	}
 	if typ == wire.ErrorResponse {
 		msg = c.serverError(msg)
 	}
@@ -425,6 +445,10 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 		c.ready(s, msg[wire.HeaderSize])
 	case wire.ParameterStatus:
 		c.recordParam(msg)
+	case wire.CommandComplete:
+		if c.prep != nil && dropsAllStatements(msg) {
+			s.stmts.clearBefore(^uint64(0)) // an untracked DISCARD ALL or DEALLOCATE ALL
+		}
 	case wire.CopyInResponse:
 		c.mu.Lock()
 		c.inCopy = true
@@ -456,6 +480,9 @@ func (c *client) ready(s *server, status byte) {
 	c.mu.Lock()
 	if c.pending > 0 {
 		c.pending--
+	}
+	if c.prep != nil && c.prep.tracking.Load() {
+		c.passReady(s)
 	}
 	now := time.Now()
 	if c.pending == 0 {
@@ -561,6 +588,9 @@ func (c *client) serverGone(s *server, err error) {
 	c.unsynced = false
 	c.inCopy = false
 	c.server = nil
+	if c.prep != nil {
+		c.prep.resetBinding(c, s)
+	}
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
 	}

@@ -80,6 +80,9 @@ type server struct {
 	state    atomic.Int32 // serverState
 	txStatus atomic.Uint32
 
+	// stmts are the statements prepared under pgpool's server-side names (prepared.go).
+	stmts stmtCache
+
 	paramsMu sync.Mutex
 	params   map[string]string // ParameterStatus values as PostgreSQL last reported them
 
@@ -383,6 +386,10 @@ func (o *opSink) serverMessage(s *server, typ byte, msg []byte) {
 			} else {
 				o.err = wire.ErrMalformed
 			}
+		}
+	case wire.CommandComplete:
+		if dropsAllStatements(msg) {
+			s.stmts.clearBefore(^uint64(0)) // server_reset_query DISCARD ALL
 		}
 	case wire.DataRow:
 		if o.collect {

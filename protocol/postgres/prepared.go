@@ -1,0 +1,642 @@
+package postgres
+
+// Protocol-level prepared statements in transaction mode.
+//
+// A client's named statements are its own: pgpool records each named Parse per client
+// and prepares it on whichever server connection serves the client, under a
+// server-side name derived from the query text and parameter types ("pgpool_" and a
+// hash), so every client preparing the same statement shares one prepare per server
+// connection. Bind, Describe and Close are rewritten to the server-side name; a
+// statement the server connection lacks is prepared first, its ParseComplete dropped.
+// Each server connection keeps an LRU of the names it has prepared, bounded by
+// max_prepared_statements; an evicted statement is closed on the server.
+//
+// Because pgpool sends some messages the client did not send and answers some the
+// server never sees, it keeps per binding a FIFO of the response groups it expects
+// (respqueue.go) and matches the server's replies against it. This bookkeeping starts
+// only when a client first uses a named statement, so clients of unnamed statements
+// (simple or extended protocol) pay nothing for it.
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// serverStmtPrefix starts every server-side statement name pgpool chooses.
+const serverStmtPrefix = "pgpool_"
+
+// SQLSTATE codes of prepared-statement errors pgpool reports itself.
+const (
+	CodeDuplicatePreparedStatement = "42P05"
+	CodeInFailedTransaction        = "25P02"
+)
+
+// serverStmtName returns the server-side name of a statement: a hash of the Parse
+// body after the name (query text and parameter types).
+func serverStmtName(rest []byte) string {
+	sum := sha256.Sum256(rest)
+	return serverStmtPrefix + hex.EncodeToString(sum[:16])
+}
+
+// preparedStmt is one of a client's named statements.
+type preparedStmt struct {
+	name  string // the client's name
+	srv   string // the server-side name
+	parse []byte // the Parse message under srv, ready to send
+	seq   uint64 // order of definition, for DISCARD ALL seen later
+}
+
+// stmtCache is the LRU of statements a server connection has prepared under
+// server-side names. Its methods are safe for concurrent use.
+type stmtCache struct {
+	mu    sync.Mutex
+	items map[string]*list.Element // of *cachedStmt
+	order list.List                // front: most recently used
+	seq   uint64
+}
+
+type cachedStmt struct {
+	name  string
+	stale bool // PostgreSQL reported its cached plan changed result type
+	seq   uint64
+}
+
+// lookup reports whether the server has the statement, and whether it is stale, and
+// marks it recently used.
+func (sc *stmtCache) lookup(name string) (have, stale bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	e, ok := sc.items[name]
+	if !ok {
+		return false, false
+	}
+	sc.order.MoveToFront(e)
+	return true, e.Value.(*cachedStmt).stale
+}
+
+// current returns the sequence number of the last statement added.
+func (sc *stmtCache) current() uint64 {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.seq
+}
+
+// add records a statement as prepared (fresh) and returns those evicted to keep at
+// most max.
+func (sc *stmtCache) add(name string, max int) []cachedStmt {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.items == nil {
+		sc.items = make(map[string]*list.Element)
+	}
+	sc.seq++
+	if e, ok := sc.items[name]; ok {
+		cs := e.Value.(*cachedStmt)
+		cs.stale, cs.seq = false, sc.seq
+		sc.order.MoveToFront(e)
+	} else {
+		sc.items[name] = sc.order.PushFront(&cachedStmt{name: name, seq: sc.seq})
+	}
+	var evicted []cachedStmt
+	for sc.order.Len() > max && sc.order.Len() > 1 {
+		e := sc.order.Back()
+		cs := e.Value.(*cachedStmt)
+		sc.order.Remove(e)
+		delete(sc.items, cs.name)
+		evicted = append(evicted, *cs)
+	}
+	return evicted
+}
+
+// restore puts back a statement whose Close PostgreSQL skipped.
+func (sc *stmtCache) restore(name string, stale bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.items == nil {
+		sc.items = make(map[string]*list.Element)
+	}
+	if _, ok := sc.items[name]; !ok {
+		sc.items[name] = sc.order.PushBack(&cachedStmt{name: name, stale: stale})
+	}
+}
+
+// remove forgets a statement (its Parse failed or was skipped).
+func (sc *stmtCache) remove(name string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if e, ok := sc.items[name]; ok {
+		sc.order.Remove(e)
+		delete(sc.items, name)
+	}
+}
+
+// markStale notes that the statement must be closed and prepared again before use.
+func (sc *stmtCache) markStale(name string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if e, ok := sc.items[name]; ok {
+		e.Value.(*cachedStmt).stale = true
+	}
+}
+
+// clearBefore forgets the statements added up to sequence seq: PostgreSQL ran DISCARD
+// ALL or DEALLOCATE ALL sent after them.
+func (sc *stmtCache) clearBefore(seq uint64) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for e := sc.order.Front(); e != nil; {
+		next := e.Next()
+		if cs := e.Value.(*cachedStmt); cs.seq <= seq {
+			sc.order.Remove(e)
+			delete(sc.items, cs.name)
+		}
+		e = next
+	}
+}
+
+// len reports how many statements the server connection holds.
+func (sc *stmtCache) len() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.order.Len()
+}
+
+// prepState is a client's named statements and the response tracking they need.
+type prepState struct {
+	max int // max_prepared_statements when the client logged in
+
+	tracking  atomic.Bool // responses are tracked; set by the client's goroutine
+	unflushed atomic.Bool // a synthetic answer waits in the client's write buffer
+
+	// Owned by the client's goroutine.
+	off        bool   // the client was pinned instead; its statements pass through
+	dropToSync bool   // after an error pgpool reported itself, drop messages until Sync
+	scratch    []byte // for rewritten messages
+
+	// Guarded by the client's mu.
+	stmts    map[string]*preparedStmt
+	q        respQueue
+	skipping bool   // PostgreSQL skips to the next Sync; groups sent meanwhile are void
+	seq      uint64 // statements defined so far
+	waiting  bool
+	room     *sync.Cond
+}
+
+// initPrepared turns statement tracking on for a client in transaction or statement
+// mode when max_prepared_statements is above zero.
+func (c *client) initPrepared() {
+	max := c.pl.settings().MaxPreparedStatements
+	if max <= 0 || c.cfg == nil || c.cfg.mode == PoolSession {
+		return
+	}
+	c.prep = &prepState{max: max, stmts: make(map[string]*preparedStmt)}
+	c.prep.room = sync.NewCond(&c.mu)
+}
+
+// resetBinding forgets the expected responses of a binding that ended or began. What
+// the client recorded for requests that will never be answered is undone. Call with
+// c.mu held.
+func (p *prepState) resetBinding(c *client, s *server) {
+	for i := len(p.q.buf) - 1; i >= p.q.head; i-- {
+		if s != nil {
+			p.undo(c, s, &p.q.buf[i])
+		}
+	}
+	p.q.reset()
+	p.skipping = false
+	if p.waiting {
+		p.room.Broadcast()
+	}
+}
+
+// deallocate forgets the client's statement name, or all of them when name is "",
+// defined up to sequence seq. Call with c.mu held.
+func (p *prepState) deallocate(name string, seq uint64) {
+	if name != "" {
+		if st := p.stmts[name]; st != nil && st.seq <= seq {
+			delete(p.stmts, name)
+		}
+		return
+	}
+	for n, st := range p.stmts {
+		if st.seq <= seq {
+			delete(p.stmts, n)
+		}
+	}
+}
+
+// prepIntercept runs before a client message is forwarded. It starts tracking at the
+// client's first named Parse, drops messages after an error pgpool reported until
+// Sync, and answers SQL DEALLOCATE of the client's statements. It reports whether the
+// message was handled.
+func (c *client) prepIntercept(typ byte, msg []byte) (bool, error) {
+	p := c.prep
+	if !p.tracking.Load() {
+		if p.off || typ != wire.Parse || len(msg) <= wire.HeaderSize || msg[wire.HeaderSize] == 0 {
+			return false, nil
+		}
+		if !c.startTracking() {
+			return false, nil
+		}
+	}
+	if p.dropToSync {
+		if typ != wire.Sync {
+			return true, nil
+		}
+		p.dropToSync = false
+		return false, nil
+	}
+	switch typ {
+	case wire.Query:
+		return c.sqlDeallocate(msg)
+	case wire.Parse:
+		return c.parseUnbound(msg), nil
+	}
+	return false, nil
+}
+
+// parseUnbound records a named Parse that arrives while the client has no server
+// connection and answers ParseComplete at once; the statement is prepared on the
+// server connection where a Bind or Describe first needs it. Taking a server
+// connection for the Parse alone would make a client that prepares synchronously
+// (libpq's PQprepare, as pgbench -M prepared does) wait for a connection that another
+// client of the same thread holds in a transaction. An error in the statement then
+// reaches the client at that Bind or Describe. It reports whether msg was handled.
+func (c *client) parseUnbound(msg []byte) bool {
+	p := c.prep
+	name, rest, ok := cstr(wire.Body(msg))
+	if !ok || len(name) == 0 {
+		return false
+	}
+	c.mu.Lock()
+	if c.server != nil || c.discard || c.aborted {
+		c.mu.Unlock()
+		return false
+	}
+	_, dup := p.stmts[string(name)]
+	if !dup {
+		p.define(name, rest)
+	}
+	c.mu.Unlock()
+	c.pool.stats.queryCount.Add(1)
+	c.wmu.Lock()
+	if dup {
+		c.w.Send(errDuplicateStmt(name).response())
+		p.dropToSync = true
+	} else {
+		c.w.Send(&pgproto3.ParseComplete{})
+	}
+	c.wmu.Unlock()
+	p.unflushed.Store(true)
+	return true
+}
+
+// errDuplicateStmt is PostgreSQL's error for a Parse under a name in use.
+func errDuplicateStmt(name []byte) *Error {
+	return errorf(CodeDuplicatePreparedStatement, "prepared statement \"%s\" already exists", name)
+}
+
+// define records a client's named statement from its Parse body after the name.
+// Call with c.mu held.
+func (p *prepState) define(name, rest []byte) *preparedStmt {
+	p.seq++
+	st := &preparedStmt{name: string(name), srv: serverStmtName(rest), seq: p.seq}
+	st.parse = appendMessage(nil, wire.Parse, []byte(st.srv), nul, rest)
+	p.stmts[st.name] = st
+	return st
+}
+
+// startTracking begins response tracking. With requests in flight, the batches already
+// synced are passed through as they are; a pipeline that started with untracked
+// extended-protocol messages and has not reached Sync cannot be matched, so the
+// client is pinned to its server connection and its statements pass through unchanged.
+// It reports whether tracking began.
+func (c *client) startTracking() bool {
+	p := c.prep
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.server != nil && c.unsynced {
+		p.off = true
+		c.pinned = true
+		c.pl.log.Info("client pinned: named statement inside an untracked pipeline", "client", c.id, "user", c.user, "database", c.database)
+		return false
+	}
+	if c.server != nil {
+		for i := 0; i < c.pending; i++ {
+			p.q.push(respGroup{kind: groupPassSync})
+		}
+	}
+	p.tracking.Store(true)
+	return true
+}
+
+// sqlDeallocate answers DEALLOCATE name and DEALLOCATE ALL for the client's own
+// statements in a simple Query. Other statements (SQL-level PREPARE) are left to the
+// server.
+func (c *client) sqlDeallocate(msg []byte) (bool, error) {
+	body := wire.Body(msg)
+	if len(body) == 0 || (body[0]|0x20) != 'd' && body[0] != ' ' && body[0] != '\t' && body[0] != '\n' {
+		return false, nil
+	}
+	name, all, ok := parseDeallocate(strings.TrimSuffix(string(body), "\x00"))
+	if !ok {
+		return false, nil
+	}
+	p := c.prep
+	c.mu.Lock()
+	if c.discard || c.aborted {
+		c.mu.Unlock()
+		return false, nil // forward drops it or answers it as PostgreSQL would
+	}
+	g := respGroup{kind: groupSynthDealloc, tag: "DEALLOCATE"}
+	if all {
+		g.tag = "DEALLOCATE ALL"
+		for _, st := range p.stmts {
+			g.removed = append(g.removed, st)
+		}
+		clear(p.stmts)
+	} else {
+		st := p.stmts[name]
+		if st == nil {
+			c.mu.Unlock()
+			return false, nil // not one of the client's protocol-level statements
+		}
+		delete(p.stmts, name)
+		g.removed = []*preparedStmt{st}
+	}
+	c.pool.stats.queryCount.Add(1)
+	s := c.server
+	if s != nil {
+		p.q.push(g)
+		c.settle(s)
+		c.mu.Unlock()
+		return true, nil
+	}
+	c.mu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.w.Send(&pgproto3.CommandComplete{CommandTag: []byte(g.tag)})
+	c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	return true, c.w.Flush()
+}
+
+// parseDeallocate recognises "DEALLOCATE [PREPARE] name" and "DEALLOCATE [PREPARE]
+// ALL", alone in a query, and returns the statement name as PostgreSQL reads it.
+func parseDeallocate(q string) (name string, all, ok bool) {
+	q = strings.TrimSpace(q)
+	q = strings.TrimSpace(strings.TrimSuffix(q, ";"))
+	word, rest := nextWord(q)
+	if !strings.EqualFold(word, "deallocate") {
+		return "", false, false
+	}
+	word, rest = nextWord(rest)
+	if strings.EqualFold(word, "prepare") {
+		word, rest = nextWord(rest)
+	}
+	if rest != "" || word == "" {
+		return "", false, false
+	}
+	if strings.EqualFold(word, "all") {
+		return "", true, true
+	}
+	if word[0] == '"' {
+		if len(word) < 2 || word[len(word)-1] != '"' {
+			return "", false, false
+		}
+		inner := word[1 : len(word)-1]
+		if strings.Contains(strings.ReplaceAll(inner, `""`, ""), `"`) {
+			return "", false, false
+		}
+		return strings.ReplaceAll(inner, `""`, `"`), false, true
+	}
+	for i := 0; i < len(word); i++ {
+		b := word[i]
+		if !(b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '$' || b >= 0x80) {
+			return "", false, false
+		}
+	}
+	return strings.ToLower(word), false, true
+}
+
+// nextWord splits off the first whitespace-separated word (a quoted identifier may
+// contain spaces).
+func nextWord(s string) (word, rest string) {
+	s = strings.TrimLeft(s, " \t\r\n")
+	if s == "" {
+		return "", ""
+	}
+	end := 0
+	if s[0] == '"' {
+		end = 1
+		for end < len(s) {
+			if s[end] == '"' {
+				if end+1 < len(s) && s[end+1] == '"' {
+					end += 2
+					continue
+				}
+				end++
+				break
+			}
+			end++
+		}
+	} else {
+		for end < len(s) && !strings.ContainsRune(" \t\r\n", rune(s[end])) {
+			end++
+		}
+	}
+	return s[:end], strings.TrimLeft(s[end:], " \t\r\n")
+}
+
+// cstr splits b at its first NUL: the string before it and what follows the NUL.
+func cstr(b []byte) (s, rest []byte, ok bool) {
+	for i, x := range b {
+		if x == 0 {
+			return b[:i], b[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
+// appendMessage appends a message of type typ made of parts.
+func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
+	start := len(dst)
+	dst = append(dst, typ, 0, 0, 0, 0)
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst
+}
+
+var nul = []byte{0}
+
+// sendTracked sends one client message to s, rewriting statement names, and records
+// the responses it expects. ignored marks a Sync PostgreSQL ignores (during COPY).
+func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
+	p := c.prep
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waitRoom(s)
+	seq, sseq := p.seq, s.stmts.current()
+	push := func(g respGroup) {
+		g.seq, g.sseq = seq, sseq
+		p.q.push(g)
+	}
+	body := wire.Body(msg)
+	switch typ {
+	case wire.Parse:
+		c.trackParse(s, msg, push)
+	case wire.Bind:
+		portal, rest, ok1 := cstr(body)
+		name, rest, ok2 := cstr(rest)
+		st := p.stmts[string(name)]
+		if !ok1 || !ok2 || len(name) == 0 || st == nil {
+			s.w.Raw(msg)
+			push(respGroup{kind: groupBind})
+			break
+		}
+		c.ensurePrepared(s, st, push)
+		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul, rest)
+		s.w.Raw(p.scratch)
+		push(respGroup{kind: groupBind, srv: st.srv})
+	case wire.Describe:
+		if st := c.namedStmt(body); st != nil {
+			c.ensurePrepared(s, st, push)
+			p.scratch = appendMessage(p.scratch[:0], wire.Describe, []byte{'S'}, []byte(st.srv), nul)
+			s.w.Raw(p.scratch)
+			push(respGroup{kind: groupDescribe, srv: st.srv})
+			break
+		}
+		s.w.Raw(msg)
+		push(respGroup{kind: groupDescribe})
+	case wire.Close:
+		if st := c.namedStmt(body); st != nil {
+			delete(p.stmts, st.name) // the shared server-side statement stays
+			push(respGroup{kind: groupSynthClose, stmt: st})
+			break
+		}
+		s.w.Raw(msg)
+		push(respGroup{kind: groupClose})
+	case wire.Execute:
+		s.w.Raw(msg)
+		push(respGroup{kind: groupExecute})
+	case wire.Sync:
+		s.w.Raw(msg)
+		if !ignored {
+			push(respGroup{kind: groupSync})
+		}
+	case wire.Query, wire.FunctionCall:
+		s.w.Raw(msg)
+		push(respGroup{kind: groupQuery})
+	default:
+		s.w.Raw(msg)
+	}
+	c.settle(s)
+}
+
+// namedStmt returns the client's statement a Describe or Close body names, if it is
+// a named statement the client prepared.
+func (c *client) namedStmt(body []byte) *preparedStmt {
+	if len(body) < 2 || body[0] != 'S' {
+		return nil
+	}
+	name, _, ok := cstr(body[1:])
+	if !ok || len(name) == 0 {
+		return nil
+	}
+	return c.prep.stmts[string(name)]
+}
+
+// trackParse records a client's Parse. A named statement is prepared under its
+// server-side name unless the server connection already has it; then pgpool answers
+// ParseComplete itself. Call with c.mu held.
+func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
+	p := c.prep
+	name, rest, ok := cstr(wire.Body(msg))
+	if !ok || len(name) == 0 {
+		s.w.Raw(msg)
+		push(respGroup{kind: groupParse})
+		return
+	}
+	if _, dup := p.stmts[string(name)]; dup {
+		push(respGroup{kind: groupSynthError, err: errDuplicateStmt(name).response()})
+		p.dropToSync = true
+		return
+	}
+	st := p.define(name, rest)
+	have, stale := s.stmts.lookup(st.srv)
+	if have && !stale {
+		push(respGroup{kind: groupSynthParse, stmt: st})
+		return
+	}
+	c.prepareOn(s, st, groupParse, stale, push)
+}
+
+// ensurePrepared prepares st on s before a Bind or Describe that uses it, unless s
+// has it. Call with c.mu held.
+func (c *client) ensurePrepared(s *server, st *preparedStmt, push func(respGroup)) {
+	have, stale := s.stmts.lookup(st.srv)
+	if have && !stale {
+		return
+	}
+	c.prepareOn(s, st, groupParseInternal, stale, push)
+}
+
+// prepareOn sends the Parse of st under its server-side name: first a Close of the
+// stale version, if any, and of the statements the LRU evicts. Call with c.mu held.
+func (c *client) prepareOn(s *server, st *preparedStmt, kind groupKind, stale bool, push func(respGroup)) {
+	p := c.prep
+	if stale {
+		c.closeOnServer(s, st.srv)
+		push(respGroup{kind: groupCloseInternal, srv: st.srv, stale: true})
+	}
+	for _, e := range s.stmts.add(st.srv, p.max) {
+		c.closeOnServer(s, e.name)
+		push(respGroup{kind: groupCloseInternal, srv: e.name, stale: e.stale})
+	}
+	s.w.Raw(st.parse)
+	push(respGroup{kind: kind, srv: st.srv, stmt: st})
+}
+
+// closeOnServer sends Close of a server-side statement. Call with c.mu held.
+func (c *client) closeOnServer(s *server, srv string) {
+	p := c.prep
+	p.scratch = appendMessage(p.scratch[:0], wire.Close, []byte{'S'}, []byte(srv), nul)
+	s.w.Raw(p.scratch)
+}
+
+// waitRoom holds the client back while maxQueuedGroups responses are outstanding, after
+// sending what is buffered so the server can answer. Call with c.mu held.
+func (c *client) waitRoom(s *server) {
+	p := c.prep
+	for p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+		c.mu.Unlock()
+		c.flushServer()
+		c.mu.Lock()
+		if p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+			p.waiting = true
+			p.room.Wait()
+			p.waiting = false
+		}
+	}
+}
+
+// flushSynthetic writes synthetic answers the client's goroutine left in the client's
+// buffer. Only the client's goroutine calls it, before it blocks reading.
+func (c *client) flushSynthetic() {
+	if c.prep == nil || !c.prep.unflushed.Swap(false) {
+		return
+	}
+	c.wmu.Lock()
+	c.flushClientLocked(nil)
+	c.wmu.Unlock()
+}
