@@ -158,9 +158,9 @@ EOF
 }
 
 run_pgpool_workload() {
-  say "Running $clients clients for $duration, each doing transactions through the pool of 10"
+  say "Running $clients clients for $duration, each doing transactions through the pool of 10 (pgx in its default mode: named prepared statements)"
   "$tmp/bin/pgload" -clients "$clients" -duration "$duration" \
-    -dsn "postgres://app:$app_password@127.0.0.1:$pgpool_port/app?sslmode=disable&default_query_exec_mode=exec" \
+    -dsn "postgres://app:$app_password@127.0.0.1:$pgpool_port/app?sslmode=disable" \
     -admin-dsn "postgres://admin:admin-secret@127.0.0.1:$pgpool_port/pgbouncer?sslmode=disable" \
     -pg-dsn "$pg_dsn"
   local errors
