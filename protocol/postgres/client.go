@@ -77,11 +77,15 @@ type client struct {
 	// transaction, so no statement of it runs on another connection.
 	aborted bool
 	abort   abortState
-	pinned  bool      // session state keeps the server connection with this client
-	closing bool      // the client is going away; the server is cleaned up on its own
-	queryAt time.Time // when the oldest unanswered request was sent
-	boundAt time.Time // when the server connection was bound (or the last transaction ended)
-	xactAt  time.Time // when the current transaction started
+	pinned  bool // the client keeps its server connection (untracked named statements)
+	// sessionPin: session state (advisory lock, LISTEN) keeps the server connection with
+	// this client; pinCheck: it may have been released, check before the next request.
+	sessionPin bool
+	pinCheck   bool
+	closing    bool      // the client is going away; the server is cleaned up on its own
+	queryAt    time.Time // when the oldest unanswered request was sent
+	boundAt    time.Time // when the server connection was bound (or the last transaction ended)
+	xactAt     time.Time // when the current transaction started
 
 	// wmu guards w, the buffer of messages to the client.
 	wmu sync.Mutex
@@ -273,6 +277,16 @@ func (c *client) forward(typ byte, msg []byte) error {
 			return c.bindFailed(typ, err)
 		}
 		c.mu.Lock()
+	}
+	if c.pinCheck && c.out == nil {
+		c.mu.Unlock()
+		if err := c.recheckPin(s); err != nil {
+			return err
+		}
+		c.mu.Lock()
+	}
+	if typ == wire.Query || typ == wire.Parse {
+		c.notePinning(typ, msg)
 	}
 	ignored := false
 	switch {
@@ -515,7 +529,7 @@ func (c *client) ready(s *server, status byte) {
 		return
 	}
 	release := c.pending == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && !c.closing
+		c.cfg.mode != PoolSession && !c.pinned && !c.sessionPin && !c.closing
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
@@ -632,7 +646,11 @@ func (c *client) unbind() {
 	s := c.server
 	c.server = nil
 	clean := s != nil && c.pending == 0 && !c.unsynced && !c.inCopy
-	pinned := c.pinned
+	pinned := c.pinned || c.sessionPin
+	if c.sessionPin {
+		c.pool.stats.pinned.Add(-1)
+		c.sessionPin = false
+	}
 	c.mu.Unlock()
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
@@ -654,8 +672,12 @@ func (c *client) unbind() {
 		}
 	}
 	cfg := c.pool.config()
-	if cfg.resetQuery != "" && (cfg.mode == PoolSession || cfg.resetAlways || pinned) {
-		if err := s.exec(cfg.resetQuery, timeout); err != nil {
+	reset := cfg.resetQuery
+	if reset == "" && pinned {
+		reset = "DISCARD ALL" // never hand a lock or a listener to the next client
+	}
+	if reset != "" && (cfg.mode == PoolSession || cfg.resetAlways || pinned) {
+		if err := s.exec(reset, timeout); err != nil {
 			s.close()
 			return
 		}

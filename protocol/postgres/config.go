@@ -62,6 +62,11 @@ type Config struct {
 	// server connection in transaction mode; 0 turns their tracking off.
 	MaxPreparedStatements int
 
+	// DisableSessionPinning turns off pinning clients that hold session state (advisory
+	// locks, LISTEN) to their server connection in transaction mode: PgBouncer's
+	// behaviour, where such state leaks onto whichever client gets the connection next.
+	DisableSessionPinning bool
+
 	// Databases maps names clients connect to onto servers; "*" is the fallback.
 	Databases map[string]*Database
 	// Users holds per-user settings ([users]).

@@ -1,0 +1,116 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// advisoryHeld reports whether any session holds advisory lock key.
+func advisoryHeld(ctx context.Context, t *testing.T, su *pgx.Conn, key int) bool {
+	t.Helper()
+	var n int
+	if err := su.QueryRow(ctx, "select count(*) from pg_locks where locktype = 'advisory' and objid = $1 and granted", key).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestAdvisoryLockPinsClient: a session-level advisory lock taken outside a transaction
+// stays held, on the same server connection, until the client unlocks it; then the
+// connection is shared again.
+func TestAdvisoryLockPinsClient(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 2
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	su := f.pg.Connect(t)
+	a := connect(t, f.connString(addr))
+	b := connect(t, f.connString(addr))
+	var pidA int
+	if err := a.QueryRow(ctx, "select pg_backend_pid() from (select pg_advisory_lock(4242)) l").Scan(&pidA); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		// Other clients keep working meanwhile, never on A's connection.
+		var pidB, pid int
+		if err := b.QueryRow(ctx, "select pg_backend_pid()").Scan(&pidB); err != nil {
+			t.Fatal(err)
+		}
+		if pidB == pidA {
+			t.Fatal("another client got the connection that holds the lock")
+		}
+		if err := a.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		if pid != pidA {
+			t.Fatalf("client holding a lock moved from backend %d to %d", pidA, pid)
+		}
+		if !advisoryHeld(ctx, t, su, 4242) {
+			t.Fatal("advisory lock released while the client holds it")
+		}
+	}
+	if _, err := a.Exec(ctx, "select pg_advisory_unlock(4242)"); err != nil {
+		t.Fatal(err)
+	}
+	if advisoryHeld(ctx, t, su, 4242) {
+		t.Fatal("lock still held after unlock")
+	}
+	// After the unlock the client is shared again: with both clients in transactions at
+	// once, they must be on the two different connections, and later requests may move.
+	if _, err := a.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	txA, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txB, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p1, p2 int
+	txA.QueryRow(ctx, "select pg_backend_pid()").Scan(&p1)
+	txB.QueryRow(ctx, "select pg_backend_pid()").Scan(&p2)
+	txA.Commit(ctx)
+	txB.Commit(ctx)
+	if p1 == p2 {
+		t.Fatal("two transactions on one backend")
+	}
+}
+
+// TestAdvisoryLockReleasedOnDisconnect: a client that leaves while holding a lock never
+// leaks it to the next client of its server connection.
+func TestAdvisoryLockReleasedOnDisconnect(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	su := f.pg.Connect(t)
+	a := connect(t, f.connString(addr))
+	var ok bool
+	if err := a.QueryRow(ctx, "select pg_try_advisory_lock(777)").Scan(&ok); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if !advisoryHeld(ctx, t, su, 777) {
+		t.Fatal("lock not held")
+	}
+	a.Close(ctx)
+	b := connect(t, f.connString(addr))
+	var n int
+	if err := b.QueryRow(ctx, "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatal("the next client inherited the departed client's advisory lock")
+	}
+	if advisoryHeld(ctx, t, su, 777) {
+		t.Fatal("lock leaked after the client disconnected")
+	}
+}
