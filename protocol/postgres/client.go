@@ -288,6 +288,11 @@ func (c *client) forward(typ byte, msg []byte) error {
 	if typ == wire.Query || typ == wire.Parse {
 		c.notePinning(typ, msg)
 	}
+	c.mu.Unlock()
+	if typ == wire.Query || typ == wire.Parse {
+		c.noteSearchPath(s, typ, msg)
+	}
+	c.mu.Lock()
 	ignored := false
 	switch {
 	case isSyncPoint(typ):
@@ -351,6 +356,12 @@ func (c *client) bind() (*server, error) {
 			s.close()
 			return nil, err
 		}
+		c.mu.Lock()
+		sp := c.vals[searchPath]
+		c.mu.Unlock()
+		s.paramsMu.Lock()
+		s.params[searchPath] = sp // not reported by PostgreSQL: record what was set
+		s.paramsMu.Unlock()
 		s.setState(serverActive)
 	}
 	c.setState(clientActive)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -42,7 +43,114 @@ func (c *client) initParams(welcome map[string]string) {
 			vals[name] = v
 		}
 	}
+	vals[searchPath] = defaultValue
+	for k, v := range c.params {
+		if strings.EqualFold(k, searchPath) {
+			vals[searchPath] = v
+		}
+	}
 	c.vals = vals
+}
+
+// search_path is not reported by PostgreSQL 15 (no ParameterStatus), so pgpool follows
+// it from the client's SET and RESET statements, and keeps each server connection's
+// value (set by pgpool or by a client) in its params under the same name. Its values
+// are kept as SQL text (a list), written back verbatim; defaultValue stands for the
+// server's default.
+const (
+	searchPath   = "search_path"
+	defaultValue = "DEFAULT"
+)
+
+// noteSearchPath records a client's SET search_path (or RESET) in a simple Query or a
+// Parse, both for the client and for the server connection that runs it. SET LOCAL
+// lasts only for the transaction and is left alone.
+func (c *client) noteSearchPath(s *server, typ byte, msg []byte) {
+	var sql []byte
+	body := wire.Body(msg)
+	switch typ {
+	case wire.Query:
+		sql = body
+	case wire.Parse:
+		for i, b := range body {
+			if b == 0 {
+				sql = body[i+1:]
+				break
+			}
+		}
+	}
+	if i := bytes.IndexByte(sql, 0); i >= 0 {
+		sql = sql[:i] // the query ends at its NUL terminator
+	}
+	if !containsFold(sql, searchPath) && !containsFold(sql, "reset") && !containsFold(sql, "discard") {
+		return
+	}
+	v, ok := parseSearchPathChange(string(sql))
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	c.vals[searchPath] = v
+	c.mu.Unlock()
+	s.paramsMu.Lock()
+	s.params[searchPath] = v
+	s.paramsMu.Unlock()
+}
+
+// parseSearchPathChange reads `SET [SESSION] search_path {=|TO} value`, `RESET
+// search_path`, `RESET ALL` and `DISCARD ALL`, returning the value the session has
+// afterwards.
+func parseSearchPathChange(sql string) (string, bool) {
+	sql = strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql), ";"))
+	f := strings.Fields(sql)
+	if len(f) < 2 {
+		return "", false
+	}
+	first := strings.ToLower(f[0])
+	switch first {
+	case "reset":
+		w := strings.ToLower(f[1])
+		if w == searchPath || w == "all" {
+			return defaultValue, true
+		}
+		return "", false
+	case "discard":
+		if strings.ToLower(f[1]) == "all" {
+			return defaultValue, true
+		}
+		return "", false
+	case "set":
+	default:
+		return "", false
+	}
+	i := 1
+	if w := strings.ToLower(f[i]); w == "session" {
+		i++
+	} else if w == "local" {
+		return "", false
+	}
+	if i >= len(f) || !strings.HasPrefix(strings.ToLower(f[i]), searchPath) || strings.ContainsRune(sql, ';') {
+		return "", false
+	}
+	// The value follows "=" or "TO" after the name.
+	rest := sql[strings.Index(strings.ToLower(sql), searchPath)+len(searchPath):]
+	rest = strings.TrimSpace(rest)
+	switch {
+	case strings.HasPrefix(rest, "="):
+		rest = rest[1:]
+	case len(rest) > 2 && strings.EqualFold(rest[:2], "to") && (rest[2] == ' ' || rest[2] == '\t' || rest[2] == '\n'):
+		rest = rest[2:]
+	default:
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return "", false
+	}
+	if strings.EqualFold(rest, "default") {
+		return defaultValue, true
+	}
+	return rest, true
 }
 
 // recordParam notes a ParameterStatus the client's server sent (after a SET), so the
@@ -66,6 +174,16 @@ func (c *client) syncQuery(s *server) string {
 	s.paramsMu.Lock()
 	c.mu.Lock()
 	for name, want := range c.vals {
+		if name == searchPath {
+			have, ok := s.params[name]
+			if !ok {
+				have = defaultValue
+			}
+			if have != want {
+				b.WriteString("SET search_path TO " + want + ";")
+			}
+			continue
+		}
 		if have, ok := s.params[name]; ok && have == want {
 			continue
 		}

@@ -390,6 +390,9 @@ func (o *opSink) serverMessage(s *server, typ byte, msg []byte) {
 	case wire.CommandComplete:
 		if dropsAllStatements(msg) {
 			s.stmts.clearBefore(^uint64(0)) // server_reset_query DISCARD ALL
+			s.paramsMu.Lock()
+			delete(s.params, searchPath) // back to the default (PostgreSQL does not report it)
+			s.paramsMu.Unlock()
 		}
 	case wire.DataRow:
 		if o.collect {
