@@ -55,7 +55,9 @@ type client struct {
 	database    string
 	appName     string
 	params      map[string]string // startup parameters the client sent
-	vals        map[string]string // the client's values of synced parameters (guarded by mu)
+	vals        map[string]string // the client's values of reported parameters (guarded by mu)
+	sets        map[string]string // the client's SET values of unreported parameters (guarded by mu)
+	setOps      []setOp           // SET/RESET statements sent, not yet confirmed (guarded by mu)
 	pool        *pool
 	cfg         *poolConfig
 	admin       bool
@@ -82,6 +84,7 @@ type client struct {
 	// this client; pinCheck: it may have been released, check before the next request.
 	sessionPin bool
 	pinCheck   bool
+	setPin     bool      // SET of a parameter pgpool cannot follow: pinned until RESET ALL
 	closing    bool      // the client is going away; the server is cleaned up on its own
 	queryAt    time.Time // when the oldest unanswered request was sent
 	boundAt    time.Time // when the server connection was bound (or the last transaction ended)
@@ -286,13 +289,10 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.mu.Lock()
 	}
 	if typ == wire.Query || typ == wire.Parse {
-		c.notePinning(typ, msg)
+		unfollowed := c.noteSet(s, typ, msg)
+		c.notePinning(typ, msg, unfollowed)
 	}
-	c.mu.Unlock()
-	if typ == wire.Query || typ == wire.Parse {
-		c.noteSearchPath(s, typ, msg)
-	}
-	c.mu.Lock()
+
 	ignored := false
 	switch {
 	case isSyncPoint(typ):
@@ -356,12 +356,7 @@ func (c *client) bind() (*server, error) {
 			s.close()
 			return nil, err
 		}
-		c.mu.Lock()
-		sp := c.vals[searchPath]
-		c.mu.Unlock()
-		s.paramsMu.Lock()
-		s.params[searchPath] = sp // not reported by PostgreSQL: record what was set
-		s.paramsMu.Unlock()
+		c.syncedSets(s)
 		s.setState(serverActive)
 	}
 	c.setState(clientActive)
@@ -471,6 +466,7 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 	case wire.ParameterStatus:
 		c.recordParam(msg)
 	case wire.CommandComplete:
+		c.confirmSet(s, msg)
 		if c.prep != nil && dropsAllStatements(msg) {
 			s.stmts.clearBefore(^uint64(0)) // an untracked DISCARD ALL or DEALLOCATE ALL
 		}
@@ -511,6 +507,7 @@ func (c *client) ready(s *server, status byte) {
 	}
 	now := time.Now()
 	if c.pending == 0 {
+		c.setOps = c.setOps[:0] // those not confirmed by now failed
 		if c.queryTimer != nil {
 			c.queryTimer.Stop()
 		}
@@ -540,7 +537,7 @@ func (c *client) ready(s *server, status byte) {
 		return
 	}
 	release := c.pending == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && !c.sessionPin && !c.closing
+		c.cfg.mode != PoolSession && !c.pinned && !c.sessionPin && !c.setPin && !c.closing
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
@@ -657,10 +654,10 @@ func (c *client) unbind() {
 	s := c.server
 	c.server = nil
 	clean := s != nil && c.pending == 0 && !c.unsynced && !c.inCopy
-	pinned := c.pinned || c.sessionPin
-	if c.sessionPin {
+	pinned := c.pinned || c.sessionPin || c.setPin
+	if c.sessionPin || c.setPin {
 		c.pool.stats.pinned.Add(-1)
-		c.sessionPin = false
+		c.sessionPin, c.setPin = false, false
 	}
 	c.mu.Unlock()
 	if c.queryTimer != nil {

@@ -9,10 +9,20 @@ import (
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
+// Session parameters follow the client, not the server connection.
+//
+// Parameters PostgreSQL reports with ParameterStatus (syncedParams) are learnt from
+// those messages. The others (search_path, statement_timeout, client_min_messages, ...)
+// are learnt from the client's own SET, RESET and DISCARD ALL statements: each is
+// queued when sent and applied when PostgreSQL confirms it with its CommandComplete, so
+// a SET that fails changes nothing. Before a server connection serves a client whose
+// values differ from the connection's, pgpool brings the connection in line with SET
+// (or SET ... TO DEFAULT). A SET that pgpool cannot follow (several statements in one
+// Query, or inside a transaction block, where ROLLBACK may undo it) pins the client
+// instead (pinning.go).
+
 // syncedParams are the parameters PostgreSQL reports with ParameterStatus that a client
-// may set; pgpool keeps each client's values and brings a server connection in line
-// before it serves the client. Keys are lower case; values are the names PostgreSQL
-// reports.
+// may set. Keys are lower case; values are the names PostgreSQL reports.
 var syncedParams = map[string]string{
 	"application_name":            "application_name",
 	"client_encoding":             "client_encoding",
@@ -22,8 +32,11 @@ var syncedParams = map[string]string{
 	"standard_conforming_strings": "standard_conforming_strings",
 }
 
-// canonicalParam returns the reported name of a parameter, and whether pgpool keeps it
-// per client.
+// defaultValue stands for a parameter's server default among followed SET values.
+const defaultValue = "DEFAULT"
+
+// canonicalParam returns the reported name of a parameter, and whether PostgreSQL
+// reports it.
 func canonicalParam(name string) (string, bool) {
 	n, ok := syncedParams[strings.ToLower(name)]
 	return n, ok
@@ -38,119 +51,15 @@ func (c *client) initParams(welcome map[string]string) {
 			vals[name] = v
 		}
 	}
+	c.sets = make(map[string]string)
 	for k, v := range c.params {
 		if name, ok := canonicalParam(k); ok {
 			vals[name] = v
-		}
-	}
-	vals[searchPath] = defaultValue
-	for k, v := range c.params {
-		if strings.EqualFold(k, searchPath) {
-			vals[searchPath] = v
+		} else if strings.EqualFold(k, "search_path") {
+			c.sets["search_path"] = v // startup values use the SET syntax for lists
 		}
 	}
 	c.vals = vals
-}
-
-// search_path is not reported by PostgreSQL 15 (no ParameterStatus), so pgpool follows
-// it from the client's SET and RESET statements, and keeps each server connection's
-// value (set by pgpool or by a client) in its params under the same name. Its values
-// are kept as SQL text (a list), written back verbatim; defaultValue stands for the
-// server's default.
-const (
-	searchPath   = "search_path"
-	defaultValue = "DEFAULT"
-)
-
-// noteSearchPath records a client's SET search_path (or RESET) in a simple Query or a
-// Parse, both for the client and for the server connection that runs it. SET LOCAL
-// lasts only for the transaction and is left alone.
-func (c *client) noteSearchPath(s *server, typ byte, msg []byte) {
-	var sql []byte
-	body := wire.Body(msg)
-	switch typ {
-	case wire.Query:
-		sql = body
-	case wire.Parse:
-		for i, b := range body {
-			if b == 0 {
-				sql = body[i+1:]
-				break
-			}
-		}
-	}
-	if i := bytes.IndexByte(sql, 0); i >= 0 {
-		sql = sql[:i] // the query ends at its NUL terminator
-	}
-	if !containsFold(sql, searchPath) && !containsFold(sql, "reset") && !containsFold(sql, "discard") {
-		return
-	}
-	v, ok := parseSearchPathChange(string(sql))
-	if !ok {
-		return
-	}
-	c.mu.Lock()
-	c.vals[searchPath] = v
-	c.mu.Unlock()
-	s.paramsMu.Lock()
-	s.params[searchPath] = v
-	s.paramsMu.Unlock()
-}
-
-// parseSearchPathChange reads `SET [SESSION] search_path {=|TO} value`, `RESET
-// search_path`, `RESET ALL` and `DISCARD ALL`, returning the value the session has
-// afterwards.
-func parseSearchPathChange(sql string) (string, bool) {
-	sql = strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql), ";"))
-	f := strings.Fields(sql)
-	if len(f) < 2 {
-		return "", false
-	}
-	first := strings.ToLower(f[0])
-	switch first {
-	case "reset":
-		w := strings.ToLower(f[1])
-		if w == searchPath || w == "all" {
-			return defaultValue, true
-		}
-		return "", false
-	case "discard":
-		if strings.ToLower(f[1]) == "all" {
-			return defaultValue, true
-		}
-		return "", false
-	case "set":
-	default:
-		return "", false
-	}
-	i := 1
-	if w := strings.ToLower(f[i]); w == "session" {
-		i++
-	} else if w == "local" {
-		return "", false
-	}
-	if i >= len(f) || !strings.HasPrefix(strings.ToLower(f[i]), searchPath) || strings.ContainsRune(sql, ';') {
-		return "", false
-	}
-	// The value follows "=" or "TO" after the name.
-	rest := sql[strings.Index(strings.ToLower(sql), searchPath)+len(searchPath):]
-	rest = strings.TrimSpace(rest)
-	switch {
-	case strings.HasPrefix(rest, "="):
-		rest = rest[1:]
-	case len(rest) > 2 && strings.EqualFold(rest[:2], "to") && (rest[2] == ' ' || rest[2] == '\t' || rest[2] == '\n'):
-		rest = rest[2:]
-	default:
-		return "", false
-	}
-	rest = strings.TrimSpace(rest)
-	if rest == "" {
-		return "", false
-	}
-	if strings.EqualFold(rest, "default") {
-		return defaultValue, true
-	}
-	return rest, true
 }
 
 // recordParam notes a ParameterStatus the client's server sent (after a SET), so the
@@ -167,6 +76,178 @@ func (c *client) recordParam(msg []byte) {
 	}
 }
 
+// setOp is a client statement that changes unreported parameters, waiting for its
+// CommandComplete.
+type setOp struct {
+	tag   string // the CommandComplete tag that confirms it: SET, RESET, DISCARD ALL
+	name  string // lower-case parameter name; "" with all
+	value string // SQL text of the value, or defaultValue
+	all   bool   // RESET ALL or DISCARD ALL
+}
+
+// parseSetOp reads a statement for changes to unreported parameters. followable is
+// false for a SET pgpool cannot follow (several statements, SET ROLE, SESSION
+// AUTHORIZATION).
+func parseSetOp(sql string) (op setOp, isSet, followable bool) {
+	trimmed := strings.TrimSpace(sql)
+	for strings.HasSuffix(trimmed, ";") {
+		trimmed = strings.TrimSpace(strings.TrimSuffix(trimmed, ";"))
+	}
+	words := leadingWords([]byte(trimmed), 3)
+	if len(words) < 2 {
+		return setOp{}, false, false
+	}
+	multi := strings.ContainsRune(trimmed, ';')
+	switch words[0] {
+	case "discard":
+		if words[1] != "all" {
+			return setOp{}, false, false
+		}
+		return setOp{tag: "DISCARD ALL", all: true}, true, !multi
+	case "reset":
+		if words[1] == "all" {
+			return setOp{tag: "RESET", all: true}, true, !multi
+		}
+		if _, reported := canonicalParam(words[1]); reported || words[1] == "role" || words[1] == "session" {
+			return setOp{}, words[1] == "role" || words[1] == "session", false
+		}
+		return setOp{tag: "RESET", name: words[1], value: defaultValue}, true, !multi
+	case "set":
+	default:
+		return setOp{}, false, false
+	}
+	args := words[1:]
+	if args[0] == "session" {
+		if len(args) > 1 && args[1] == "authorization" {
+			return setOp{}, true, false
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return setOp{}, true, false
+	}
+	switch args[0] {
+	case "local", "transaction", "constraints":
+		return setOp{}, false, false // lasts only for the transaction
+	case "time", "names":
+		return setOp{}, false, false // SET TIME ZONE, SET NAMES: reported parameters
+	case "role":
+		return setOp{}, true, false
+	}
+	name := args[0]
+	if _, reported := canonicalParam(name); reported {
+		return setOp{}, false, false // followed through ParameterStatus
+	}
+	if multi {
+		return setOp{}, true, false
+	}
+	// The value follows "=" or "TO" after the name.
+	lower := strings.ToLower(trimmed)
+	i := strings.Index(lower, name)
+	if i < 0 {
+		return setOp{}, true, false
+	}
+	rest := strings.TrimSpace(trimmed[i+len(name):])
+	switch {
+	case strings.HasPrefix(rest, "="):
+		rest = rest[1:]
+	case len(rest) > 2 && strings.EqualFold(rest[:2], "to") && (rest[2] == ' ' || rest[2] == '\t' || rest[2] == '\n'):
+		rest = rest[2:]
+	default:
+		return setOp{}, true, false
+	}
+	rest = strings.TrimSpace(rest)
+	if rest == "" {
+		return setOp{}, true, false
+	}
+	if strings.EqualFold(rest, "default") {
+		rest = defaultValue
+	}
+	return setOp{tag: "SET", name: name, value: rest}, true, true
+}
+
+// noteSet queues a client's change to unreported parameters, to be applied when
+// PostgreSQL confirms it. It reports whether the statement is a SET pgpool cannot
+// follow. Call with c.mu held.
+func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
+	sql := statementText(typ, msg)
+	if len(sql) < 5 || !(containsFold(sql, "set") || containsFold(sql, "discard")) {
+		return false
+	}
+	op, isSet, followable := parseSetOp(string(sql))
+	if !isSet {
+		return false
+	}
+	if !followable || !s.txIdle() || c.pending > 0 {
+		return op.tag != "DISCARD ALL" && op.tag != "RESET"
+	}
+	if len(c.setOps) < maxPendingSetOps {
+		c.setOps = append(c.setOps, op)
+	}
+	return false
+}
+
+// maxPendingSetOps bounds the SET statements waiting for confirmation per client.
+const maxPendingSetOps = 64
+
+// confirmSet applies the oldest queued change when PostgreSQL's CommandComplete
+// confirms it, to the client and to the server connection that ran it. Called by the
+// server's reader.
+func (c *client) confirmSet(s *server, msg []byte) {
+	body := wire.Body(msg)
+	if len(body) == 0 {
+		return
+	}
+	tag := string(bytes.TrimRight(body, "\x00"))
+	c.mu.Lock()
+	if len(c.setOps) == 0 || c.setOps[0].tag != tag {
+		c.mu.Unlock()
+		return
+	}
+	op := c.setOps[0]
+	c.setOps = c.setOps[1:]
+	switch {
+	case op.all:
+		clear(c.sets)
+	case op.value == defaultValue:
+		delete(c.sets, op.name)
+	default:
+		c.sets[op.name] = op.value
+	}
+	c.mu.Unlock()
+	s.paramsMu.Lock()
+	switch {
+	case op.all:
+		clear(s.sets)
+	case op.value == defaultValue:
+		delete(s.sets, op.name)
+	default:
+		s.sets[op.name] = op.value
+	}
+	s.paramsMu.Unlock()
+}
+
+// statementText returns the SQL of a Query or Parse message, without its terminator.
+func statementText(typ byte, msg []byte) []byte {
+	var sql []byte
+	body := wire.Body(msg)
+	switch typ {
+	case wire.Query:
+		sql = body
+	case wire.Parse:
+		for i, b := range body {
+			if b == 0 {
+				sql = body[i+1:]
+				break
+			}
+		}
+	}
+	if i := bytes.IndexByte(sql, 0); i >= 0 {
+		sql = sql[:i]
+	}
+	return sql
+}
+
 // syncQuery returns the SET statements that bring s in line with the client's values,
 // or "" when it already is.
 func (c *client) syncQuery(s *server) string {
@@ -174,16 +255,6 @@ func (c *client) syncQuery(s *server) string {
 	s.paramsMu.Lock()
 	c.mu.Lock()
 	for name, want := range c.vals {
-		if name == searchPath {
-			have, ok := s.params[name]
-			if !ok {
-				have = defaultValue
-			}
-			if have != want {
-				b.WriteString("SET search_path TO " + want + ";")
-			}
-			continue
-		}
 		if have, ok := s.params[name]; ok && have == want {
 			continue
 		}
@@ -196,9 +267,32 @@ func (c *client) syncQuery(s *server) string {
 		b.WriteString(quoteLiteral(want))
 		b.WriteString(";")
 	}
+	for name, want := range c.sets {
+		if s.sets[name] != want {
+			b.WriteString("SET " + name + " TO " + want + ";")
+		}
+	}
+	for name := range s.sets {
+		if _, ok := c.sets[name]; !ok {
+			b.WriteString("SET " + name + " TO DEFAULT;")
+		}
+	}
 	c.mu.Unlock()
 	s.paramsMu.Unlock()
 	return b.String()
+}
+
+// syncedSets records on s the unreported values just set for the client.
+func (c *client) syncedSets(s *server) {
+	c.mu.Lock()
+	sets := make(map[string]string, len(c.sets))
+	for k, v := range c.sets {
+		sets[k] = v
+	}
+	c.mu.Unlock()
+	s.paramsMu.Lock()
+	s.sets = sets
+	s.paramsMu.Unlock()
 }
 
 // quoteLiteral quotes a string as a SQL literal.

@@ -6,26 +6,30 @@ import (
 	"time"
 )
 
-func TestParseSearchPathChange(t *testing.T) {
+func TestParseSetOp(t *testing.T) {
 	for _, tc := range []struct {
-		sql, want string
-		ok        bool
+		sql               string
+		want              setOp
+		isSet, followable bool
 	}{
-		{"SET search_path = s1", "s1", true},
-		{"set search_path to s1, public;", "s1, public", true},
-		{"SET SESSION search_path TO \"$user\", public", "\"$user\", public", true},
-		{"SET LOCAL search_path = s1", "", false},
-		{"SET search_path TO DEFAULT", defaultValue, true},
-		{"RESET search_path", defaultValue, true},
-		{"RESET ALL", defaultValue, true},
-		{"DISCARD ALL", defaultValue, true},
-		{"SET search_path = s1; select 1", "", false},
-		{"SET statement_timeout = 5", "", false},
-		{"select 'SET search_path = x'", "", false},
+		{"SET search_path = s1", setOp{tag: "SET", name: "search_path", value: "s1"}, true, true},
+		{"set search_path to s1, public;", setOp{tag: "SET", name: "search_path", value: "s1, public"}, true, true},
+		{"SET SESSION search_path TO \"$user\", public", setOp{tag: "SET", name: "search_path", value: "\"$user\", public"}, true, true},
+		{"SET client_min_messages TO 'warning'", setOp{tag: "SET", name: "client_min_messages", value: "'warning'"}, true, true},
+		{"SET statement_timeout = DEFAULT", setOp{tag: "SET", name: "statement_timeout", value: defaultValue}, true, true},
+		{"RESET search_path", setOp{tag: "RESET", name: "search_path", value: defaultValue}, true, true},
+		{"RESET ALL", setOp{tag: "RESET", all: true}, true, true},
+		{"DISCARD ALL", setOp{tag: "DISCARD ALL", all: true}, true, true},
+		{"SET LOCAL search_path = s1", setOp{}, false, false},
+		{"SET TimeZone = 'UTC'", setOp{}, false, false},
+		{"SET TIME ZONE 'UTC'", setOp{}, false, false},
+		{"SET search_path = s1; select 1", setOp{}, true, false},
+		{"SET ROLE admin", setOp{}, true, false},
+		{"select 'SET search_path = x'", setOp{}, false, false},
 	} {
-		got, ok := parseSearchPathChange(tc.sql)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("%q: got %q, %v; want %q, %v", tc.sql, got, ok, tc.want, tc.ok)
+		op, isSet, followable := parseSetOp(tc.sql)
+		if op != tc.want || isSet != tc.isSet || followable != tc.followable {
+			t.Errorf("%q: got %+v %v %v; want %+v %v %v", tc.sql, op, isSet, followable, tc.want, tc.isSet, tc.followable)
 		}
 	}
 }
@@ -61,6 +65,13 @@ func TestSetFollowsClient(t *testing.T) {
 	if _, err := a.Exec(ctx, "SET TimeZone = 'Asia/Tokyo'"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.Exec(ctx, "SET statement_timeout = '7min'"); err != nil {
+		t.Fatal(err)
+	}
+	// A SET that fails changes nothing.
+	if _, err := a.Exec(ctx, "SET work_mem = 'not a size'"); err == nil {
+		t.Fatal("bad SET succeeded")
+	}
 	for i := 0; i < 6; i++ {
 		// Hold a transaction on one client now and then, so the two clients trade
 		// server connections.
@@ -73,22 +84,22 @@ func TestSetFollowsClient(t *testing.T) {
 			t2.Exec(ctx, "select 1")
 			tx = t2
 		}
-		var va, tza string
-		if err := a.QueryRow(ctx, "select v, current_setting('TimeZone') from t").Scan(&va, &tza); err != nil {
+		var va, tza, sta string
+		if err := a.QueryRow(ctx, "select v, current_setting('TimeZone'), current_setting('statement_timeout') from t").Scan(&va, &tza, &sta); err != nil {
 			t.Fatal(err)
 		}
-		if va != "s1" || tza != "Asia/Tokyo" {
-			t.Fatalf("round %d: client A sees %q, %q; want s1, Asia/Tokyo", i, va, tza)
+		if va != "s1" || tza != "Asia/Tokyo" || sta != "7min" {
+			t.Fatalf("round %d: client A sees %q, %q, %q; want s1, Asia/Tokyo, 7min", i, va, tza, sta)
 		}
 		if tx != nil {
 			tx.Commit(ctx)
 		}
-		var vb, tzb string
-		if err := b.QueryRow(ctx, "select v, current_setting('TimeZone') from t").Scan(&vb, &tzb); err != nil {
+		var vb, tzb, stb string
+		if err := b.QueryRow(ctx, "select v, current_setting('TimeZone'), current_setting('statement_timeout') from t").Scan(&vb, &tzb, &stb); err != nil {
 			t.Fatal(err)
 		}
-		if vb != "public" || tzb != defaultTZ {
-			t.Fatalf("round %d: client B sees %q, %q; want public, %s (A's SET leaked)", i, vb, tzb, defaultTZ)
+		if vb != "public" || tzb != defaultTZ || stb != "0" {
+			t.Fatalf("round %d: client B sees %q, %q, %q; want public, %s, 0 (A's SET leaked)", i, vb, tzb, stb, defaultTZ)
 		}
 	}
 	if _, err := a.Exec(ctx, "RESET search_path"); err != nil {

@@ -1,26 +1,42 @@
 package postgres
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
 // Session state that cannot move between server connections pins the client to its
-// server connection until the state is released: a session-level advisory lock taken
-// with pg_advisory_lock or pg_try_advisory_lock (and their _shared variants), or LISTEN.
-// pg_advisory_unlock, pg_advisory_unlock_all, UNLISTEN and DISCARD make pgpool check,
-// before the client's next request, whether anything is still held; when nothing is,
-// the connection is shared again. A client that leaves while pinned leaves a
-// connection that is reset with server_reset_query (DISCARD ALL releases locks and
-// listeners) before anyone else gets it.
+// server connection until the state is released:
+//   - a session-level advisory lock (pg_advisory_lock, pg_try_advisory_lock and their
+//     _shared variants), LISTEN, SQL-level PREPARE, a WITH HOLD cursor, or a temporary
+//     table: after pg_advisory_unlock(_all), UNLISTEN, DEALLOCATE, CLOSE, DROP, RESET or
+//     DISCARD, pgpool asks the server before the client's next request whether any such
+//     state is left, and unpins when none is;
+//   - a SET pgpool cannot follow (several statements in one Query, or inside a
+//     transaction block; see params.go): pinned until RESET ALL or DISCARD ALL.
+// A client that leaves while pinned leaves a connection that is reset with
+// server_reset_query (DISCARD ALL, which releases all of the above) before anyone else
+// gets it. Config.DisableSessionPinning turns pinning off, as in PgBouncer.
 
-// pinCheckQuery counts what still pins a server connection.
-const pinCheckQuery = "select (select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted) + (select count(*) from pg_listening_channels())"
+// pinCheckQuery counts the session state that still pins a server connection.
+const pinCheckQuery = "select (select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted)" +
+	" + (select count(*) from pg_listening_channels())" +
+	" + (select count(*) from pg_prepared_statements where from_sql)" +
+	" + (select count(*) from pg_cursors where is_holdable)" +
+	" + (select count(*) from pg_class where relnamespace = pg_my_temp_schema())"
 
-// sessionStateChange reports whether a Query or Parse takes session state (pin) or may
-// release it (recheck).
-func sessionStateChange(typ byte, msg []byte) (pin, recheck bool) {
+// stateChange is what a statement does to session state that pins.
+type stateChange struct {
+	pin     bool // takes state the server can be asked about
+	recheck bool // may release such state
+	unset   bool // RESET ALL or DISCARD ALL: such SETs are gone
+}
+
+// sessionStateChange reads a Query or Parse for statements that take or release
+// session state.
+func sessionStateChange(typ byte, msg []byte) stateChange {
 	var sql []byte
 	body := wire.Body(msg)
 	switch typ {
@@ -35,37 +51,77 @@ func sessionStateChange(typ byte, msg []byte) (pin, recheck bool) {
 			}
 		}
 	default:
-		return false, false
+		return stateChange{}
 	}
+	if i := bytes.IndexByte(sql, 0); i >= 0 {
+		sql = sql[:i]
+	}
+	var ch stateChange
 	if containsFold(sql, "pg_advisory_lock") || containsFold(sql, "pg_try_advisory_lock") {
-		pin = true
+		ch.pin = true
 	}
 	if containsFold(sql, "pg_advisory_unlock") {
-		recheck = true
+		ch.recheck = true
 	}
-	switch firstWord(sql) {
+	words := leadingWords(sql, 4)
+	if len(words) == 0 {
+		return ch
+	}
+	switch words[0] {
 	case "listen":
-		pin = true
-	case "unlisten", "discard":
-		recheck = true
+		ch.pin = true
+	case "prepare":
+		ch.pin = len(words) < 2 || words[1] != "transaction"
+	case "declare":
+		ch.pin = containsFold(sql, "with hold")
+	case "create":
+		for _, w := range words[1:] {
+			if w == "temp" || w == "temporary" {
+				ch.pin = true
+			}
+		}
+	case "reset", "discard":
+		ch.recheck = true
+		ch.unset = len(words) > 1 && words[1] == "all"
+	case "unlisten", "deallocate", "close", "drop":
+		ch.recheck = true
 	}
-	return pin, recheck
+	return ch
 }
 
-// notePinning updates the client's pin for a message about to be sent. Call with c.mu
-// held.
-func (c *client) notePinning(typ byte, msg []byte) {
+// notePinning updates the client's pins for a message about to be sent. Call with
+// c.mu held.
+func (c *client) notePinning(typ byte, msg []byte, unfollowedSet bool) {
 	if c.cfg == nil || c.cfg.mode != PoolTransaction || c.pl.settings().DisableSessionPinning {
 		return
 	}
-	pin, recheck := sessionStateChange(typ, msg)
-	if pin && !c.sessionPin {
+	ch := sessionStateChange(typ, msg)
+	was := c.sessionPin || c.setPin
+	if ch.pin {
 		c.sessionPin = true
+	}
+	if unfollowedSet {
+		c.setPin = true
+	}
+	if ch.unset {
+		c.setPin = false
+	}
+	if ch.recheck && c.sessionPin {
+		c.pinCheck = true
+	}
+	c.countPin(was)
+}
+
+// countPin keeps SHOW STATS' count of pinned clients. Call with c.mu held.
+func (c *client) countPin(was bool) {
+	now := c.sessionPin || c.setPin
+	switch {
+	case now && !was:
 		c.pool.stats.pinned.Add(1)
 		c.pl.log.Debug("client pinned to its server connection", "client", c.id, "user", c.user, "database", c.database)
-	}
-	if recheck && c.sessionPin {
-		c.pinCheck = true
+	case was && !now:
+		c.pool.stats.pinned.Add(-1)
+		c.pl.log.Debug("client unpinned", "client", c.id)
 	}
 }
 
@@ -91,10 +147,10 @@ func (c *client) recheckPin(s *server) error {
 	if len(rows) == 1 && len(rows[0]) == 1 {
 		if n, err := strconv.Atoi(rows[0][0]); err == nil && n == 0 {
 			c.mu.Lock()
+			was := c.sessionPin || c.setPin
 			c.sessionPin = false
+			c.countPin(was)
 			c.mu.Unlock()
-			c.pool.stats.pinned.Add(-1)
-			c.pl.log.Debug("client unpinned", "client", c.id)
 		}
 	}
 	return nil
@@ -122,20 +178,31 @@ func containsFold(b []byte, needle string) bool {
 	return false
 }
 
-// firstWord returns the first SQL word of a statement, lower case, skipping blanks and
-// comments' absence is assumed (a leading comment hides the word).
-func firstWord(sql []byte) string {
+// leadingWords returns up to n leading SQL words of a statement, lower case. A
+// leading comment hides them (the statement then reads as no words).
+func leadingWords(sql []byte, n int) []string {
+	var words []string
 	i := 0
-	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
-		i++
+	for len(words) < n {
+		for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
+			i++
+		}
+		j := i
+		for j < len(sql) && j-i < 64 && (sql[j]|0x20 >= 'a' && sql[j]|0x20 <= 'z' || sql[j] == '_' || (j > i && sql[j] >= '0' && sql[j] <= '9')) {
+			j++
+		}
+		if j == i {
+			break
+		}
+		w := make([]byte, j-i)
+		for k := range w {
+			w[k] = sql[i+k] | 0x20
+			if sql[i+k] == '_' || (sql[i+k] >= '0' && sql[i+k] <= '9') {
+				w[k] = sql[i+k]
+			}
+		}
+		words = append(words, string(w))
+		i = j
 	}
-	j := i
-	for j < len(sql) && j-i < 10 && (sql[j]|0x20 >= 'a' && sql[j]|0x20 <= 'z') {
-		j++
-	}
-	w := make([]byte, j-i)
-	for k := range w {
-		w[k] = sql[i+k] | 0x20
-	}
-	return string(w)
+	return words
 }

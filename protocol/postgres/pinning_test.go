@@ -114,3 +114,48 @@ func TestAdvisoryLockReleasedOnDisconnect(t *testing.T) {
 		t.Fatal("lock leaked after the client disconnected")
 	}
 }
+
+// TestSessionStatePins: each kind of session state keeps the client's server
+// connection from other clients until the client releases it. The pool has one
+// connection, so another client can run only while the first is not pinned.
+func TestSessionStatePins(t *testing.T) {
+	cases := []struct {
+		name, take, release string
+	}{
+		{"advisory lock", "select pg_advisory_lock(99)", "select pg_advisory_unlock(99)"},
+		{"shared advisory lock", "select pg_try_advisory_lock_shared(98)", "select pg_advisory_unlock_all()"},
+		{"listen", "listen pgpool_chan", "unlisten pgpool_chan"},
+		{"sql prepare", "prepare q1 as select 1", "deallocate q1"},
+		{"temp table", "create temp table tt (v int)", "drop table tt"},
+		{"with hold cursor", "declare cur cursor with hold for select 1", "close cur"},
+		{"set pgpool cannot follow", "set statement_timeout = '5min'; set work_mem = '8MB'", "reset all"},
+	}
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.QueryWaitTimeout = 300 * time.Millisecond
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := connect(t, f.connString(addr))
+			b := connect(t, f.connString(addr))
+			if _, err := a.Exec(ctx, tc.take); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.Exec(ctx, "select 1")
+			wantSQLState(t, err, CodeProtocolViolation) // query_wait_timeout: A keeps the connection
+			if _, err := a.Exec(ctx, tc.release); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Exec(ctx, "select 1"); err != nil { // the check runs before this
+				t.Fatal(err)
+			}
+			b2 := connect(t, f.connString(addr))
+			if _, err := b2.Exec(ctx, "select 1"); err != nil {
+				t.Fatalf("after %q the connection is still pinned: %v", tc.release, err)
+			}
+		})
+	}
+}

@@ -85,6 +85,7 @@ type server struct {
 
 	paramsMu sync.Mutex
 	params   map[string]string // ParameterStatus values as PostgreSQL last reported them
+	sets     map[string]string // unreported parameters set by clients or pgpool (SQL text)
 
 	createdAt time.Time
 	expiresAt time.Time // server_lifetime with jitter
@@ -130,6 +131,7 @@ func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
 	s := &server{
 		id: id, pool: p, conn: conn, addr: o.addr,
 		params:    make(map[string]string),
+		sets:      make(map[string]string),
 		createdAt: time.Now(),
 		done:      make(chan struct{}),
 	}
@@ -391,7 +393,7 @@ func (o *opSink) serverMessage(s *server, typ byte, msg []byte) {
 		if dropsAllStatements(msg) {
 			s.stmts.clearBefore(^uint64(0)) // server_reset_query DISCARD ALL
 			s.paramsMu.Lock()
-			delete(s.params, searchPath) // back to the default (PostgreSQL does not report it)
+			clear(s.sets) // DISCARD ALL resets every parameter
 			s.paramsMu.Unlock()
 		}
 	case wire.DataRow:
