@@ -100,9 +100,9 @@ type roundResult struct {
 
 var tpsRE = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
-// runPgbench runs pgbench -S against host:port for seconds and reads its
-// per-transaction logs.
-func runPgbench(b *testing.B, dir, label string, port, clients, seconds int, user, password, db string) roundResult {
+// runPgbench runs pgbench -S with protocol mode (simple, extended, prepared) against
+// 127.0.0.1:port for seconds and reads its per-transaction logs.
+func runPgbench(b *testing.B, dir, label, mode string, port, clients, seconds int, user, password, db string) roundResult {
 	b.Helper()
 	logDir, err := os.MkdirTemp(dir, label+"-")
 	if err != nil {
@@ -111,7 +111,7 @@ func runPgbench(b *testing.B, dir, label string, port, clients, seconds int, use
 	defer os.RemoveAll(logDir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+120)*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.LookPath(b, "pgbench"), "-n", "-S",
+	cmd := exec.CommandContext(ctx, testenv.LookPath(b, "pgbench"), "-n", "-S", "-M", mode,
 		"-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(seconds),
 		"-l", "--log-prefix", filepath.Join(logDir, "tx"),
 		"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", user, db)

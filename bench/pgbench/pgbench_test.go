@@ -20,9 +20,36 @@ import (
 )
 
 // BenchmarkPgBouncerCompare: pgbench -S, 100 clients, pool of 20, transaction
-// mode, through pgpool and PgBouncer in alternating rounds. b.N is ignored: run
-// with -benchtime 1x.
+// mode, through pgpool and PgBouncer in alternating rounds, both with the simple
+// protocol. b.N is ignored: run with -benchtime 1x.
 func BenchmarkPgBouncerCompare(b *testing.B) {
+	compareProxies(b, []benchTarget{
+		{name: "pgpool", proxy: "pgpool", mode: "simple"},
+		{name: "pgbouncer", proxy: "pgbouncer", mode: "simple"},
+	})
+}
+
+// BenchmarkPreparedCompare: pgbench -S -M prepared through pgpool (protocol-level
+// prepared statements in transaction mode) against -M simple and -M extended
+// through PgBouncer, the best PgBouncer 1.18 can do in transaction mode.
+func BenchmarkPreparedCompare(b *testing.B) {
+	compareProxies(b, []benchTarget{
+		{name: "pgpool-prepared", proxy: "pgpool", mode: "prepared"},
+		{name: "pgbouncer-simple", proxy: "pgbouncer", mode: "simple"},
+		{name: "pgbouncer-extended", proxy: "pgbouncer", mode: "extended"},
+	})
+}
+
+// benchTarget is one pgbench configuration in a comparison.
+type benchTarget struct {
+	name, proxy, mode string
+	results           []roundResult
+}
+
+// compareProxies runs pgbench -S, 100 clients, against a pool of 20 in transaction
+// mode through each target in rotating rounds, and prints the mean of rounds with
+// every target's ratio to the first.
+func compareProxies(b *testing.B, targets []benchTarget) {
 	const clients, poolSize = 100, 20
 	rounds := envInt("PGBENCH_ROUNDS", 3)
 	seconds := envInt("PGBENCH_SECONDS", 10)
@@ -47,23 +74,23 @@ func BenchmarkPgBouncerCompare(b *testing.B) {
 		Userlist:  userlist,
 	})
 	pool := startPgpool(b, buildPgpool(b, dir), dir, "bench = "+pg.PgBouncerDB("postgres"), userlist, settings)
-
-	type target struct {
-		name    string
-		port    int
-		results []roundResult
+	port := func(t *benchTarget) int {
+		if t.proxy == "pgpool" {
+			return pool.port
+		}
+		return bouncer.Port
 	}
-	targets := []*target{{name: "pgpool", port: pool.port}, {name: "pgbouncer", port: bouncer.Port}}
 	// A short warm-up of each, not counted: pools filled, caches hot.
-	for _, t := range targets {
-		runPgbench(b, dir, t.name, t.port, clients, 2, pg.SuperUser, pg.SuperPassword, "bench")
+	for i := range targets {
+		t := &targets[i]
+		runPgbench(b, dir, t.name, t.mode, port(t), clients, 2, pg.SuperUser, pg.SuperPassword, "bench")
 	}
 	for r := range rounds {
 		for i := range targets {
-			t := targets[(i+r)%len(targets)] // alternate which goes first
-			res := runPgbench(b, dir, t.name, t.port, clients, seconds, pg.SuperUser, pg.SuperPassword, "bench")
+			t := &targets[(i+r)%len(targets)] // rotate which goes first
+			res := runPgbench(b, dir, t.name, t.mode, port(t), clients, seconds, pg.SuperUser, pg.SuperPassword, "bench")
 			t.results = append(t.results, res)
-			b.Logf("round %d %-9s tps %8.0f  avg %7.3f ms  p99 %7.3f ms  failed %d",
+			b.Logf("round %d %-18s tps %8.0f  avg %7.3f ms  p99 %7.3f ms  failed %d",
 				r+1, t.name, res.tps, ms(res.avg), ms(res.p99), res.failed)
 		}
 	}
@@ -76,17 +103,19 @@ func BenchmarkPgBouncerCompare(b *testing.B) {
 		n := len(rs)
 		return tps / float64(n), avg / time.Duration(n), p99 / time.Duration(n)
 	}
-	ptps, pavg, pp99 := mean(targets[0].results)
-	btps, bavg, bp99 := mean(targets[1].results)
 	fmt.Printf("\npgbench -S, %d clients, pool_size %d, transaction mode, %d rounds x %ds (mean of rounds)\n",
 		clients, poolSize, rounds, seconds)
-	fmt.Printf("  %-9s tps %8.0f  avg %7.3f ms  p99 %7.3f ms\n", "pgpool", ptps, ms(pavg), ms(pp99))
-	fmt.Printf("  %-9s tps %8.0f  avg %7.3f ms  p99 %7.3f ms\n", "pgbouncer", btps, ms(bavg), ms(bp99))
-	fmt.Printf("  pgpool/pgbouncer: tps x%.2f, avg latency x%.2f, p99 latency x%.2f\n",
-		ptps/btps, float64(pavg)/float64(bavg), float64(pp99)/float64(bp99))
-	b.ReportMetric(ptps, "pgpool-tps")
-	b.ReportMetric(btps, "pgbouncer-tps")
-	b.ReportMetric(ptps/btps, "tps-ratio")
+	ftps, favg, fp99 := mean(targets[0].results)
+	for i := range targets {
+		t := &targets[i]
+		tps, avg, p99 := mean(t.results)
+		fmt.Printf("  %-18s (-M %-8s) tps %8.0f  avg %7.3f ms  p99 %7.3f ms\n", t.name, t.mode, tps, ms(avg), ms(p99))
+		b.ReportMetric(tps, t.name+"-tps")
+		if i > 0 {
+			fmt.Printf("    %s/%s: tps x%.2f, avg latency x%.2f, p99 latency x%.2f\n", targets[0].name, t.name,
+				ftps/tps, float64(favg)/float64(avg), float64(fp99)/float64(p99))
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
