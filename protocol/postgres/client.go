@@ -67,13 +67,15 @@ type client struct {
 	prep *prepState // named statements in transaction mode (prepared.go); nil: off
 
 	// mu guards the binding: which server serves this client and what is in flight.
-	mu       sync.Mutex
-	server   *server
-	pending  int  // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
-	unsynced bool // extended-protocol messages sent since the last Sync
-	inCopy   bool // the server is in COPY FROM STDIN
-	discard  bool // the server died mid-batch: drop messages until Sync
-	gotFatal bool // the server's FATAL error was passed on (as ERROR)
+	mu      sync.Mutex
+	server  *server
+	pending int // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
+	// syncKinds holds the type of each of those, oldest first.
+	syncKinds []byte
+	unsynced  bool // extended-protocol messages sent since the last Sync
+	inCopy    bool // the server is in COPY FROM STDIN
+	discard   bool // the server died mid-batch: drop messages until Sync
+	gotFatal  bool // the server's FATAL error was passed on (as ERROR)
 	// aborted: the server connection died inside the client's transaction. Until the
 	// client ends the transaction, pgpool answers as PostgreSQL does inside a failed
 	// transaction, so no statement of it runs on another connection.
@@ -301,6 +303,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 			break // PostgreSQL ignores Sync during COPY FROM STDIN
 		}
 		c.pending++
+		c.syncKinds = append(c.syncKinds, typ)
 		c.unsynced = false
 		if c.pending == 1 {
 			c.queryAt = time.Now()
@@ -473,6 +476,7 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 	case wire.CopyInResponse:
 		c.mu.Lock()
 		c.inCopy = true
+		c.copyStarted()
 		c.mu.Unlock()
 	}
 }
@@ -501,6 +505,12 @@ func (c *client) ready(s *server, status byte) {
 	c.mu.Lock()
 	if c.pending > 0 {
 		c.pending--
+	}
+	if len(c.syncKinds) > 0 {
+		c.syncKinds = c.syncKinds[1:]
+	}
+	if c.pending == 0 {
+		c.syncKinds = c.syncKinds[:0:0]
 	}
 	if c.prep != nil && c.prep.tracking.Load() {
 		c.passReady(s)
@@ -567,6 +577,25 @@ func (c *client) ready(s *server, status byte) {
 		}
 		c.pool.release(s)
 	}
+}
+
+// copyStarted handles COPY FROM STDIN started by an extended-protocol Execute (libpq's
+// PQexecParams does this): PostgreSQL ignores every Sync that reaches it during COPY, so
+// the Syncs the client sent with that batch, already counted, will get no
+// ReadyForQuery; only the Sync after CopyDone or CopyFail will. Call with c.mu held.
+func (c *client) copyStarted() {
+	if len(c.syncKinds) == 0 || c.syncKinds[0] != wire.Sync || (c.prep != nil && c.prep.tracking.Load()) {
+		return // a simple Query's COPY: its ReadyForQuery comes when COPY ends
+	}
+	kept := c.syncKinds[:0]
+	for _, k := range c.syncKinds {
+		if k == wire.Sync {
+			c.pending--
+			continue
+		}
+		kept = append(kept, k)
+	}
+	c.syncKinds = kept
 }
 
 // serverError passes a server's ErrorResponse on. A FATAL one ends the server

@@ -305,8 +305,9 @@ func TestHygieneReservePool(t *testing.T) {
 }
 
 // TestHygieneMaxDBConnections: max_db_connections counts the server connections of
-// every user's pool on a database. A pool that is full waits; it gets a connection
-// when another pool's idle one is closed by server_idle_timeout.
+// every user's pool on a database. A pool that is full waits while the others' are in
+// use, and takes the place of another pool's idle connection, which pgpool closes (as
+// PgBouncer does), instead of waiting for server_idle_timeout.
 func TestHygieneMaxDBConnections(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -316,8 +317,7 @@ func TestHygieneMaxDBConnections(t *testing.T) {
 	cfg := f.config()
 	cfg.Userlist[f2.user] = f2.password
 	cfg.MaxDBConnections = 1
-	cfg.ServerIdleTimeout = 300 * time.Millisecond
-	cfg.QueryWaitTimeout = 1500 * time.Millisecond
+	cfg.QueryWaitTimeout = 1500 * time.Millisecond // server_idle_timeout stays 600 s
 	_, addr := startPooler(t, cfg)
 	ctx := hygieneCtx(t)
 	su := f.pg.Connect(t)

@@ -239,15 +239,23 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 				p.mu.Unlock()
 				return nil, err
 			}
-			if p.mayOpen(start) && p.takeLimits() {
-				p.opening++
-				p.mu.Unlock()
-				s, err := p.open()
-				if err != nil {
-					return nil, err
+			if p.mayOpen(start) {
+				if p.takeLimits() {
+					p.opening++
+					p.mu.Unlock()
+					s, err := p.open()
+					if err != nil {
+						return nil, err
+					}
+					p.stats.waitTime(start)
+					return s, nil
 				}
-				p.stats.waitTime(start)
-				return s, nil
+				// max_db_connections or max_user_connections is reached: close an idle
+				// connection of another pool of the same database or user, as PgBouncer
+				// does; the janitor lets this client open one once it is gone.
+				p.mu.Unlock()
+				p.pooler.evictIdle(p)
+				p.mu.Lock()
 			}
 		}
 		w := &waiter{ch: make(chan grant, 1), since: start, c: c}

@@ -454,6 +454,35 @@ func (pl *Pooler) janitor() {
 	}
 }
 
+// evictIdle closes the longest-idle server connection of another pool that shares
+// p's database or user limit, to make room under max_db_connections or
+// max_user_connections. It reports whether it closed one.
+func (pl *Pooler) evictIdle(p *pool) bool {
+	var victim *server
+	for _, o := range pl.poolList() {
+		if o == p || (o.dbLimit != p.dbLimit && o.usrLimit != p.usrLimit) {
+			continue
+		}
+		o.mu.Lock()
+		if len(o.idle) > 0 {
+			victim = o.idle[0] // idle is most recently used last
+			copy(o.idle, o.idle[1:])
+			o.idle[len(o.idle)-1] = nil
+			o.idle = o.idle[:len(o.idle)-1]
+		}
+		o.mu.Unlock()
+		if victim != nil {
+			break
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	pl.log.Debug("closing an idle server connection to make room", "database", p.database, "user", p.user, "server", victim.String())
+	victim.close()
+	return true
+}
+
 func (pl *Pooler) poolList() []*pool {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()

@@ -1,9 +1,14 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
 // serverConnCount returns how many backends the fixture's role has open, not counting
@@ -360,3 +367,67 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestExtendedProtocolCopy: COPY FROM STDIN started with the extended protocol
+// (libpq's PQexecParams, here through ruby-pg) sends a Sync that PostgreSQL ignores
+// during COPY; the server connection must still go back to the pool afterwards.
+func TestExtendedProtocolCopy(t *testing.T) {
+	ruby := testenv.LookPath(t, "ruby")
+	if out, err := exec.Command(ruby, "-e", `require "pg"`).CombinedOutput(); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("ruby-pg is not installed (scripts/setup.sh): %s", out)
+		}
+		t.Skipf("ruby-pg not installed: %s", out)
+	}
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.QueryWaitTimeout = 2 * time.Second
+	_, addr := startPooler(t, cfg)
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(ruby, "-e", extendedCopyScript)
+	cmd.Env = append(os.Environ(), "H="+host, "P="+port, "D="+f.db, "U="+f.user, "W="+f.password)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "copied\n" {
+		t.Fatalf("extended-protocol COPY: %q %v\n%s", line, err, stderr.String())
+	}
+	// The COPY client is still connected and idle: the only server connection must be
+	// free for another client.
+	c := connect(t, f.connString(addr))
+	var n int
+	if err := c.QueryRow(context.Background(), "select count(*) from ec").Scan(&n); err != nil || n != 100 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+}
+
+const extendedCopyScript = `
+require "pg"
+c = PG.connect(host: ENV["H"], port: ENV["P"], dbname: ENV["D"], user: ENV["U"], password: ENV["W"], sslmode: "disable")
+c.exec("create table ec (v int)")
+c.exec_params("COPY ec FROM STDIN", [])
+100.times { |i| c.put_copy_data("#{i}\n") }
+c.put_copy_end
+r = c.get_result
+raise "copy failed: #{r.error_message}" if r.result_status != PG::PGRES_COMMAND_OK
+c.get_result
+n = c.exec_params("select count(*) from ec", []).getvalue(0, 0).to_i
+raise "count #{n}" unless n == 100
+STDOUT.puts "copied"
+STDOUT.flush
+STDIN.gets
+`
