@@ -177,6 +177,25 @@ type pool struct {
 	opener    sync.WaitGroup // background connects for min_pool_size
 
 	stats poolStats
+
+	// stmtGen maps a server-side statement name to its generation, raised each time
+	// PostgreSQL reports that the statement's result type changed (prepared.go).
+	stmtGen sync.Map
+}
+
+// stmtGeneration returns the generation of a server-side statement.
+func (p *pool) stmtGeneration(srv string) uint64 {
+	if v, ok := p.stmtGen.Load(srv); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
+}
+
+// bumpStmtGeneration records that a statement's result type changed: clients that
+// prepared it before get PostgreSQL's error until they prepare it again.
+func (p *pool) bumpStmtGeneration(srv string) {
+	v, _ := p.stmtGen.LoadOrStore(srv, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
 }
 
 func newPool(pl *Pooler, database, user string, cfg *poolConfig, dbLimit, usrLimit *limiter) *pool {

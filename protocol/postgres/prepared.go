@@ -53,6 +53,7 @@ type preparedStmt struct {
 	srv   string // the server-side name
 	parse []byte // the Parse message under srv, ready to send
 	seq   uint64 // order of definition, for DISCARD ALL seen later
+	gen   uint64 // the pool's generation of srv when the client prepared it
 }
 
 // stmtCache is the LRU of statements a server connection has prepared under
@@ -284,7 +285,8 @@ func (c *client) parseUnbound(msg []byte) bool {
 	}
 	_, dup := p.stmts[string(name)]
 	if !dup {
-		p.define(name, rest)
+		st := p.define(name, rest)
+		st.gen = c.pool.stmtGeneration(st.srv)
 	}
 	c.mu.Unlock()
 	c.pool.stats.queryCount.Add(1)
@@ -504,12 +506,18 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			push(respGroup{kind: groupBind})
 			break
 		}
+		if c.outdated(st, push) {
+			break
+		}
 		c.ensurePrepared(s, st, push)
 		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul, rest)
 		s.w.Raw(p.scratch)
 		push(respGroup{kind: groupBind, srv: st.srv})
 	case wire.Describe:
 		if st := c.namedStmt(body); st != nil {
+			if c.outdated(st, push) {
+				break
+			}
 			c.ensurePrepared(s, st, push)
 			p.scratch = appendMessage(p.scratch[:0], wire.Describe, []byte{'S'}, []byte(st.srv), nul)
 			s.w.Raw(p.scratch)
@@ -573,12 +581,27 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 		return
 	}
 	st := p.define(name, rest)
+	st.gen = c.pool.stmtGeneration(st.srv)
 	have, stale := s.stmts.lookup(st.srv)
 	if have && !stale {
 		push(respGroup{kind: groupSynthParse, stmt: st})
 		return
 	}
 	c.prepareOn(s, st, groupParse, stale, push)
+}
+
+// outdated answers a Bind or Describe of a statement whose result type changed after
+// the client prepared it (another client met "cached plan must not change result
+// type" for the same query): the client gets that error too, as PostgreSQL would give
+// it for the client's own statement, until it prepares the statement again. It
+// reports whether it answered. Call with c.mu held.
+func (c *client) outdated(st *preparedStmt, push func(respGroup)) bool {
+	if st.gen >= c.pool.stmtGeneration(st.srv) {
+		return false
+	}
+	push(respGroup{kind: groupSynthError, err: errorf(CodeFeatureNotSupported, "cached plan must not change result type").response()})
+	c.prep.dropToSync = true
+	return true
 }
 
 // ensurePrepared prepares st on s before a Bind or Describe that uses it, unless s

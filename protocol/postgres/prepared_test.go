@@ -322,3 +322,60 @@ func TestPreparedPlanChange(t *testing.T) {
 		t.Fatalf("after re-prepare: %v %q", res.Err, res.Rows)
 	}
 }
+
+// TestPreparedPlanChangeOtherClient: a client that prepared the same query before the
+// schema changed gets PostgreSQL's 0A000 for its own statement too, even after another
+// client re-prepared the shared server-side statement, and never rows of a shape its
+// statement's description did not announce.
+func TestPreparedPlanChangeOtherClient(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	_, addr := startPooler(t, cfg)
+	ctx := preparedCtx(t, 30*time.Second)
+	a := connect(t, f.pgconnString(addr)).PgConn()
+	b := connect(t, f.pgconnString(addr)).PgConn()
+	if err := a.Exec(ctx, "create table pc2 (a int); insert into pc2 values (1)").Close(); err != nil {
+		t.Fatal(err)
+	}
+	const q = "select * from pc2"
+	for _, c := range []*pgconn.PgConn{a, b} {
+		if _, err := c.Prepare(ctx, "p", q, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := execPrepared(ctx, c, "p"); err != nil || got != "1" {
+			t.Fatalf("first use: %q, %v", got, err)
+		}
+	}
+	if err := a.Exec(ctx, "alter table pc2 add column b int default 7").Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := execPrepared(ctx, a, "p"); sqlState(err) != CodeFeatureNotSupported {
+		t.Fatalf("A after ALTER: want 0A000, got %v", err)
+	}
+	if err := a.Deallocate(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Prepare(ctx, "p", q, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := a.ExecPrepared(ctx, "p", nil, nil, nil).Read(); res.Err != nil || len(res.Rows[0]) != 2 {
+		t.Fatalf("A after re-prepare: %v %q", res.Err, res.Rows)
+	}
+	// B's statement still describes one column: B must get the error, twice if it
+	// insists, and a working statement once it prepares again.
+	for i := 0; i < 2; i++ {
+		if _, err := execPrepared(ctx, b, "p"); sqlState(err) != CodeFeatureNotSupported {
+			t.Fatalf("B after ALTER (try %d): want 0A000, got %v", i, err)
+		}
+	}
+	if err := b.Deallocate(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Prepare(ctx, "p", q, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := b.ExecPrepared(ctx, "p", nil, nil, nil).Read(); res.Err != nil || len(res.Rows[0]) != 2 {
+		t.Fatalf("B after re-prepare: %v %q", res.Err, res.Rows)
+	}
+}

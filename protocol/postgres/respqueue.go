@@ -178,6 +178,7 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 			// "cached plan must not change result type": the shared statement is
 			// stale; whoever uses it next on this connection closes and re-prepares it.
 			s.stmts.markStale(g.srv)
+			c.pool.bumpStmtGeneration(g.srv)
 		}
 		failed := p.q.pop()
 		p.undo(c, s, &failed)
