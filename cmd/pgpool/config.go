@@ -151,6 +151,7 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 		pc.MaxPacketSize = int(c.MaxPacketSize)
 	}
 	pc.MaxPreparedStatements = c.MaxPreparedStatements
+	pc.DisableSessionPinning = !c.SessionPinning
 
 	pc.ClientTLSMode = c.ClientTLS.SSLMode.String()
 	pc.ClientTLS = m.clientTLS()

@@ -258,6 +258,7 @@ func (c *client) showClients() (*adminResult, error) {
 			cmp.Compare(a.order, b.order), cmp.Compare(a.ci.c.id, b.ci.c.id))
 	})
 	r := socketCols()
+	r.cols = append(r.cols, textCol("pinned")) // pgpool's addition: why the client keeps its server connection
 	for _, rw := range rows {
 		cl := rw.ci.c
 		state := "active"
@@ -283,6 +284,7 @@ func (c *client) showClients() (*adminResult, error) {
 		if v, ok := cl.vals["application_name"]; ok {
 			appName = v
 		}
+		pinned := cl.pinReason()
 		cl.mu.Unlock()
 		dbName := rw.db
 		if !rw.ci.admin {
@@ -291,7 +293,7 @@ func (c *client) showClients() (*adminResult, error) {
 		us := wait.Microseconds()
 		r.add("C", cl.user, dbName, state, addr, port, laddr, lport,
 			formatAdminTime(cl.connectedAt), formatAdminTime(requested),
-			us/1e6, us%1e6, 0, clientPtr(cl), link, 0, tlsInfo(cl.conn), appName)
+			us/1e6, us%1e6, 0, clientPtr(cl), link, 0, tlsInfo(cl.conn), appName, pinned)
 	}
 	return r, nil
 }

@@ -139,10 +139,16 @@ func (c *client) showStats() (*adminResult, error) {
 		numericCol("total_xact_time"), numericCol("total_query_time"), numericCol("total_wait_time"),
 		numericCol("avg_xact_count"), numericCol("avg_query_count"),
 		numericCol("avg_recv"), numericCol("avg_sent"),
-		numericCol("avg_xact_time"), numericCol("avg_query_time"), numericCol("avg_wait_time"))
+		numericCol("avg_xact_time"), numericCol("avg_query_time"), numericCol("avg_wait_time"),
+		numericCol("pinned_clients")) // pgpool's addition: clients pinned to their server connection now
+	pinned := make(map[string]int64)
+	for _, p := range c.pl.poolList() {
+		pinned[p.database] += p.stats.pinned.Load()
+	}
 	for _, name := range names {
 		row := append([]any{name}, totals[name].values()...)
-		r.add(append(row, avgs[name].values()...)...)
+		row = append(row, avgs[name].values()...)
+		r.add(append(row, pinned[name])...)
 	}
 	return r, nil
 }

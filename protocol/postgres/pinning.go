@@ -206,3 +206,17 @@ func leadingWords(sql []byte, n int) []string {
 	}
 	return words
 }
+
+// pinReason says why the client keeps its server connection, "" when it does not
+// (SHOW CLIENTS' pinned column). Call with c.mu held.
+func (c *client) pinReason() string {
+	switch {
+	case c.sessionPin:
+		return "session state"
+	case c.setPin:
+		return "set"
+	case c.pinned:
+		return "pipeline"
+	}
+	return ""
+}

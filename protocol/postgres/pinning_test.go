@@ -159,3 +159,65 @@ func TestSessionStatePins(t *testing.T) {
 		})
 	}
 }
+
+// TestPinnedShownInAdmin: a pinned client shows in SHOW CLIENTS and is counted in SHOW
+// STATS; with session_pinning off the client is not pinned (PgBouncer's behaviour).
+func TestPinnedShownInAdmin(t *testing.T) {
+	e := newAdminEnv(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := adminConnect(t, e.dsn(false, e.admin, e.adminPassword, "pgbouncer"))
+	app := connect(t, e.f.connString(e.addr))
+	if _, err := app.Exec(ctx, "select pg_advisory_lock(5150)"); err != nil {
+		t.Fatal(err)
+	}
+	_, clients := adminQueryResult(t, adm, "SHOW CLIENTS")
+	found := false
+	for _, row := range clients {
+		if row["user"] == e.f.user {
+			found = row["pinned"] == "session state" && row["link"] != ""
+		}
+	}
+	if !found {
+		t.Fatalf("SHOW CLIENTS does not show the pinned client: %v", clients)
+	}
+	_, stats := adminQueryResult(t, adm, "SHOW STATS")
+	for _, row := range stats {
+		if row["database"] == e.f.db && row["pinned_clients"] != "1" {
+			t.Fatalf("SHOW STATS pinned_clients = %q, want 1", row["pinned_clients"])
+		}
+	}
+	if _, err := app.Exec(ctx, "select pg_advisory_unlock(5150)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, stats = adminQueryResult(t, adm, "SHOW STATS")
+	for _, row := range stats {
+		if row["database"] == e.f.db && row["pinned_clients"] != "0" {
+			t.Fatalf("after unlock, pinned_clients = %q, want 0", row["pinned_clients"])
+		}
+	}
+}
+
+// TestSessionPinningOff: with pinning off, a client holding an advisory lock does not
+// keep its server connection, as under PgBouncer.
+func TestSessionPinningOff(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.QueryWaitTimeout = 2 * time.Second
+	cfg.DisableSessionPinning = true
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := connect(t, f.connString(addr))
+	b := connect(t, f.connString(addr))
+	if _, err := a.Exec(ctx, "select pg_advisory_lock(6160)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Exec(ctx, "select 1"); err != nil {
+		t.Fatalf("with pinning off the only connection must be shared: %v", err)
+	}
+}

@@ -105,6 +105,13 @@ type Config struct {
 	// PgBouncer 1.24+) is how many protocol-level prepared statements each
 	// server connection keeps; 0 turns prepared statement support off.
 	MaxPreparedStatements int
+	// SessionPinning (session_pinning, a pgpool setting, default 1) keeps a
+	// client that holds session state (advisory locks, LISTEN, temporary tables,
+	// SQL PREPARE, WITH HOLD cursors, SETs pgpool cannot follow) on its server
+	// connection in transaction mode until it releases the state; 0 gives
+	// PgBouncer's behaviour, where such state stays on the connection for the next
+	// client.
+	SessionPinning bool
 
 	// ServerResetQuery (server_reset_query, default "DISCARD ALL") runs
 	// before a server connection is reused by another client, in session

@@ -38,6 +38,9 @@
 //     (200, the default since PgBouncer 1.24, because pgpool implements
 //     protocol-level prepared statements) and server_tls_sslmode ("prefer",
 //     the default since PgBouncer 1.20; 1.18 used "disable").
+//   - session_pinning is pgpool's own setting (default 1): clients holding
+//     session state keep their server connection in transaction mode until
+//     they release it; 0 gives PgBouncer's behaviour.
 //
 // As in PgBouncer, a second [pgbouncer] section header resets every
 // [pgbouncer] setting to its default before the lines that follow it; the

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		{"unix_socket_mode", c.UnixSocketMode, 0o777},
 		{"unix_socket_group", c.UnixSocketGroup, ""},
 		{"so_reuseport", c.SoReuseport, false},
+		{"session_pinning", c.SessionPinning, true},
 		{"auth_type", c.AuthType, AuthMD5},
 		{"auth_file", c.AuthFile, ""},
 		{"auth_hba_file", c.AuthHBAFile, ""},

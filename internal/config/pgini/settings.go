@@ -183,6 +183,7 @@ var settings = []setting{
 	{name: "server_tls_protocols", def: "secure", set: strSetting(func(c *Config) *string { return &c.ServerTLS.Protocols })},
 	{name: "server_tls_sslmode", def: "prefer", set: enumSetting(ParseSSLMode, func(c *Config) *SSLMode { return &c.ServerTLS.SSLMode })},
 	{name: "service_name", check: checkAny},
+	{name: "session_pinning", def: "1", set: boolSetting(func(c *Config) *bool { return &c.SessionPinning })},
 	{name: "so_reuseport", def: "0", set: boolSetting(func(c *Config) *bool { return &c.SoReuseport })},
 	{name: "stats_period", def: "60", set: intDurationSetting(time.Second, func(c *Config) *time.Duration { return &c.StatsPeriod })},
 	{name: "stats_users", set: listSetting(func(c *Config) *[]string { return &c.StatsUsers })},
