@@ -123,8 +123,10 @@ func (f *Frag) complete(reply []byte, err error) {
 // maxKeptBuf is the largest buffer kept for reuse; bigger ones are dropped after use.
 const maxKeptBuf = 64 << 10
 
-func (f *Frag) release() {
-	if cap(f.reply) > maxKeptBuf {
+// release makes f ready for reuse; its reply buffer is kept only if keepReply and it
+// is not oversized.
+func (f *Frag) release(keepReply bool) {
+	if !keepReply || cap(f.reply) > maxKeptBuf {
 		f.reply = nil
 	}
 	if cap(f.Payload) > maxKeptBuf {

@@ -19,6 +19,37 @@
 // server_retry_timeout (tracked by sharding.Pool). A pool without timeout: in its file
 // uses DefaultTimeout (1 s); "timeout: 0" means none, as in twemproxy.
 //
+// # Slow and idle clients
+//
+// A client goroutine parses at most a batch of requests (512, fewer after batches whose
+// replies passed 4 MB) and reads nothing more from its client until their replies are
+// written: a client that does not read its replies stops being read, so it holds at
+// most one batch of replies in the proxy's memory, and server connections never wait
+// for it (replies are copied off the server connection as they arrive). A client whose
+// replies cannot be written for client_write_timeout (default 30 s; 0 means never, as
+// in twemproxy) is closed; requests of it still in flight complete on their server
+// connection as usual and their replies are dropped, so the connection's reply matching
+// is unaffected. With client_timeout (default off, as twemproxy has none) a client that
+// sends no request for that long is closed. Both deadlines sit on the socket and are
+// moved lazily, so a busy client costs no timer update per request: a blocked write
+// gives up after between 7/8 of client_write_timeout and all of it.
+//
+// # Sockets
+//
+// backlog: is applied by calling listen(2) again on the bound listener, which Linux
+// allows; the kernel caps it at net.core.somaxconn, as it does twemproxy's.
+// tcpkeepalive: true turns TCP keepalive on for client and server connections (Go's
+// timing: 15 s idle, 15 s between probes, 9 probes); without it they have none, as in
+// twemproxy. Both follow a reload; a changed tcpkeepalive reconnects the pool's servers.
+//
+// # Server writes
+//
+// Each server connection has one writer goroutine. When a request wakes it, it yields
+// the processor while the queue grows (a few times at most) before it writes, so one
+// write carries the requests of every client that was ready to run: at pipeline 1 this
+// turns one write(2) per request into one per batch of clients, as twemproxy's event
+// loop does.
+//
 // # Replicas
 //
 // Read-only requests (as the Codec marks them) go to a shard's primary or replicas by

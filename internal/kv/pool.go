@@ -86,8 +86,22 @@ type pool struct {
 func listenKey(l nutyml.Listen) string { return l.Network() + " " + l.Raw }
 
 // listen opens the pool's listener: TCP host:port or a unix socket (a stale socket
-// file is replaced; permissions applied when given).
-func listen(l nutyml.Listen, reusePort bool) (net.Listener, error) {
+// file is replaced; permissions applied when given), with the pool's backlog.
+// Keepalive is not set here but on each accepted connection (keepAlive), so that a
+// reload that keeps the listener can change it.
+func listen(pc *nutyml.Pool) (net.Listener, error) {
+	ln, err := openListener(pc.Listen, pc.ReusePort)
+	if err != nil {
+		return nil, err
+	}
+	if err := setBacklog(ln, pc.Backlog); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func openListener(l nutyml.Listen, reusePort bool) (net.Listener, error) {
 	if l.Unix {
 		if fi, err := os.Lstat(l.Host); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			if c, err := net.DialTimeout("unix", l.Host, 100*time.Millisecond); err == nil {
@@ -108,7 +122,7 @@ func listen(l nutyml.Listen, reusePort bool) (net.Listener, error) {
 		}
 		return ln, nil
 	}
-	lc := net.ListenConfig{}
+	lc := net.ListenConfig{KeepAlive: -1}
 	if reusePort {
 		lc.Control = func(network, address string, c syscall.RawConn) error {
 			var serr error
@@ -122,6 +136,37 @@ func listen(l nutyml.Listen, reusePort bool) (net.Listener, error) {
 		}
 	}
 	return lc.Listen(context.Background(), "tcp", net.JoinHostPort(l.Host, strconv.Itoa(l.Port)))
+}
+
+// setBacklog applies backlog: to a listening socket. The standard library listens with
+// the kernel's somaxconn; calling listen(2) again on a listening socket changes its
+// backlog on Linux (and BSDs), which the kernel still caps at somaxconn, as it does
+// twemproxy's. Listeners without a file descriptor are left as they are.
+func setBacklog(ln net.Listener, backlog int) error {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), backlog) }); err != nil {
+		return err
+	}
+	if lerr != nil {
+		return &net.OpError{Op: "listen", Net: ln.Addr().Network(), Addr: ln.Addr(), Err: os.NewSyscallError("listen", lerr)}
+	}
+	return nil
+}
+
+// keepAlive applies tcpkeepalive: to a TCP connection: on, with Go's default probe
+// timing (15 s idle, 15 s between probes, 9 probes), or off, as twemproxy leaves it.
+func keepAlive(tc *net.TCPConn, on bool) {
+	if on {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
+	}
 }
 
 // serveListener accepts clients until ln is closed. Accept errors back off.
@@ -144,6 +189,7 @@ func (pl *pool) serveListener(ln net.Listener) {
 		backoff = 5 * time.Millisecond
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
+			keepAlive(tc, pl.state.Load().cfg.TCPKeepalive)
 		}
 		c := newClient(pl, nc)
 		pl.mu.Lock()

@@ -208,7 +208,7 @@ func (p *Proxy) prepare(cfg *nutyml.Config) (*plan, error) {
 		pn.fresh = append(pn.fresh, fresh...)
 		old := p.pools[pc.Name]
 		if old == nil || old.listenKey != listenKey(pc.Listen) {
-			ln, err := listen(pc.Listen, pc.ReusePort)
+			ln, err := listen(pc)
 			if err != nil {
 				pn.abandon()
 				return nil, &ConfigError{Pool: pc.Name, Err: fmt.Errorf("listen %s: %w", pc.Listen.Raw, err)}
@@ -223,7 +223,7 @@ func (p *Proxy) prepare(cfg *nutyml.Config) (*plan, error) {
 func serverKey(pool string, pc *nutyml.Pool, name, network, addr, password string, timeout time.Duration) string {
 	return pool + "\x00" + name + "\x00" + network + "\x00" + addr + "\x00" + password + "\x00" +
 		strconv.Itoa(pc.RedisDB) + "\x00" + strconv.Itoa(pc.ServerConnections) + "\x00" +
-		timeout.String() + "\x00" + strconv.FormatBool(pc.Redis)
+		timeout.String() + "\x00" + strconv.FormatBool(pc.Redis) + "\x00" + strconv.FormatBool(pc.TCPKeepalive)
 }
 
 func (p *Proxy) buildState(pc *nutyml.Pool) (*poolState, []*server, error) {
@@ -259,7 +259,7 @@ func (p *Proxy) buildState(pc *nutyml.Pool) (*poolState, []*server, error) {
 		info := ServerInfo{Name: name, Password: password, DB: pc.RedisDB}
 		log := p.log.With("pool", pc.Name)
 		s := newServer(key, name, network, addr, info, nconns, timeout, codec, log, p.metrics.forServer(pc.Name, name))
-		s.pool, s.preconnect = pc.Name, pc.Preconnect
+		s.pool, s.preconnect, s.keepAlive = pc.Name, pc.Preconnect, pc.TCPKeepalive
 		fresh = append(fresh, s)
 		return s
 	}
@@ -305,6 +305,10 @@ func (p *Proxy) commit(cfg *nutyml.Config, pn *plan) {
 			pl.ln, pl.listenKey = ln, listenKey(pc.Listen)
 			pl.acceptWG.Add(1)
 			go pl.serveListener(ln)
+		} else if pl.ln != nil {
+			if err := setBacklog(pl.ln, pc.Backlog); err != nil {
+				p.log.Warn("backlog not changed", "pool", pc.Name, "err", err)
+			}
 		}
 	}
 	for _, s := range pn.fresh {

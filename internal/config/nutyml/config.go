@@ -18,6 +18,13 @@ const (
 	DefaultRedisDB            = 0
 )
 
+// kvproxy's defaults for its own keys.
+const (
+	// DefaultClientWriteTimeout is client_write_timeout when the file leaves it out:
+	// a client that accepts no reply for this long is closed.
+	DefaultClientWriteTimeout = 30 * time.Second
+)
+
 // Config is a whole nutcracker.yml.
 type Config struct {
 	// Pools are the pools in the order of the file.
@@ -90,6 +97,13 @@ type Pool struct {
 	ServerPassword string
 	// ReadPolicy is kvproxy's read_policy (default primary).
 	ReadPolicy sharding.ReadPolicy
+	// ClientTimeout is kvproxy's client_timeout: a client connection idle (no request
+	// being served) this long is closed. 0, the default, means never, as in twemproxy.
+	ClientTimeout time.Duration
+	// ClientWriteTimeout is kvproxy's client_write_timeout: a client that does not
+	// accept its replies for this long is closed (default DefaultClientWriteTimeout; 0
+	// means never, as in twemproxy).
+	ClientWriteTimeout time.Duration
 
 	// lines holds the line of each key present in the file.
 	lines map[string]int
@@ -161,6 +175,7 @@ func newPool(name string, line int) *Pool {
 		ServerRetryTimeout: DefaultServerRetryTimeout,
 		ServerFailureLimit: DefaultServerFailureLimit,
 		ReadPolicy:         sharding.ReadPrimary,
+		ClientWriteTimeout: DefaultClientWriteTimeout,
 		lines:              map[string]int{},
 	}
 }

@@ -21,7 +21,7 @@
 //	                      Pool.TimeoutSet is false and the proxy picks its own)
 //	backlog               listen backlog (default 512)
 //	client_connections    read and checked, then ignored, as twemproxy does
-//	tcpkeepalive          true/false (default false)
+//	tcpkeepalive          true/false: TCP keepalive on connections (default false)
 //	reuseport             true/false (default false; twemproxy after 0.5.0)
 //	preconnect            true/false (default false)
 //	redis                 true for Redis, false for memcached (default false)
@@ -59,6 +59,11 @@
 //	                      change where keys are placed; they serve reads per read_policy.
 //	read_policy           where reads go: primary (default), prefer-primary, replica,
 //	                      prefer-replica. With replica, every server must have replicas.
+//	client_timeout        milliseconds a client connection may stay idle (no request
+//	                      being served) before it is closed; 0 or absent: never, as in
+//	                      twemproxy
+//	client_write_timeout  milliseconds a client may leave its replies unread before it is
+//	                      closed (default 30000); 0: never, as in twemproxy
 //
 // For example:
 //

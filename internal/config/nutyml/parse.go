@@ -286,6 +286,12 @@ var scalarKeys = map[string]setter{
 	"server_retry_timeout": numSetter(func(p *Pool, n int) {
 		p.ServerRetryTimeout = time.Duration(n) * time.Millisecond
 	}),
+	"client_timeout": numSetter(func(p *Pool, n int) {
+		p.ClientTimeout = time.Duration(n) * time.Millisecond
+	}),
+	"client_write_timeout": numSetter(func(p *Pool, n int) {
+		p.ClientWriteTimeout = time.Duration(n) * time.Millisecond
+	}),
 	"tcpkeepalive":     boolSetter(func(p *Pool, b bool) { p.TCPKeepalive = b }),
 	"reuseport":        boolSetter(func(p *Pool, b bool) { p.ReusePort = b }),
 	"preconnect":       boolSetter(func(p *Pool, b bool) { p.Preconnect = b }),

@@ -76,7 +76,8 @@ func TestLoadTwemproxyFile(t *testing.T) {
 	if socket.Hash != "fnv1a_64" || socket.Distribution != sharding.Ketama || socket.TimeoutSet ||
 		socket.Backlog != 512 || socket.ServerConnections != 1 || socket.ServerRetryTimeout != 30*time.Second ||
 		socket.ServerFailureLimit != 2 || socket.AutoEjectHosts || socket.Preconnect || socket.Redis ||
-		socket.RedisDB != 0 || socket.ReadPolicy != sharding.ReadPrimary || socket.HashTag != "" {
+		socket.RedisDB != 0 || socket.ReadPolicy != sharding.ReadPrimary || socket.HashTag != "" ||
+		socket.ClientTimeout != 0 || socket.ClientWriteTimeout != DefaultClientWriteTimeout {
 		t.Errorf("defaults = %+v", socket)
 	}
 }
@@ -91,14 +92,15 @@ func TestLoadKvproxyFile(t *testing.T) {
 	}
 	p := cfg.Pools[0]
 	if p.ServerPassword != "server-secret" || p.ServerAuth() != "server-secret" || p.RedisAuth != "client-secret" ||
-		p.ReadPolicy != sharding.ReadPreferReplica || p.Hash != "xxhash" {
+		p.ReadPolicy != sharding.ReadPreferReplica || p.Hash != "xxhash" ||
+		p.ClientTimeout != 300*time.Second || p.ClientWriteTimeout != 5*time.Second {
 		t.Errorf("pool = %+v", p)
 	}
 	byName := map[string]Server{}
 	for _, s := range p.Servers {
 		byName[s.Name] = s
 	}
-	if r := byName["shard1"].Replicas; len(r) != 1 || r[0].Addr != "10.0.1.1:6379" || r[0].Line != 17 {
+	if r := byName["shard1"].Replicas; len(r) != 1 || r[0].Addr != "10.0.1.1:6379" || r[0].Line != 19 {
 		t.Errorf("shard1 replicas %+v", r)
 	}
 	if r := byName["shard2"].Replicas; len(r) != 2 || !r[1].Unix || r[1].Addr != "/run/redis/replica.sock" || r[1].Network() != "unix" {

@@ -88,6 +88,8 @@ func (p *Pool) validate(pr *problems) {
 		{"redis_db", p.RedisDB < 0},
 		{"server_retry_timeout", p.ServerRetryTimeout < 0},
 		{"server_failure_limit", p.ServerFailureLimit < 0},
+		{"client_timeout", p.ClientTimeout < 0},
+		{"client_write_timeout", p.ClientWriteTimeout < 0},
 	} {
 		if f.negative {
 			bad(f.key, ErrInvalidValue, "is negative")
