@@ -17,7 +17,9 @@ var (
 )
 
 // TestPgbench runs pgbench with 100 clients for 10 s through a pool of 10 in
-// transaction mode, with the simple and the extended protocol: no transaction fails.
+// transaction mode, with the simple and the extended protocol, and with protocol-level
+// prepared statements (-M prepared, which pgpool tracks per client): no transaction
+// fails.
 func TestPgbench(t *testing.T) {
 	pgbench := testenv.LookPath(t, "pgbench")
 	f := newFixture(t)
@@ -31,7 +33,7 @@ func TestPgbench(t *testing.T) {
 	cfg.MaxClientConn = 200
 	_, addr := startPooler(t, cfg)
 	host, port, _ := net.SplitHostPort(addr)
-	for _, mode := range []string{"simple", "extended"} {
+	for _, mode := range []string{"simple", "extended", "prepared"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(pgbench, "-M", mode, "-c", "100", "-j", "2", "-T", "10", "-n", "-h", host, "-p", port, "-U", f.user, f.db)
 			cmd.Env = append(os.Environ(), "PGPASSWORD="+f.password, "PGSSLMODE=disable")

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"strconv"
 
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
@@ -37,25 +36,10 @@ type stateChange struct {
 // sessionStateChange reads a Query or Parse for statements that take or release
 // session state.
 func sessionStateChange(typ byte, msg []byte) stateChange {
-	var sql []byte
-	body := wire.Body(msg)
-	switch typ {
-	case wire.Query:
-		sql = body
-	case wire.Parse:
-		// Parse: statement name, then the query, both NUL-terminated.
-		for i, b := range body {
-			if b == 0 {
-				sql = body[i+1:]
-				break
-			}
-		}
-	default:
+	if typ != wire.Query && typ != wire.Parse {
 		return stateChange{}
 	}
-	if i := bytes.IndexByte(sql, 0); i >= 0 {
-		sql = sql[:i]
-	}
+	sql := statementText(typ, msg)
 	var ch stateChange
 	if containsFold(sql, "pg_advisory_lock") || containsFold(sql, "pg_try_advisory_lock") {
 		ch.pin = true

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,8 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
 func preparedCtx(t *testing.T, d time.Duration) context.Context {
@@ -89,37 +84,6 @@ func TestPreparedPgxDefaultMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// TestPreparedPgbench runs pgbench -M prepared with 100 clients for 10 s through a pool
-// of 10 in transaction mode: no transaction fails.
-func TestPreparedPgbench(t *testing.T) {
-	pgbench := testenv.LookPath(t, "pgbench")
-	f := newFixture(t)
-	init := exec.Command(pgbench, "-i", "-s", "1", "-q", "-h", f.pg.Host, "-p", strconv.Itoa(f.pg.Port), "-U", f.user, f.db)
-	init.Env = append(os.Environ(), "PGPASSWORD="+f.password)
-	if out, err := init.CombinedOutput(); err != nil {
-		t.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
-	cfg := f.config()
-	cfg.DefaultPoolSize = 10
-	cfg.MaxClientConn = 200
-	_, addr := startPooler(t, cfg)
-	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(pgbench, "-M", "prepared", "-c", "100", "-j", "2", "-T", "10", "-n", "-h", host, "-p", port, "-U", f.user, f.db)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+f.password, "PGSSLMODE=disable")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("pgbench: %v\n%s", err, out)
-	}
-	m := pgbenchProcessed.FindSubmatch(out)
-	if m == nil || string(m[1]) == "0" {
-		t.Fatalf("no transactions processed:\n%s", out)
-	}
-	if fm := pgbenchFailed.FindSubmatch(out); fm != nil && string(fm[1]) != "0" {
-		t.Fatalf("%s failed transactions:\n%s", fm[1], out)
-	}
-	t.Logf("prepared: %s transactions", m[1])
 }
 
 // execPrepared runs a named statement with text parameters and returns the first
