@@ -171,8 +171,11 @@ func parseSetOp(sql string) (op setOp, isSet, followable bool) {
 // follow. Call with c.mu held.
 func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 	sql := statementText(typ, msg)
-	if len(sql) < 5 || !(containsFold(sql, "set") || containsFold(sql, "discard")) {
-		return false
+	var first [8]byte
+	switch string(firstWordLower(sql, first[:])) {
+	case "set", "reset", "discard":
+	default:
+		return false // most statements: decided without allocating
 	}
 	op, isSet, followable := parseSetOp(string(sql))
 	if !isSet {

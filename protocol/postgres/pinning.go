@@ -41,11 +41,21 @@ func sessionStateChange(typ byte, msg []byte) stateChange {
 	}
 	sql := statementText(typ, msg)
 	var ch stateChange
-	if containsFold(sql, "pg_advisory_lock") || containsFold(sql, "pg_try_advisory_lock") {
-		ch.pin = true
+	if containsFold(sql, "advisory") { // one scan for the common case of no lock at all
+		if containsFold(sql, "pg_advisory_lock") || containsFold(sql, "pg_try_advisory_lock") {
+			ch.pin = true
+		}
+		if containsFold(sql, "pg_advisory_unlock") {
+			ch.recheck = true
+		}
 	}
-	if containsFold(sql, "pg_advisory_unlock") {
-		ch.recheck = true
+	// Most statements (SELECT, INSERT, UPDATE, ...) are none of the keywords below:
+	// decide on the first word before splitting words, which allocates.
+	var first [12]byte
+	switch string(firstWordLower(sql, first[:])) {
+	case "listen", "prepare", "declare", "create", "reset", "discard", "unlisten", "deallocate", "close", "drop":
+	default:
+		return ch
 	}
 	words := leadingWords(sql, 4)
 	if len(words) == 0 {
@@ -203,4 +213,26 @@ func (c *client) pinReason() string {
 		return "pipeline"
 	}
 	return ""
+}
+
+// firstWordLower writes the first SQL word of sql, lower case, into buf and returns
+// it; a word longer than buf, or none, gives an empty result. It does not allocate.
+func firstWordLower(sql, buf []byte) []byte {
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
+		i++
+	}
+	n := 0
+	for ; i < len(sql); i++ {
+		b := sql[i] | 0x20
+		if b < 'a' || b > 'z' {
+			break
+		}
+		if n == len(buf) {
+			return nil
+		}
+		buf[n] = b
+		n++
+	}
+	return buf[:n]
 }
