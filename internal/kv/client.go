@@ -41,6 +41,7 @@ type client struct {
 	codec  Codec
 	notify chan struct{}
 	state  atomic.Int32
+	lane   uint32 // which of each server's connections this client's requests use
 
 	rbuf   []byte
 	wbuf   []byte
@@ -55,7 +56,8 @@ type client struct {
 
 func newClient(pl *pool, nc net.Conn) *client {
 	st := pl.state.Load()
-	return &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1), window: maxBatch}
+	return &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
+		lane: pl.lanes.Add(1) - 1, window: maxBatch}
 }
 
 // closeIfIdle closes the connection when the client waits for a request; an active
@@ -183,7 +185,7 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 			c.pool.stats.fragments.Add(int64(len(req.Frags)))
 		}
 		for _, f := range req.Frags {
-			f.notify = c.notify
+			f.notify, f.lane = c.notify, c.lane
 			st.dispatch(f)
 		}
 		if req.Close {

@@ -101,6 +101,7 @@ type Frag struct {
 	err    error
 	done   atomic.Bool
 	notify chan struct{} // the client's wake-up channel
+	lane   uint32        // the client's lane: which of a server's connections it uses
 	srv    *server
 	sentAt time.Time
 }

@@ -8,6 +8,15 @@
 // internal/kv/kvredis is the Redis one. The engine never looks inside requests or
 // replies beyond what a Codec tells it.
 //
+// # Server connections
+//
+// With server_connections: N a server gets up to N pipelined connections, opened when
+// first needed (at once with preconnect). Each client is given one of them per server
+// (clients in turn), so all its requests to a server travel on one connection and run
+// there in the order it sent them, while different clients spread over the N; replies
+// are matched per connection, oldest first. When one connection breaks, only the
+// requests in flight on it fail; the other connections carry on.
+//
 // # Timeouts and failures
 //
 // A request's timeout starts when it is written to a server, not when it is queued.
@@ -60,8 +69,14 @@
 //
 // Proxy.Reload swaps a new configuration in without dropping clients: unchanged
 // servers keep their connections, pools keep their listeners when the listen address
-// is the same, and servers that left are retired after a grace period in which requests
-// already routed to them complete.
+// is the same. A server that left gets no new requests from the moment Reload returns;
+// the requests already queued or written on it complete (each bounded by the timeout),
+// and each of its connections closes as soon as nothing is in flight on it. A client
+// that routed a batch by the previous configuration just before the swap is still
+// served there (on a new connection if need be, closed again once drained). The server
+// is stopped after Options.ReloadGrace (default timeout + 2 s), which bounds that
+// window; a pool that left closes its listener at once, its idle clients at once and
+// its active clients after their current batch, or at the end of the grace period.
 //
 // # Ownership
 //

@@ -72,6 +72,7 @@ type pool struct {
 	name  string
 	state atomic.Pointer[poolState]
 	stats poolStats
+	lanes atomic.Uint32 // lanes handed to clients, in turn (see server.enqueue)
 
 	ln        net.Listener
 	listenKey string

@@ -41,8 +41,13 @@ type Options struct {
 	// Registry receives the metrics (nil: a registry of the Proxy's own; never the
 	// global one).
 	Registry *prometheus.Registry
-	// ReloadGrace is how long servers removed by a reload keep serving the requests
-	// already routed to them (0: the pool's timeout plus 2 s, or 10 s without timeout).
+	// ReloadGrace bounds how long a server or pool removed by a reload keeps serving
+	// the requests routed to it before the reload (0: the pool's timeout plus 2 s, or
+	// 10 s without timeout). A removed server's connections do not wait for it: each
+	// closes as soon as nothing is queued or in flight on it, and a request in flight
+	// is bounded by the timeout anyway. At the end of ReloadGrace the server is
+	// stopped (a request still pending then fails with ErrServerRemoved) and a removed
+	// pool's remaining clients are closed.
 	ReloadGrace time.Duration
 }
 
@@ -314,12 +319,13 @@ func (p *Proxy) commit(cfg *nutyml.Config, pn *plan) {
 	for _, s := range pn.fresh {
 		s.start(s.preconnect)
 	}
-	// Pools that left: drain them in the background.
+	// Pools that left: stop accepting now, drain their clients in the background.
 	for name, pl := range p.pools {
 		if _, ok := pn.states[name]; ok {
 			continue
 		}
 		delete(p.pools, name)
+		pl.closeListener()
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -328,39 +334,45 @@ func (p *Proxy) commit(cfg *nutyml.Config, pn *plan) {
 			_ = pl.drain(ctx)
 		}()
 	}
-	// Servers that left: retire them after a grace period.
+	// Servers that left: no state routes to them any more; their connections close
+	// once drained, and the servers stop after the grace period.
 	for key, s := range p.servers {
 		if live[key] {
 			continue
 		}
 		delete(p.servers, key)
+		s.retire()
 		p.wg.Add(1)
-		go p.retire(s)
+		go p.stopRetired(s)
 	}
 }
 
 func (p *Proxy) grace(st *poolState) time.Duration {
+	if st == nil {
+		return p.graceFor(-1)
+	}
+	return p.graceFor(st.timeout)
+}
+
+// graceFor returns ReloadGrace, or its default for a pool with that timeout.
+func (p *Proxy) graceFor(timeout time.Duration) time.Duration {
 	if p.opts.ReloadGrace > 0 {
 		return p.opts.ReloadGrace
 	}
-	if st == nil || st.timeout <= 0 {
+	if timeout <= 0 {
 		return 10 * time.Second
 	}
-	return st.timeout + 2*time.Second
+	return timeout + 2*time.Second
 }
 
-// retire stops a server that left the configuration once requests already routed to
-// it have had time to complete (or at shutdown).
-func (p *Proxy) retire(s *server) {
+// stopRetired stops a server that left the configuration at the end of the grace
+// period (or at shutdown). Its connections have closed by then unless requests were
+// still routed to it: retire drains them as soon as their requests are answered; the
+// grace period only bounds how long a client that routed by the previous configuration
+// can still reach the server.
+func (p *Proxy) stopRetired(s *server) {
 	defer p.wg.Done()
-	g := p.opts.ReloadGrace
-	if g <= 0 {
-		g = 10 * time.Second
-		if s.timeout > 0 {
-			g = s.timeout + 2*time.Second
-		}
-	}
-	t := time.NewTimer(g)
+	t := time.NewTimer(p.graceFor(s.timeout))
 	select {
 	case <-t.C:
 	case <-p.closed:

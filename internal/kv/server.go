@@ -44,7 +44,11 @@ type server struct {
 	log        *slog.Logger
 
 	conns []*serverConn
-	rr    atomic.Uint32
+
+	// retiring is set, and then drain closed, when a reload removed the server: each
+	// connection closes as soon as it has nothing queued or in flight (see retire).
+	retiring atomic.Bool
+	drain    chan struct{}
 
 	health  atomic.Pointer[health]
 	stats   serverStats
@@ -60,9 +64,9 @@ type health struct {
 }
 
 func newServer(key, name, network, addr string, info ServerInfo, nconns int, timeout time.Duration, codec Codec, log *slog.Logger, m *serverMetrics) *server {
-	s := &server{key: key, name: name, network: network, addr: addr, info: info, timeout: timeout, codec: codec, log: log, metrics: m}
+	s := &server{key: key, name: name, network: network, addr: addr, info: info, timeout: timeout, codec: codec, log: log, metrics: m, drain: make(chan struct{})}
 	for i := 0; i < nconns; i++ {
-		c := &serverConn{srv: s, queue: make(chan *Frag, queueLen), quit: make(chan struct{}), done: make(chan struct{})}
+		c := &serverConn{srv: s, queue: make(chan *Frag, queueLen), quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 		s.conns = append(s.conns, c)
 	}
 	return s
@@ -86,11 +90,25 @@ func (s *server) stop() {
 	}
 }
 
+// retire starts draining a server that left the configuration: no new state routes to
+// it, and each of its connections closes as soon as nothing is queued or in flight on
+// it, instead of when the server is stopped. A request still routed to it afterwards
+// (by a client that read the previous configuration just before the reload) is served
+// on a new connection, which closes in turn once that request is answered. Called once.
+func (s *server) retire() {
+	if s.retiring.CompareAndSwap(false, true) {
+		close(s.drain)
+	}
+}
+
+// enqueue queues f on the connection of its client's lane. Every request of one client
+// to this server goes on the same connection, so the server runs them in the order the
+// client sent them (a GET after a SET of the same key sees it), as with one
+// connection; the pool's clients are spread over the connections in turn.
 func (s *server) enqueue(f *Frag) {
-	n := uint32(len(s.conns))
 	c := s.conns[0]
-	if n > 1 {
-		c = s.conns[s.rr.Add(1)%n]
+	if n := uint32(len(s.conns)); n > 1 {
+		c = s.conns[f.lane%n]
 	}
 	c.enqueue(f)
 }
@@ -130,6 +148,7 @@ type serverConn struct {
 	queue chan *Frag
 	quit  chan struct{} // closed by stop
 	done  chan struct{} // closed when run returns
+	wake  chan struct{} // the reader tells a retiring writer that nothing is in flight
 
 	mu     sync.RWMutex // guards closed against enqueue
 	closed bool
@@ -307,6 +326,7 @@ func (c *serverConn) serve(nc net.Conn, f *Frag) *Frag {
 	var err error
 	readerDone := false
 	var wdl time.Time // the write deadline in force
+	drain := s.drain  // nil once seen closed
 loop:
 	for {
 		if f != nil {
@@ -358,6 +378,17 @@ loop:
 		case <-c.quit:
 			err = ErrServerRemoved
 			break loop
+		case <-drain:
+			drain = nil
+			if c.drained() {
+				err = errDrained
+				break loop
+			}
+		case <-c.wake:
+			if drain == nil && c.drained() {
+				err = errDrained
+				break loop
+			}
 		}
 	}
 	nc.Close()
@@ -371,6 +402,9 @@ loop:
 	c.inflight, c.head, c.nc = c.inflight[:0], 0, nil
 	c.imu.Unlock()
 	switch {
+	case errors.Is(err, errDrained):
+		// Nothing was in flight (failed is empty): not a failure.
+		s.log.Debug("retired server connection closed", "server", s.name, "addr", s.addr)
 	case errors.Is(err, ErrServerRemoved):
 	case errors.Is(err, ErrTimeout):
 		s.stats.timedOut.Add(1)
@@ -378,7 +412,7 @@ loop:
 	default:
 		s.stats.serverEOF.Add(1)
 	}
-	if !errors.Is(err, ErrServerRemoved) {
+	if !errors.Is(err, ErrServerRemoved) && !errors.Is(err, errDrained) {
 		s.failure()
 		s.log.Debug("server connection closed", "server", s.name, "addr", s.addr, "err", err, "in_flight", len(failed))
 	}
@@ -394,6 +428,20 @@ loop:
 		failed[i] = nil
 	}
 	return f
+}
+
+// errDrained ends serve on a retiring server with nothing queued or in flight.
+var errDrained = errors.New("kv: server connection drained")
+
+// drained reports whether nothing is queued for or in flight on c. Only the writer
+// adds requests in flight, so when it sees none they stay none until it writes again.
+func (c *serverConn) drained() bool {
+	if len(c.queue) > 0 {
+		return false
+	}
+	c.imu.Lock()
+	defer c.imu.Unlock()
+	return c.head == len(c.inflight)
 }
 
 // maxSettle bounds the yields of settle.
@@ -455,19 +503,20 @@ func (c *serverConn) pop() *Frag {
 
 // rearm sets the read deadline from the oldest request in flight, or clears it when
 // none is: an idle connection waits without a deadline (closing it unblocks the read).
-func (c *serverConn) rearm() {
-	if c.srv.timeout <= 0 {
-		return
-	}
+// It reports whether no request is in flight.
+func (c *serverConn) rearm() (idle bool) {
 	c.imu.Lock()
-	if c.nc != nil {
-		if c.head < len(c.inflight) {
-			_ = c.nc.SetReadDeadline(c.inflight[c.head].sentAt.Add(c.srv.timeout))
-		} else {
-			_ = c.nc.SetReadDeadline(time.Time{})
-		}
+	defer c.imu.Unlock()
+	idle = c.head == len(c.inflight)
+	if c.srv.timeout <= 0 || c.nc == nil {
+		return idle
 	}
-	c.imu.Unlock()
+	if !idle {
+		_ = c.nc.SetReadDeadline(c.inflight[c.head].sentAt.Add(c.srv.timeout))
+	} else {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	return idle
 }
 
 // read matches replies to requests in flight until the connection fails; it reports
@@ -522,7 +571,12 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 					buf = make([]byte, serverReadBuf)
 				}
 			}
-			c.rearm()
+			if c.rearm() && s.retiring.Load() {
+				select {
+				case c.wake <- struct{}{}:
+				default:
+				}
+			}
 			s.success()
 		}
 		if err != nil {
