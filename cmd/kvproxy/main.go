@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/poolsuite/poolsuite/internal/kv"
 	"github.com/poolsuite/poolsuite/internal/kv/kvredis"
@@ -27,21 +28,6 @@ const Version = "0.1.0"
 func main() {
 	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil))
 }
-
-// exitError carries an exit status.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return "exit status " + strconv.Itoa(e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
 
 // options are the command line settings of a run.
 type options struct {
@@ -66,21 +52,7 @@ type options struct {
 
 // execute runs the command line and returns the exit status.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer, hook func(*options)) int {
-	cmd := newRootCommand(stdout, stderr, hook)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "kvproxy:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "kvproxy:", err)
-	return 1
+	return cli.Execute(ctx, newRootCommand(stdout, stderr, hook), "kvproxy", args, stderr)
 }
 
 func newRootCommand(stdout, stderr io.Writer, hook func(*options)) *cobra.Command {
@@ -99,7 +71,7 @@ separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.config == "" {
 				_ = cmd.Usage()
-				return &exitError{code: 2, err: errors.New("no configuration file given (--config FILE)")}
+				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given (--config FILE)")}
 			}
 			if opts.testConf {
 				return checkConfig(stdout, opts.config)
@@ -173,7 +145,7 @@ func checkConfig(w io.Writer, path string) error {
 		} else {
 			fmt.Fprintf(w, "%s: %v\n", path, err)
 		}
-		return &exitError{code: 1}
+		return &cli.ExitError{Code: 1}
 	}
 	fmt.Fprintf(w, "%s: configuration OK (%d pools)\n", path, len(cfg.Pools))
 	return nil
@@ -182,7 +154,7 @@ func checkConfig(w io.Writer, path string) error {
 func newLogger(opts *options) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.logLevel)}
+		return nil, &cli.ExitError{Code: 2, Err: fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.logLevel)}
 	}
 	ho := &slog.HandlerOptions{Level: level}
 	switch opts.logFormat {
@@ -191,7 +163,7 @@ func newLogger(opts *options) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(opts.stderr, ho)), nil
 	}
-	return nil, &exitError{code: 2, err: fmt.Errorf("--log-format %q: want text or json", opts.logFormat)}
+	return nil, &cli.ExitError{Code: 2, Err: fmt.Errorf("--log-format %q: want text or json", opts.logFormat)}
 }
 
 // load reads and checks the file; memcached pools are refused until supported.
@@ -211,7 +183,7 @@ func run(ctx context.Context, opts *options) error {
 	}
 	cfg, err := load(opts.config)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("%s: %w", opts.config, err)}
+		return &cli.ExitError{Code: 1, Err: fmt.Errorf("%s: %w", opts.config, err)}
 	}
 	statsAddr := ""
 	if opts.statsPort > 0 {
@@ -232,7 +204,7 @@ func run(ctx context.Context, opts *options) error {
 		MetricsAddr: opts.metricsAddr,
 	})
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &cli.ExitError{Code: 1, Err: err}
 	}
 	log.Info("kvproxy started", "version", Version, "config", opts.config, "pools", len(cfg.Pools), "stats", statsAddr)
 	if opts.started != nil {
@@ -288,7 +260,7 @@ func shutdown(p *kv.Proxy, log *slog.Logger, timeout time.Duration, sigs <-chan 
 		}()
 	}
 	if err := p.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		return &exitError{code: 1, err: err}
+		return &cli.ExitError{Code: 1, Err: err}
 	}
 	log.Info("kvproxy stopped")
 	return nil

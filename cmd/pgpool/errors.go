@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 )
 
 // Sentinel errors of pgpool's command line; test with errors.Is.
@@ -40,18 +39,3 @@ func (e *SettingError) Error() string {
 
 // Unwrap returns the class of the problem.
 func (e *SettingError) Unwrap() error { return e.Err }
-
-// exitError carries a process exit status out of a cobra command.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/protocol/postgres"
 )
 
@@ -19,21 +20,7 @@ func main() {
 
 // execute runs the command line args and returns the process exit status.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newRootCommand(stdout, stderr)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "pgpool:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "pgpool:", err)
-	return 1
+	return cli.Execute(ctx, newRootCommand(stdout, stderr), "pgpool", args, stderr)
 }
 
 // newRootCommand builds the pgpool command tree. The root command runs the
@@ -60,12 +47,12 @@ SIGINT or SIGTERM exits at once.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 1 && opts.config != "" && args[0] != opts.config:
-				return &exitError{code: 2, err: fmt.Errorf("both --config %s and %s given", opts.config, args[0])}
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("both --config %s and %s given", opts.config, args[0])}
 			case len(args) == 1:
 				opts.config = args[0]
 			case opts.config == "":
 				cmd.Usage()
-				return &exitError{code: 2, err: errors.New("no configuration file given")}
+				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given")}
 			}
 			return run(cmd.Context(), opts)
 		},
@@ -130,7 +117,7 @@ func checkConfig(w io.Writer, path string) error {
 	}
 	if len(errs) > 0 {
 		fmt.Fprintf(w, "%s: %d error(s), %d warning(s)\n", path, len(errs), len(warnings))
-		return &exitError{code: 1}
+		return &cli.ExitError{Code: 1}
 	}
 	fmt.Fprintf(w, "%s: ok, %d warning(s)\n", path, len(warnings))
 	return nil

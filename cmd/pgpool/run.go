@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/protocol/postgres"
 )
 
@@ -50,7 +51,7 @@ type supervisor struct {
 }
 
 // run starts pgpool and serves until ctx ends or SIGINT/SIGTERM arrives (if
-// opts.signals), then shuts down gracefully. It returns an *exitError for a
+// opts.signals), then shuts down gracefully. It returns an *cli.ExitError for a
 // configuration that does not load.
 func run(ctx context.Context, opts runOptions) error {
 	rc, warnings, err := loadConfig(opts.config)
@@ -61,12 +62,12 @@ func run(ctx context.Context, opts runOptions) error {
 				fmt.Fprintln(opts.stderr, "pgpool: error:", e)
 			}
 		}
-		return &exitError{code: 1, err: fmt.Errorf("%w: %s", ErrConfig, opts.config)}
+		return &cli.ExitError{Code: 1, Err: fmt.Errorf("%w: %s", ErrConfig, opts.config)}
 	}
 	s := &supervisor{opts: opts, cur: rc, level: new(slog.LevelVar)}
 	logOut, closeLog, err := openLog(rc.Ini.Logfile, opts.stderr)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &cli.ExitError{Code: 1, Err: err}
 	}
 	defer closeLog()
 	s.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: s.level}))
@@ -77,14 +78,14 @@ func run(ctx context.Context, opts runOptions) error {
 
 	if err := writePidfile(rc.Ini.Pidfile); err != nil {
 		s.log.Error("cannot start", "err", err)
-		return &exitError{code: 1, err: err}
+		return &cli.ExitError{Code: 1, Err: err}
 	}
 	defer removePidfile(rc.Ini.Pidfile)
 
 	lns, err := listen(rc.Ini, s.log.Warn)
 	if err != nil {
 		s.log.Error("cannot start", "err", err)
-		return &exitError{code: 1, err: err}
+		return &cli.ExitError{Code: 1, Err: err}
 	}
 	var sigs chan os.Signal
 	if opts.signals {
@@ -100,7 +101,7 @@ func run(ctx context.Context, opts runOptions) error {
 	if opts.debugAddr != "" {
 		if err := s.serveDebug(opts.debugAddr); err != nil {
 			s.pl.Shutdown(context.Background())
-			return &exitError{code: 1, err: err}
+			return &cli.ExitError{Code: 1, Err: err}
 		}
 	}
 
@@ -135,7 +136,7 @@ wait:
 		case err := <-serveErr:
 			if err != nil {
 				s.log.Error("listener failed", "err", err)
-				exitErr = &exitError{code: 1, err: fmt.Errorf("%w: %w", ErrListen, err)}
+				exitErr = &cli.ExitError{Code: 1, Err: fmt.Errorf("%w: %w", ErrListen, err)}
 				break wait
 			}
 		}
