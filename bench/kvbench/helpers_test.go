@@ -23,14 +23,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// envInt reads a positive integer from the environment, or def.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // poolYAML returns nutcracker.yml with one Redis pool named bench listening on
 // 127.0.0.1:port over the given servers ("host:port").
 func poolYAML(port int, servers []string) string {
@@ -42,17 +34,6 @@ func poolYAML(port int, servers []string) string {
 		fmt.Fprintf(&y, "   - %s:1\n", s)
 	}
 	return y.String()
-}
-
-// buildKvproxy builds cmd/kvproxy into dir and returns the binary's path.
-func buildKvproxy(b *testing.B, dir string) string {
-	b.Helper()
-	bin := filepath.Join(dir, "kvproxy")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/poolsuite/poolsuite/cmd/kvproxy")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // proxy is a proxy under test and the results of its runs.

@@ -21,8 +21,8 @@ const (
 // and 16, through nutcracker and kvproxy (GOMAXPROCS=1 and default) over the same 4
 // redis-servers, in alternating rounds. b.N is ignored: run with -benchtime 1x.
 func BenchmarkNutcrackerCompare(b *testing.B) {
-	rounds := envInt("KVBENCH_ROUNDS", 3)
-	requests := map[int]int{1: envInt("KVBENCH_N1", 200000), 16: envInt("KVBENCH_N16", 2000000)}
+	rounds := testenv.EnvInt("KVBENCH_ROUNDS", 3)
+	requests := map[int]int{1: testenv.EnvInt("KVBENCH_N1", 200000), 16: testenv.EnvInt("KVBENCH_N16", 2000000)}
 	cases := []benchCase{{"SET", 1}, {"GET", 1}, {"SET", 16}, {"GET", 16}}
 	dir := b.TempDir()
 
@@ -32,7 +32,7 @@ func BenchmarkNutcrackerCompare(b *testing.B) {
 	}
 	ncPort := testenv.FreePort(b)
 	nc := testenv.StartNutcracker(b, poolYAML(ncPort, servers), net.JoinHostPort("127.0.0.1", strconv.Itoa(ncPort)))
-	bin := buildKvproxy(b, dir)
+	bin := testenv.GoBuild(b, "github.com/poolsuite/poolsuite/cmd/kvproxy", dir)
 	procs := defaultProcs()
 	proxies := []*proxy{
 		{name: "nutcracker", port: ncPort, statsAddr: nc.StatsAddr(), pid: nc.PID()},

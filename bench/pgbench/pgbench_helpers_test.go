@@ -23,25 +23,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// envInt reads an integer from the environment, or def.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// buildPgpool builds cmd/pgpool into dir.
-func buildPgpool(b *testing.B, dir string) string {
-	b.Helper()
-	bin := filepath.Join(dir, "pgpool")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/poolsuite/poolsuite/cmd/pgpool")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // pgpoolProc is a running pgpool.
 type pgpoolProc struct {
 	cmd       *exec.Cmd

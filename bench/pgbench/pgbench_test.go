@@ -51,8 +51,8 @@ type benchTarget struct {
 // every target's ratio to the first.
 func compareProxies(b *testing.B, targets []benchTarget) {
 	const clients, poolSize = 100, 20
-	rounds := envInt("PGBENCH_ROUNDS", 3)
-	seconds := envInt("PGBENCH_SECONDS", 10)
+	rounds := testenv.EnvInt("PGBENCH_ROUNDS", 3)
+	seconds := testenv.EnvInt("PGBENCH_SECONDS", 10)
 	dir := b.TempDir()
 	pg := testenv.StartPostgres(b, testenv.PostgresOptions{MaxConnections: 200})
 	init := osexec.Command(testenv.LookPath(b, "pgbench"), "-i", "-q", "-s", "10",
@@ -73,7 +73,7 @@ func compareProxies(b *testing.B, targets []benchTarget) {
 		Settings:  settings,
 		Userlist:  userlist,
 	})
-	pool := startPgpool(b, buildPgpool(b, dir), dir, "bench = "+pg.PgBouncerDB("postgres"), userlist, settings)
+	pool := startPgpool(b, testenv.GoBuild(b, "github.com/poolsuite/poolsuite/cmd/pgpool", dir), dir, "bench = "+pg.PgBouncerDB("postgres"), userlist, settings)
 	port := func(t *benchTarget) int {
 		if t.proxy == "pgpool" {
 			return pool.port
@@ -123,13 +123,13 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // BenchmarkIdleClientMemory: pgpool's memory per idle, logged-in client
 // connection. b.N is ignored: run with -benchtime 1x.
 func BenchmarkIdleClientMemory(b *testing.B) {
-	n := envInt("IDLE_CLIENTS", 10000)
+	n := testenv.EnvInt("IDLE_CLIENTS", 10000)
 	raiseNoFile(b, uint64(n)+1000)
 	dir := b.TempDir()
 	pg := testenv.StartPostgres(b, testenv.PostgresOptions{})
 	const user, password = "idle", "idle-pw"
 	pg.CreateRole(b, user, password)
-	pool := startPgpool(b, buildPgpool(b, dir), dir, "idle = "+pg.PgBouncerDB("postgres"),
+	pool := startPgpool(b, testenv.GoBuild(b, "github.com/poolsuite/poolsuite/cmd/pgpool", dir), dir, "idle = "+pg.PgBouncerDB("postgres"),
 		fmt.Sprintf("%q %q\n", user, password), map[string]string{
 			"pool_mode":         "transaction",
 			"default_pool_size": "5",
