@@ -67,15 +67,13 @@ type client struct {
 	prep *prepState // named statements in transaction mode (prepared.go); nil: off
 
 	// mu guards the binding: which server serves this client and what is in flight.
-	mu      sync.Mutex
-	server  *server
-	pending int // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
-	// syncKinds holds the type of each of those, oldest first.
-	syncKinds []byte
-	unsynced  bool // extended-protocol messages sent since the last Sync
-	inCopy    bool // the server is in COPY FROM STDIN
-	discard   bool // the server died mid-batch: drop messages until Sync
-	gotFatal  bool // the server's FATAL error was passed on (as ERROR)
+	mu       sync.Mutex
+	server   *server
+	inflight syncQueue // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
+	unsynced bool      // extended-protocol messages sent since the last Sync
+	inCopy   bool      // the server is in COPY FROM STDIN
+	discard  bool      // the server died mid-batch: drop messages until Sync
+	gotFatal bool      // the server's FATAL error was passed on (as ERROR)
 	// aborted: the server connection died inside the client's transaction. Until the
 	// client ends the transaction, pgpool answers as PostgreSQL does inside a failed
 	// transaction, so no statement of it runs on another connection.
@@ -160,7 +158,7 @@ func (c *client) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.mu.Lock()
-		inTx := c.server != nil && !c.server.txIdle() && c.pending == 0
+		inTx := c.server != nil && !c.server.txIdle() && c.inflight.len() == 0
 		c.mu.Unlock()
 		if inTx {
 			e := fatalf(CodeIdleInTransactionTimout, "idle transaction timeout")
@@ -196,7 +194,7 @@ func (c *client) setReadDeadlineLocked() {
 	switch {
 	case c.server == nil:
 		d = g.ClientIdleTimeout
-	case c.pending == 0 && !c.server.txIdle():
+	case c.inflight.len() == 0 && !c.server.txIdle():
 		d = g.IdleTransactionTimeout
 	}
 	if d > 0 {
@@ -302,10 +300,9 @@ func (c *client) forward(typ byte, msg []byte) error {
 			ignored = true
 			break // PostgreSQL ignores Sync during COPY FROM STDIN
 		}
-		c.pending++
-		c.syncKinds = append(c.syncKinds, typ)
+		c.inflight.push(typ)
 		c.unsynced = false
-		if c.pending == 1 {
+		if c.inflight.len() == 1 {
 			c.queryAt = time.Now()
 		}
 	case typ == wire.CopyDone || typ == wire.CopyFail:
@@ -369,7 +366,7 @@ func (c *client) bind() (*server, error) {
 	c.boundAt = time.Now()
 	c.xactAt = time.Time{}
 	c.gotFatal = false
-	c.pending = 0
+	c.inflight.reset()
 	c.unsynced = false
 	c.inCopy = false
 	if c.prep != nil {
@@ -431,10 +428,10 @@ func (c *client) queryTimedOut() {
 	d := c.pl.settings().QueryTimeout
 	c.mu.Lock()
 	s := c.server
-	late := s != nil && c.pending > 0 && time.Since(c.queryAt) >= d
+	late := s != nil && c.inflight.len() > 0 && time.Since(c.queryAt) >= d
 	c.mu.Unlock()
 	if !late {
-		if s != nil && c.pending > 0 {
+		if s != nil && c.inflight.len() > 0 {
 			c.queryTimer.Reset(d - time.Since(c.queryAt))
 		}
 		return
@@ -503,20 +500,12 @@ func (c *client) serverFlush(s *server) {
 // outstanding.
 func (c *client) ready(s *server, status byte) {
 	c.mu.Lock()
-	if c.pending > 0 {
-		c.pending--
-	}
-	if len(c.syncKinds) > 0 {
-		c.syncKinds = c.syncKinds[1:]
-	}
-	if c.pending == 0 {
-		c.syncKinds = c.syncKinds[:0:0]
-	}
+	c.inflight.pop()
 	if c.prep != nil && c.prep.tracking.Load() {
 		c.passReady(s)
 	}
 	now := time.Now()
-	if c.pending == 0 {
+	if c.inflight.len() == 0 {
 		c.setOps = c.setOps[:0] // those not confirmed by now failed
 		if c.queryTimer != nil {
 			c.queryTimer.Stop()
@@ -546,13 +535,13 @@ func (c *client) ready(s *server, status byte) {
 		c.close()
 		return
 	}
-	release := c.pending == 0 && !c.unsynced && status == 'I' &&
+	release := c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
 		c.cfg.mode != PoolSession && !c.pinned && !c.sessionPin && !c.setPin && !c.closing
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
 	}
-	if c.pending == 0 && !c.closing {
+	if c.inflight.len() == 0 && !c.closing {
 		// The client's read was armed while a request was in flight (no deadline):
 		// start client_idle_timeout or idle_transaction_timeout now.
 		c.setReadDeadlineLocked()
@@ -561,21 +550,19 @@ func (c *client) ready(s *server, status byte) {
 	if release {
 		c.serverFlush(s)
 		c.setState(clientIdle)
-		if cfg := c.pool.config(); cfg.resetAlways && cfg.resetQuery != "" {
+		if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
 			// server_reset_query_always: reset before anyone else gets it. This runs
 			// on the server's reader goroutine, so the query runs from another one,
-			// bounded by server_connect_timeout.
+			// which ends within the timeout.
 			s.setState(serverUsed)
 			go func() {
-				if err := s.exec(cfg.resetQuery, cfg.server.connectTimeout); err != nil {
+				if err := s.exec(reset, timeout); err != nil {
 					s.close()
 					return
 				}
 				c.pool.release(s)
 			}()
-			return
 		}
-		c.pool.release(s)
 	}
 }
 
@@ -584,18 +571,10 @@ func (c *client) ready(s *server, status byte) {
 // the Syncs the client sent with that batch, already counted, will get no
 // ReadyForQuery; only the Sync after CopyDone or CopyFail will. Call with c.mu held.
 func (c *client) copyStarted() {
-	if len(c.syncKinds) == 0 || c.syncKinds[0] != wire.Sync || (c.prep != nil && c.prep.tracking.Load()) {
+	if c.inflight.front() != wire.Sync || (c.prep != nil && c.prep.tracking.Load()) {
 		return // a simple Query's COPY: its ReadyForQuery comes when COPY ends
 	}
-	kept := c.syncKinds[:0]
-	for _, k := range c.syncKinds {
-		if k == wire.Sync {
-			c.pending--
-			continue
-		}
-		kept = append(kept, k)
-	}
-	c.syncKinds = kept
+	c.inflight.dropSyncs()
 }
 
 // serverError passes a server's ErrorResponse on. A FATAL one ends the server
@@ -625,8 +604,8 @@ func (c *client) serverGone(s *server, err error) {
 		c.mu.Unlock()
 		return
 	}
-	n := c.pending
-	c.pending = 0
+	n := c.inflight.len()
+	c.inflight.reset()
 	inTx := !s.txIdle()
 	if inTx {
 		c.aborted = true
@@ -682,7 +661,7 @@ func (c *client) unbind() {
 	c.closing = true
 	s := c.server
 	c.server = nil
-	clean := s != nil && c.pending == 0 && !c.unsynced && !c.inCopy
+	clean := s != nil && c.inflight.len() == 0 && !c.unsynced && !c.inCopy
 	pinned := c.pinned || c.sessionPin || c.setPin
 	if c.sessionPin || c.setPin {
 		c.pool.stats.pinned.Add(-1)

@@ -455,3 +455,41 @@ func TestHygieneQueryTimeout(t *testing.T) {
 		t.Fatalf("query shorter than query_timeout: %v", err)
 	}
 }
+
+// TestHygieneResetQueryAlways: with server_reset_query_always, server_reset_query runs
+// after every transaction in transaction mode, before the connection serves anyone
+// else.
+func TestHygieneResetQueryAlways(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := hygieneCtx(t)
+	setup := connect(t, f.pg.ConnString(f.user, f.password, f.db))
+	if _, err := setup.Exec(ctx, `create table resets (n int);
+		create function note_reset() returns int language sql as
+		'insert into resets values (1) returning 1'`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.ServerResetQuery = "select note_reset()"
+	cfg.ServerResetQueryAlways = true
+	_, addr := startPooler(t, cfg)
+	c := connect(t, f.connString(addr))
+	const txs = 3
+	for i := 0; i < txs; i++ {
+		var n int
+		// Each transaction sees the resets of the ones before it: the reset ran
+		// before the connection was handed out again.
+		if err := c.QueryRow(ctx, "select count(*) from resets").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n < i {
+			t.Fatalf("transaction %d saw %d resets", i, n)
+		}
+	}
+	var n int
+	waitFor(t, "the last reset", 10*time.Second, func() bool {
+		setup.QueryRow(ctx, "select count(*) from resets").Scan(&n)
+		return n >= txs
+	})
+}

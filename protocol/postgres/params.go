@@ -181,7 +181,7 @@ func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 	if !isSet {
 		return false
 	}
-	if !followable || !s.txIdle() || c.pending > 0 {
+	if !followable || !s.txIdle() || c.inflight.len() > 0 {
 		return op.tag != "DISCARD ALL" && op.tag != "RESET"
 	}
 	if len(c.setOps) < maxPendingSetOps {

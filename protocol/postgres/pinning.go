@@ -124,7 +124,7 @@ func (c *client) countPin(was bool) {
 // runs on the client's goroutine before the client's next request is forwarded.
 func (c *client) recheckPin(s *server) error {
 	c.mu.Lock()
-	due := c.pinCheck && c.sessionPin && c.pending == 0 && !c.unsynced && s.txIdle() && c.out == nil
+	due := c.pinCheck && c.sessionPin && c.inflight.len() == 0 && !c.unsynced && s.txIdle() && c.out == nil
 	if due {
 		c.pinCheck = false
 	}

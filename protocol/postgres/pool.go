@@ -433,31 +433,48 @@ func (p *pool) open() (*server, error) {
 
 // release puts a server connection back: to the first waiter, or to the idle list.
 // Connections past server_lifetime, or of a closed or reconfigured pool, are closed.
-func (p *pool) release(s *server) {
+func (p *pool) release(s *server) { p.put(s, false) }
+
+// releaseAfterTransaction is release for a connection whose client has just ended a
+// transaction in transaction or statement mode. With server_reset_query_always it
+// keeps the connection out of the pool and returns the reset query, and its timeout,
+// to run before release.
+func (p *pool) releaseAfterTransaction(s *server) (reset string, timeout time.Duration) {
+	return p.put(s, true)
+}
+
+func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.Duration) {
 	s.wmu.Lock() // wait for the last owner's flush to finish unwinding
 	s.wmu.Unlock()
-	s.lastUsed.Store(time.Now().UnixNano())
+	now := time.Now()
+	s.lastUsed.Store(now.UnixNano())
 	p.mu.Lock()
 	if s.closed.Load() {
 		p.mu.Unlock()
-		return
+		return "", 0
 	}
-	if p.closed || (!s.expiresAt.IsZero() && time.Now().After(s.expiresAt)) || s.stale(p.cfg) {
+	if p.closed || (!s.expiresAt.IsZero() && now.After(s.expiresAt)) || s.stale(p.cfg) {
 		p.mu.Unlock()
 		s.close()
-		return
+		return "", 0
+	}
+	if transactionEnd && p.cfg.resetAlways && p.cfg.resetQuery != "" {
+		reset, timeout = p.cfg.resetQuery, p.cfg.server.connectTimeout
+		p.mu.Unlock()
+		return reset, timeout
 	}
 	if !p.paused {
 		if w := p.waiters.pop(); w != nil {
 			s.setState(serverActive)
 			w.ch <- grant{s: s}
 			p.mu.Unlock()
-			return
+			return "", 0
 		}
 	}
 	s.setState(serverIdle)
 	p.idle = append(p.idle, s)
 	p.mu.Unlock()
+	return "", 0
 }
 
 // stale reports whether a connection was opened for a configuration that has since

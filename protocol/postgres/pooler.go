@@ -274,7 +274,7 @@ func (pl *Pooler) cancel(pid, secret uint32) {
 	}
 	c.mu.Lock()
 	s := c.server
-	busy := s != nil && c.pending > 0
+	busy := s != nil && c.inflight.len() > 0
 	c.mu.Unlock()
 	if !busy {
 		return
@@ -554,7 +554,7 @@ wait:
 		busy := 0
 		for _, c := range pl.clientList() {
 			c.mu.Lock()
-			idle := c.server == nil || (c.pending == 0 && !c.unsynced && c.server.txIdle() && c.cfg != nil && c.cfg.mode != PoolSession)
+			idle := c.server == nil || (c.inflight.len() == 0 && !c.unsynced && c.server.txIdle() && c.cfg != nil && c.cfg.mode != PoolSession)
 			c.mu.Unlock()
 			if idle {
 				c.close()

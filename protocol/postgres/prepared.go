@@ -333,7 +333,7 @@ func (c *client) startTracking() bool {
 		return false
 	}
 	if c.server != nil {
-		for i := 0; i < c.pending; i++ {
+		for i := 0; i < c.inflight.len(); i++ {
 			p.q.push(respGroup{kind: groupPassSync})
 		}
 	}
