@@ -90,9 +90,10 @@ type client struct {
 	boundAt    time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt     time.Time // when the current transaction started
 
-	// wmu guards w, the buffer of messages to the client.
+	// wmu guards w, the buffer of messages to the client, and its write deadline.
 	wmu sync.Mutex
 	w   *wire.Writer
+	wdl writeDeadline
 
 	state       atomic.Int32
 	connectedAt time.Time
@@ -216,7 +217,7 @@ func (c *client) flushServer() error {
 	}
 	c.out = nil
 	n := s.w.Buffered()
-	if err := s.flush(); err != nil {
+	if err := s.flush(c.pl.settings().WriteTimeout); err != nil {
 		// The server's reader sees the closed socket and reports to serverGone.
 		return nil
 	}
@@ -480,8 +481,14 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 
 func (c *client) flushClientLocked(s *server) {
 	n := c.w.Buffered()
+	c.wdl.arm(c.conn, c.pl.settings().WriteTimeout)
 	if err := c.w.Flush(); err != nil {
-		// The client is gone or stuck: its goroutine will notice the closed socket.
+		// The client is gone or stopped reading: close it; its goroutine notices the
+		// closed socket and gives up its server connection.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.pl.log.Warn("client stopped reading; closing it", "client", c.id, "user", c.user, "database", c.database, "write_timeout", c.pl.settings().WriteTimeout)
+		}
 		c.close()
 		return
 	}

@@ -44,6 +44,11 @@ type Config struct {
 	ClientIdleTimeout      time.Duration // 0: off
 	ClientLoginTimeout     time.Duration // 0: off
 	CancelWaitTimeout      time.Duration
+	// WriteTimeout bounds a write to a client or server socket that makes no
+	// progress: a client that stops reading its results, or a server that stops
+	// reading requests, is closed after about this long instead of holding its
+	// connection for ever. 0: no limit (PgBouncer's behaviour).
+	WriteTimeout time.Duration
 
 	// IgnoreStartupParameters are startup parameters accepted and not passed on.
 	IgnoreStartupParameters []string
@@ -117,6 +122,7 @@ func Defaults() *Config {
 		QueryWaitTimeout:      120 * time.Second,
 		ClientLoginTimeout:    60 * time.Second,
 		CancelWaitTimeout:     10 * time.Second,
+		WriteTimeout:          60 * time.Second,
 		ClientTLSMode:         "disable",
 		ServerTLSMode:         "prefer",
 		MaxPreparedStatements: 200,

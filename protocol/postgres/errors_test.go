@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
@@ -190,5 +191,48 @@ func TestBadPacketsHarmNobody(t *testing.T) {
 	var n int
 	if err := good.QueryRow(ctx, "select 7").Scan(&n); err != nil || n != 7 {
 		t.Fatalf("well-behaved client: %d, %v", n, err)
+	}
+}
+
+// TestClientThatNeverReads: a client that asks for a large result and stops reading
+// is closed after write_timeout, and its server connection serves others again,
+// instead of being held for ever.
+func TestClientThatNeverReads(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.WriteTimeout = 500 * time.Millisecond
+	cfg.QueryWaitTimeout = 20 * time.Second
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := pc.Conn()
+	defer stuck.Close()
+	q, _ := (&pgproto3.Query{String: "select repeat('x', 100000) from generate_series(1, 5000)"}).Encode(nil)
+	if _, err := stuck.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	// The stuck client holds the only server connection while its result is sent;
+	// another client gets it once pgpool gives up on the stuck one.
+	start := time.Now()
+	other := connect(t, f.connString(addr))
+	var n int
+	if err := other.QueryRow(ctx, "select 1").Scan(&n); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("the server connection was freed only after %v", d)
+	}
+	// pgpool closed the stuck client's connection: reading what is buffered ends.
+	stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, stuck); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the stuck client's connection is still open")
+		}
 	}
 }

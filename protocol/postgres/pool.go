@@ -566,7 +566,6 @@ func (p *pool) maintain(now time.Time) {
 func (p *pool) closeAll(err error) {
 	p.mu.Lock()
 	p.closed = true
-	idle := p.idle
 	p.idle = nil
 	all := make([]*server, 0, len(p.servers))
 	for s := range p.servers {
@@ -576,7 +575,6 @@ func (p *pool) closeAll(err error) {
 		w.ch <- grant{err: err}
 	}
 	p.mu.Unlock()
-	_ = idle
 	for _, s := range all {
 		s.close()
 	}

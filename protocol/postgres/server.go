@@ -76,6 +76,7 @@ type server struct {
 	// moment PostgreSQL has its last message, before Flush returns; release takes wmu
 	// so the next owner never shares the buffer with a flush still unwinding.
 	wmu      sync.Mutex
+	wdl      writeDeadline // guarded by wmu
 	owner    atomic.Pointer[sinkRef]
 	state    atomic.Int32 // serverState
 	txStatus atomic.Uint32
@@ -353,9 +354,11 @@ func (s *server) close() {
 	})
 }
 
-// write sends what the owner buffered.
-func (s *server) flush() error {
+// flush sends what the owner buffered; a write blocked for about timeout fails and
+// closes the connection.
+func (s *server) flush(timeout time.Duration) error {
 	s.wmu.Lock()
+	s.wdl.arm(s.conn, timeout)
 	err := s.w.Flush()
 	s.wmu.Unlock()
 	if err != nil {
@@ -456,10 +459,7 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 			return nil, err
 		}
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(timeout))
-	err := s.flush()
-	s.conn.SetWriteDeadline(time.Time{})
-	if err != nil {
+	if err := s.flush(timeout); err != nil {
 		// The reader sees the closed socket and reports to o.
 		<-o.done
 		return nil, connFailed(err)

@@ -107,7 +107,6 @@ var trackedParams = map[string]bool{
 	"standard_conforming_strings": true,
 	"search_path":                 true,
 	"extra_float_digits":          true,
-	"options":                     false,
 }
 
 // negotiateTLS answers an SSLRequest.
