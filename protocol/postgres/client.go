@@ -562,7 +562,9 @@ func (c *client) ready(s *server, status byte) {
 			// on the server's reader goroutine, so the query runs from another one,
 			// which ends within the timeout.
 			s.setState(serverUsed)
+			c.pool.bg.Add(1)
 			go func() {
+				defer c.pool.bg.Done()
 				if err := s.exec(reset, timeout); err != nil {
 					s.close()
 					return

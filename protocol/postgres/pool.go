@@ -174,7 +174,7 @@ type pool struct {
 	lastErrAt time.Time
 	welcome   map[string]string // ParameterStatus values sent to new clients
 	nextID    *atomic.Uint64
-	opener    sync.WaitGroup // background connects for min_pool_size
+	bg        sync.WaitGroup // background work: min_pool_size connects, reset queries
 
 	stats poolStats
 
@@ -552,9 +552,9 @@ func (p *pool) maintain(now time.Time) {
 		s.close()
 	}
 	if warm {
-		p.opener.Add(1)
+		p.bg.Add(1)
 		go func() {
-			defer p.opener.Done()
+			defer p.bg.Done()
 			if s, err := p.open(); err == nil {
 				p.release(s)
 			}

@@ -509,13 +509,21 @@ func (pl *Pooler) clientList() []*client {
 // finish their work and close.
 func (pl *Pooler) Reload(cfg *Config) {
 	pl.cfg.Store(cfg)
+	var removed []*pool
+	defer func() {
+		// Closed outside pl.mu: closing sockets takes a moment per connection.
+		for _, p := range removed {
+			p.closeAll(ErrPoolClosed)
+			p.bg.Wait()
+		}
+	}()
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	for key, p := range pl.pools {
 		db, ok := cfg.database(key.database)
 		if !ok {
 			delete(pl.pools, key)
-			go p.closeAll(ErrPoolClosed)
+			removed = append(removed, p)
 			continue
 		}
 		p.mu.Lock()
@@ -580,7 +588,7 @@ wait:
 	}
 	pl.wg.Wait()
 	for _, p := range pl.poolList() {
-		p.opener.Wait()
+		p.bg.Wait()
 	}
 	return err
 }
