@@ -144,6 +144,7 @@ unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = $tmp/pgpool/userlist.txt
 admin_users = admin
+; pool_mode defaults to session, as in PgBouncer: transaction pooling is asked for
 pool_mode = transaction
 default_pool_size = 10
 max_client_conn = 1000
@@ -154,7 +155,7 @@ EOF
   "$tmp/bin/pgpool" "$tmp/pgpool/pgbouncer.ini" 2>>"$tmp/pgpool/pgpool.log" &
   pids+=($!)
   wait_port "$pgpool_port" 30
-  echo "pgpool $("$tmp/bin/pgpool" version | cut -d' ' -f2) listens on 127.0.0.1:$pgpool_port (pool_size 10, transaction mode)"
+  echo "pgpool $("$tmp/bin/pgpool" version | cut -d' ' -f2) listens on 127.0.0.1:$pgpool_port (pool_size 10, pool_mode = transaction; the default is session, as in PgBouncer)"
 }
 
 run_pgpool_workload() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -93,5 +94,36 @@ func TestMapConfigErrors(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%q: got %v, want %v", tc.body, err, tc.want)
 		}
+	}
+}
+
+// TestDefaultsAgree checks that the pooler's Defaults are what an empty [pgbouncer]
+// section gives, so a setting left out of pgbouncer.ini means the same in the pooler,
+// in SHOW CONFIG and in PgBouncer.
+func TestDefaultsAgree(t *testing.T) {
+	dir := t.TempDir()
+	users := filepath.Join(dir, "userlist.txt")
+	os.WriteFile(users, []byte("\"alice\" \"secret\"\n"), 0o600)
+	ini := filepath.Join(dir, "pgbouncer.ini")
+	os.WriteFile(ini, []byte("[databases]\napp = dbname=app\n\n[pgbouncer]\nauth_file = "+users+"\n"), 0o644)
+	rc, _, err := loadConfig(ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := reflect.ValueOf(*rc.Pooler), reflect.ValueOf(*postgres.Defaults())
+	skip := map[string]bool{ // filled from the file or from the environment, not defaults
+		"Userlist": true, "Databases": true, "Users": true, "ClientTLS": true, "ServerTLS": true,
+	}
+	for i := 0; i < got.NumField(); i++ {
+		name := got.Type().Field(i).Name
+		if skip[name] || !got.Type().Field(i).IsExported() {
+			continue
+		}
+		if !reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
+			t.Errorf("%s: an empty pgbouncer.ini gives %v, postgres.Defaults() %v", name, got.Field(i).Interface(), want.Field(i).Interface())
+		}
+	}
+	if rc.Pooler.PoolMode != postgres.PoolSession {
+		t.Errorf("pool_mode default %v, PgBouncer's is session", rc.Pooler.PoolMode)
 	}
 }

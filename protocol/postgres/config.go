@@ -102,13 +102,15 @@ type User struct {
 	MaxUserConnections int // 0: MaxUserConnections
 }
 
-// Defaults returns a Config with PgBouncer's defaults (and transaction pooling, the
-// mode pgpool is built for).
+// Defaults returns a Config with PgBouncer's defaults, pool_mode session included, so a
+// pgbouncer.ini means the same to pgpool as to PgBouncer (cmd/pgpool checks that these
+// agree with what an empty pgbouncer.ini gives). Transaction pooling, what pgpool is
+// built for, is asked for with pool_mode = transaction.
 func Defaults() *Config {
 	return &Config{
 		AuthType:              "md5",
 		AuthQuery:             "SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
-		PoolMode:              PoolTransaction,
+		PoolMode:              PoolSession,
 		MaxClientConn:         100,
 		DefaultPoolSize:       20,
 		ReservePoolTimeout:    5 * time.Second,

@@ -39,9 +39,11 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-// config returns a pooler config with one database entry pointing at the fixture.
+// config returns a pooler config with one database entry pointing at the fixture, in
+// transaction mode (the mode most tests exercise; Defaults gives PgBouncer's session).
 func (f *fixture) config() *Config {
 	cfg := Defaults()
+	cfg.PoolMode = PoolTransaction
 	cfg.AuthType = "scram-sha-256"
 	cfg.Userlist = map[string]string{f.user: f.password}
 	cfg.Databases[f.db] = &Database{Host: f.pg.Host, Port: f.pg.Port, ReservePool: -1}

@@ -142,16 +142,20 @@ func (c *client) trackedMessage(s *server, typ byte, msg []byte) bool {
 	}
 	c.mu.Lock()
 	forward := c.prep.answer(c, s, typ, msg)
+	full := false
 	if forward {
 		c.wmu.Lock()
 		c.w.Raw(msg)
-		if c.w.Buffered() >= 32<<10 {
-			c.flushClientLocked(s)
-		}
+		full = c.w.Buffered() >= 32<<10
 		c.wmu.Unlock()
 	}
 	c.settle(s)
 	c.mu.Unlock()
+	// The socket write happens outside c.mu: a client that stops reading must not hold
+	// up SHOW CLIENTS, cancel or Shutdown, which take c.mu.
+	if full {
+		c.serverFlush(s)
+	}
 	if typ == wire.ReadyForQuery {
 		c.ready(s, msg[wire.HeaderSize])
 	}
