@@ -3,13 +3,19 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
@@ -88,4 +94,92 @@ func TestCancelForIdleClientIsDropped(t *testing.T) {
 	if err := <-res; err != nil {
 		t.Fatalf("busy client's query was affected: %v", err)
 	}
+}
+
+// TestCancelNeverHitsAnotherClient: over a pool of one or two server connections,
+// several clients run short queries while cancels are fired in a tight loop for some
+// of them. A cancel must only ever stop a query of the client it was sent for: the
+// others never see 57014, while the cancelled clients do.
+func TestCancelNeverHitsAnotherClient(t *testing.T) {
+	f := newFixture(t)
+	for _, size := range []int{1, 2} {
+		t.Run(fmt.Sprintf("pool_size_%d", size), func(t *testing.T) {
+			cfg := f.config()
+			cfg.DefaultPoolSize = size
+			cfg.QueryWaitTimeout = 60 * time.Second
+			_, addr := startPooler(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			const victims, bystanders = 2, 3
+			type outcome struct {
+				victim   bool
+				canceled int   // queries ended by 57014
+				err      error // any other failure
+			}
+			results := make(chan outcome, victims+bystanders)
+			for i := 0; i < victims+bystanders; i++ {
+				conn := connect(t, f.connString(addr))
+				victim := i < victims
+				go func() {
+					o := outcome{victim: victim}
+					o.canceled, o.err = cancelRaceClient(ctx, conn, victim)
+					results <- o
+				}()
+			}
+			for i := 0; i < victims+bystanders; i++ {
+				o := <-results
+				switch {
+				case o.err != nil:
+					t.Errorf("victim=%v: %v", o.victim, o.err)
+				case o.victim && o.canceled == 0:
+					t.Errorf("a cancelled client never got 57014")
+				case !o.victim && o.canceled > 0:
+					t.Errorf("a client nobody cancelled got 57014 %d times", o.canceled)
+				}
+			}
+		})
+	}
+}
+
+// cancelRaceClient runs the queries of one client of TestCancelNeverHitsAnotherClient;
+// a victim fires cancels for each of its queries from a few goroutines until the query
+// ends (at most a bounded number each). It returns how many queries ended by 57014.
+func cancelRaceClient(ctx context.Context, conn *pgx.Conn, victim bool) (int, error) {
+	canceled := 0
+	rounds, query := 40, "select pg_sleep(0.01)"
+	if victim {
+		rounds, query = 8, "select pg_sleep(1)"
+	}
+	for r := 0; r < rounds; r++ {
+		done := make(chan struct{})
+		var firing sync.WaitGroup
+		if victim {
+			for g := 0; g < 4; g++ {
+				firing.Add(1)
+				go func() {
+					defer firing.Done()
+					for k := 0; k < 300; k++ {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						conn.PgConn().CancelRequest(ctx)
+					}
+				}()
+			}
+		}
+		_, err := conn.Exec(ctx, query)
+		close(done)
+		firing.Wait()
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+		case errors.As(err, &pgErr) && pgErr.Code == CodeQueryCanceled:
+			canceled++
+		default:
+			return canceled, err
+		}
+	}
+	return canceled, nil
 }

@@ -446,6 +446,9 @@ func (p *pool) releaseAfterTransaction(s *server) (reset string, timeout time.Du
 func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.Duration) {
 	s.wmu.Lock() // wait for the last owner's flush to finish unwinding
 	s.wmu.Unlock()
+	if s.parkForCancels(transactionEnd) {
+		return "", 0 // the last cancel to complete releases it (resumeRelease)
+	}
 	now := time.Now()
 	s.lastUsed.Store(now.UnixNano())
 	p.mu.Lock()
@@ -475,6 +478,20 @@ func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.D
 	p.idle = append(p.idle, s)
 	p.mu.Unlock()
 	return "", 0
+}
+
+// resumeRelease performs a release put off while cancels were under way.
+func (p *pool) resumeRelease(s *server, transactionEnd bool) {
+	reset, timeout := p.put(s, transactionEnd)
+	if reset == "" {
+		return
+	}
+	s.setState(serverUsed)
+	if err := s.exec(reset, timeout); err != nil {
+		s.close()
+		return
+	}
+	p.release(s)
 }
 
 // stale reports whether a connection was opened for a configuration that has since

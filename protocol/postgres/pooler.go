@@ -263,7 +263,9 @@ func (pl *Pooler) unregister(c *client) {
 }
 
 // cancel forwards a CancelRequest to the server connection serving the client with that
-// key at this moment; otherwise it is dropped.
+// key at this moment, while that client has a request in flight; otherwise it is
+// dropped. The server connection is not handed to another client before the cancel
+// has completed.
 func (pl *Pooler) cancel(pid, secret uint32) {
 	pl.mu.Lock()
 	c := pl.cancels[cancelKey(pid, secret)]
@@ -272,15 +274,23 @@ func (pl *Pooler) cancel(pid, secret uint32) {
 		pl.log.Debug("cancel request for unknown client dropped")
 		return
 	}
+	// Counted under c.mu: the connection cannot be released to another client
+	// between this check and the count, and a counted cancel keeps it from the next
+	// client until PostgreSQL has processed it.
 	c.mu.Lock()
 	s := c.server
 	busy := s != nil && c.inflight.len() > 0
+	if busy {
+		s.cancelStarted()
+	}
 	c.mu.Unlock()
 	if !busy {
+		pl.log.Debug("cancel request for a client with nothing running dropped", "client", c.id)
 		return
 	}
 	pl.log.Info("forwarding cancel request", "client", c.id, "server", s.String())
 	s.cancel(pl.settings().CancelWaitTimeout)
+	s.cancelDone()
 }
 
 // poolFor returns the pool of (database, user), creating it on first use.

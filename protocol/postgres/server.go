@@ -93,6 +93,13 @@ type server struct {
 	lastUsed  atomic.Int64
 	lastCheck time.Time // owned by whoever holds the connection
 
+	// cmu guards cancels and parked: the CancelRequests forwarded to PostgreSQL for
+	// this connection's client that have not completed yet, and a release that waits
+	// for them so that none can reach the query of the next client.
+	cmu     sync.Mutex
+	cancels int
+	parked  parkedRelease
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	done      chan struct{} // closed when the reader goroutine ends
@@ -476,7 +483,57 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 	}
 }
 
-// cancel sends a CancelRequest for whatever this connection is running.
+// parkedRelease is a release of a server connection put off until the cancels
+// forwarded for it have completed.
+type parkedRelease uint8
+
+const (
+	parkedNone             parkedRelease = iota
+	parkedPut                            // release
+	parkedAfterTransaction               // releaseAfterTransaction
+)
+
+// cancelStarted counts a CancelRequest about to be forwarded for this connection.
+// The caller holds the client's mu and has seen this connection serve that client
+// with a request in flight, so the connection cannot have been released in between.
+func (s *server) cancelStarted() {
+	s.cmu.Lock()
+	s.cancels++
+	s.cmu.Unlock()
+}
+
+// cancelDone ends a forwarded cancel; the last one to end performs a release that
+// was put off for it.
+func (s *server) cancelDone() {
+	s.cmu.Lock()
+	s.cancels--
+	park := parkedNone
+	if s.cancels == 0 {
+		park, s.parked = s.parked, parkedNone
+	}
+	s.cmu.Unlock()
+	if park != parkedNone && s.pool != nil {
+		s.pool.resumeRelease(s, park == parkedAfterTransaction)
+	}
+}
+
+// parkForCancels puts a release off while cancels forwarded for this connection are
+// still under way; it reports whether it did.
+func (s *server) parkForCancels(transactionEnd bool) bool {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.cancels == 0 {
+		return false
+	}
+	s.parked = parkedPut
+	if transactionEnd {
+		s.parked = parkedAfterTransaction
+	}
+	return true
+}
+
+// cancel sends a CancelRequest for whatever this connection is running and waits, up
+// to timeout, until PostgreSQL has processed it (it then closes the connection).
 func (s *server) cancel(timeout time.Duration) {
 	network := "tcp"
 	if len(s.addr) > 0 && s.addr[0] == '/' {
