@@ -179,8 +179,13 @@ func (pl *Pooler) loginClient(c *client, g *Config) bool {
 		if !errors.Is(err, errCancelRequest) {
 			pl.logStartupError(c, err)
 			var pe *Error
-			if errors.As(err, &pe) {
+			var tl *wire.TooLargeError
+			switch {
+			case errors.As(err, &pe):
 				c.sendStartupError(err)
+			case errors.As(err, &tl), errors.Is(err, wire.ErrMalformed):
+				// The client hears why before the connection closes, as from PostgreSQL.
+				c.sendStartupError(fatalf(CodeProtocolViolation, "invalid startup packet: %s", startupProblem(err)))
 			}
 		}
 		return false
@@ -232,6 +237,19 @@ func (pl *Pooler) runClient(c *client, g *Config) {
 			pl.log.Info("client connection error", "client", c.id, "user", c.user, "database", c.database, "err", err)
 		}
 	}
+}
+
+// startupProblem says what is wrong with a startup packet, without the package prefix.
+func startupProblem(err error) string {
+	var tl *wire.TooLargeError
+	var me *wire.MalformedError
+	switch {
+	case errors.As(err, &tl):
+		return fmt.Sprintf("length %d exceeds the limit of %d", tl.Size, tl.Limit)
+	case errors.As(err, &me):
+		return me.Reason
+	}
+	return "malformed"
 }
 
 func (pl *Pooler) logStartupError(c *client, err error) {

@@ -32,38 +32,35 @@ func (c *client) startup() error {
 		if err != nil {
 			return err
 		}
-		code := binary.BigEndian.Uint32(pkt[4:])
-		switch code {
-		case wire.SSLRequestCode:
+		st, err := wire.DecodeStartup(pkt)
+		var up *wire.UnsupportedProtocolError
+		switch {
+		case errors.As(err, &up):
+			return fatalf(CodeProtocolViolation, "%s", up.Error())
+		case err != nil:
+			return err
+		}
+		switch st.Kind {
+		case wire.KindSSLRequest:
 			if err := c.negotiateTLS(g); err != nil {
 				return err
 			}
 			continue
-		case wire.GSSENCRequest:
+		case wire.KindGSSENCRequest:
 			if _, err := c.conn.Write([]byte{'N'}); err != nil {
 				return err
 			}
 			continue
-		case wire.CancelRequest:
-			if len(pkt) != 16 {
-				return &wire.MalformedError{Reason: "cancel request of wrong length"}
-			}
-			c.pl.cancel(binary.BigEndian.Uint32(pkt[8:]), binary.BigEndian.Uint32(pkt[12:]))
+		case wire.KindCancelRequest:
+			c.pl.cancel(st.PID, st.Secret)
 			return errCancelRequest
-		}
-		if code>>16 != 3 {
-			return fatalf(CodeProtocolViolation, "unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff)
-		}
-		var sm pgproto3.StartupMessage
-		if err := sm.Decode(pkt[4:]); err != nil {
-			return fatalf(CodeProtocolViolation, "invalid startup packet")
 		}
 		if g.ClientTLSMode == "require" || g.ClientTLSMode == "verify-ca" || g.ClientTLSMode == "verify-full" {
 			if !c.tls {
 				return fatalf(CodeInvalidAuthorization, "SSL required")
 			}
 		}
-		return c.acceptParams(g, sm.Parameters)
+		return c.acceptParams(g, st.Params)
 	}
 }
 
