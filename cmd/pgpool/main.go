@@ -40,7 +40,7 @@ SIGINT or SIGTERM exits at once.`,
 		Example: `  pgpool /etc/pgbouncer/pgbouncer.ini
   pgpool --config /etc/pgbouncer/pgbouncer.ini -v
   pgpool check-config /etc/pgbouncer/pgbouncer.ini`,
-		Version:       postgres.Version,
+		Version:       postgres.VersionString,
 		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -60,7 +60,7 @@ SIGINT or SIGTERM exits at once.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetVersionTemplate("pgpool {{.Version}}\n")
+	root.SetVersionTemplate("{{.Version}}\n")
 	f := root.Flags()
 	f.StringVar(&opts.config, "config", "", "the pgbouncer.ini to run with")
 	f.CountVarP(&opts.verbose, "verbose", "v", "more log detail (debug level); adds to the ini's verbose")
@@ -81,7 +81,7 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print pgpool's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(stdout, "pgpool %s\n", postgres.Version)
+			_, err := fmt.Fprintln(stdout, postgres.VersionString)
 			return err
 		},
 	}

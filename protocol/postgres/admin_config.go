@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
@@ -122,21 +121,11 @@ func readOnly(p configParam) configParam {
 
 // configParams are the settings of the console, sorted by name.
 var configParams = sortedParams([]configParam{
-	listParam("admin_users", func(g *Config) *[]string { return &g.AdminUsers }),
-	listParam("stats_users", func(g *Config) *[]string { return &g.StatsUsers }),
-	{
-		name: "auth_type",
-		get:  func(g *Config) string { return g.AuthType },
-		set: func(g *Config, v string) error {
-			if _, err := auth.ParseMethod(v); err != nil {
-				return fmt.Errorf("%w: %w", errBadValue, err)
-			}
-			g.AuthType = v
-			return nil
-		},
-	},
-	stringParam("auth_user", func(g *Config) *string { return &g.AuthUser }),
-	stringParam("auth_query", func(g *Config) *string { return &g.AuthQuery }),
+	readOnly(listParam("admin_users", func(g *Config) *[]string { return &g.AdminUsers })),
+	readOnly(listParam("stats_users", func(g *Config) *[]string { return &g.StatsUsers })),
+	readOnly(stringParam("auth_type", func(g *Config) *string { return &g.AuthType })),
+	readOnly(stringParam("auth_user", func(g *Config) *string { return &g.AuthUser })),
+	readOnly(stringParam("auth_query", func(g *Config) *string { return &g.AuthQuery })),
 	{
 		name: "pool_mode",
 		get:  func(g *Config) string { return g.PoolMode.String() },
@@ -210,6 +199,13 @@ func (c *client) showConfig() (*adminResult, error) {
 	return r, nil
 }
 
+// authSettings are the settings that decide who may log in; the console never changes
+// them, so that an admin session cannot weaken authentication (SET auth_type = trust).
+var authSettings = map[string]bool{
+	"auth_type": true, "auth_file": true, "auth_hba_file": true, "auth_query": true,
+	"auth_user": true, "auth_dbname": true, "admin_users": true, "stats_users": true,
+}
+
 // adminSet is SET key = value: the session parameters clients set at connect are
 // acknowledged and ignored, as PgBouncer does; settings of SHOW CONFIG marked
 // changeable take effect through Reload until the next RELOAD reads the file again.
@@ -220,6 +216,11 @@ func (c *client) adminSet(cmd adminCommand) error {
 	}
 	if !c.pl.settings().isAdmin(c.user) {
 		return errAdminAccess()
+	}
+	if authSettings[key] {
+		e := adminErr("SET failed")
+		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD", key)
+		return e
 	}
 	p, ok := findParam(key)
 	if !ok {

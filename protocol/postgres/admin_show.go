@@ -523,7 +523,7 @@ func (c *client) showMem() (*adminResult, error) {
 
 func (c *client) showVersion() (*adminResult, error) {
 	r := newResult(textCol("version"))
-	r.add("PgBouncer " + compatVersion + " (pgpool " + Version + ")")
+	r.add(VersionString)
 	return r, nil
 }
 

@@ -18,12 +18,19 @@ import (
 // Version is pgpool's version, reported by SHOW VERSION and `pgpool version`.
 const Version = "1.0.0"
 
+// VersionString is what SHOW VERSION and `pgpool version` print: the PgBouncer release
+// whose console pgpool imitates first, so tools that parse PgBouncer's version read
+// it, then pgpool's own.
+const VersionString = "PgBouncer " + compatVersion + " (pgpool " + Version + ")"
+
 // Pooler is a PostgreSQL connection pooler: it accepts client connections on the
 // listeners given to Serve and shares server connections among them per (database,
 // user) pool. It is safe for concurrent use.
 type Pooler struct {
 	log *slog.Logger
 	cfg atomic.Pointer[Config]
+	// mock caches mockSCRAMWork's choice for the configuration in cfg.
+	mock atomic.Pointer[mockChoice]
 
 	mu       sync.Mutex
 	pools    map[poolKey]*pool

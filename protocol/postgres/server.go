@@ -179,8 +179,9 @@ func (s *server) login(o *serverOptions) error {
 			if ae.Kind == auth.ErrServer && ae.Server != nil {
 				return &ServerError{Response: ae.Server}
 			}
-			if ae.Err == nil {
-				return &Error{Severity: "FATAL", Code: ae.SQLState(), Message: ae.ErrorResponse().Message, Err: err}
+			if ae.Err == nil || ae.Kind == auth.ErrNoCredentials {
+				er := ae.ErrorResponse()
+				return &Error{Severity: "FATAL", Code: ae.SQLState(), Message: er.Message, Detail: er.Detail, Err: err}
 			}
 		}
 		var ne net.Error

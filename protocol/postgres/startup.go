@@ -140,6 +140,12 @@ func (c *client) login() error {
 	}
 	db, ok := g.database(c.database)
 	if !ok {
+		// Authenticate first, as for a real database (without auth_query), so that
+		// only a client whose password is right learns that the database is missing.
+		if _, err := c.authenticate(g, nil); err != nil {
+			return err
+		}
+		c.pl.log.Info("login failed: no such database", "client", c.id, "user", c.user, "database", c.database, "remote", c.remote)
 		return fatalf(CodeInvalidCatalogName, "no such database: %s", c.database)
 	}
 	cred, err := c.authenticate(g, db)
@@ -171,26 +177,33 @@ func (c *client) login() error {
 }
 
 // authenticate runs the client's authentication and returns the credentials the pool
-// logs in to PostgreSQL with. db is nil for the admin console: users are then looked up
-// in the Userlist only (no auth_query) and no server credentials are derived.
+// logs in to PostgreSQL with. db is nil for the admin console and for a database that
+// does not exist: users are then looked up in the Userlist only (no auth_query) and no
+// server credentials are derived. A user found nowhere goes through a mock exchange
+// that fails as a wrong password does; with trust, such a user is refused.
 func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error) {
 	method, err := auth.ParseMethod(g.AuthType)
 	if err != nil {
 		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
 	}
 	secretText, known := g.Userlist[c.user]
-	if !known && method != auth.Trust && db != nil && g.AuthUser != "" && g.AuthQuery != "" {
+	if !known && db != nil && g.AuthUser != "" && g.AuthQuery != "" {
 		secretText, known, err = c.pl.authQuery(db, c.database, c.user)
 		if err != nil {
 			return nil, err
 		}
 	}
-	if !known && method != auth.Trust {
+	if !known {
+		if method == auth.Trust {
+			c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", "trust: no such user")
+			return nil, fatalf(CodeInvalidAuthorization, "\"trust\" authentication failed")
+		}
 		// Run the exchange anyway so the client cannot tell unknown users apart.
 		secretText = ""
 	}
 	secret := auth.ParseSecret(secretText)
-	cred, err := auth.Authenticate(c.rd, c.w, method, c.user, secret)
+	opts := auth.Options{MockSCRAMWork: c.pl.mockSCRAMWork(g)}
+	cred, err := auth.AuthenticateWith(c.rd, c.w, method, c.user, secret, opts)
 	if err != nil {
 		var ae *auth.Error
 		if errors.As(err, &ae) {
@@ -198,9 +211,6 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 			return nil, &authFailure{resp: ae.ErrorResponse(), err: err}
 		}
 		return nil, err
-	}
-	if !known && method == auth.Trust {
-		cred = &auth.Credentials{}
 	}
 	if db != nil && db.Password != "" {
 		cred = &auth.Credentials{Password: db.Password}
@@ -211,6 +221,39 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 		}
 	}
 	return cred, nil
+}
+
+// mockChoice remembers, for one configuration, whether mock SCRAM exchanges do the
+// PBKDF2 work of a plain-text user.
+type mockChoice struct {
+	cfg  *Config
+	work bool
+}
+
+// mockSCRAMWork says whether the mock SCRAM exchange of an unknown user should cost
+// what a plain-text user's costs (PBKDF2) or what a stored verifier's costs (none):
+// like most users of the auth_file, so that timing does not tell most real users
+// from unknown ones. With auth_query, users come from PostgreSQL, which stores
+// verifiers. Decided once per configuration.
+func (pl *Pooler) mockSCRAMWork(g *Config) bool {
+	if mc := pl.mock.Load(); mc != nil && mc.cfg == g {
+		return mc.work
+	}
+	work := false
+	if g.AuthUser == "" || g.AuthQuery == "" {
+		plain, stored := 0, 0
+		for _, s := range g.Userlist {
+			switch auth.ParseSecret(s).Kind {
+			case auth.SecretPlain:
+				plain++
+			case auth.SecretSCRAM:
+				stored++
+			}
+		}
+		work = plain >= stored
+	}
+	pl.mock.Store(&mockChoice{cfg: g, work: work})
+	return work
 }
 
 // authFailure carries the ErrorResponse an authentication failure is reported with.

@@ -7,12 +7,15 @@
 //
 //   - MD5 with a SCRAM secret stored runs SCRAM-SHA-256 instead (an md5 response cannot
 //     be checked against a SCRAM verifier).
-//   - SCRAMSHA256 with a plain-text secret computes a verifier with a random salt; with
-//     an md5 secret it cannot work and fails with ErrUnsupportedSecret.
+//   - SCRAMSHA256 with a plain-text secret computes a verifier with a salt derived from
+//     the user name and a per-process secret (the same at every attempt); with an md5
+//     secret it cannot work and fails with ErrUnsupportedSecret.
 //   - Plain accepts a cleartext password and checks it against any kind of secret.
 //
 // A user without a usable secret still goes through a mock exchange, as PostgreSQL
-// does, so a client cannot tell a missing role from a wrong password.
+// does, so a client cannot tell a missing role from a wrong password: for SCRAM the
+// same derived salt, iteration count and (Options.MockSCRAMWork) PBKDF2 work as a
+// plain-text user, and the same error.
 //
 // Authenticate never sends AuthenticationOk: the caller sends it, followed by
 // ParameterStatus, BackendKeyData and ReadyForQuery. On success it returns Credentials
@@ -37,7 +40,7 @@
 // SCRAM passwords are prepared with SASLprep (RFC 4013) as PostgreSQL does: a password
 // that SASLprep rejects is used as it is.
 //
-// Nothing in this package keeps state between calls; all functions are safe for
+// Nothing in this package keeps state between calls but the per-process salt secret; all functions are safe for
 // concurrent use on different connections, and Secret and Credentials values may be
 // shared between goroutines as long as nobody modifies them.
 package auth

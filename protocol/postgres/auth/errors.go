@@ -56,6 +56,9 @@ type Error struct {
 	Server *pgproto3.ErrorResponse
 	// Err is the underlying error, if any (a wire or decoding error).
 	Err error
+	// SASL says the failure happened in a SCRAM exchange, which the client is told
+	// as "SASL authentication failed", as PgBouncer words it.
+	SASL bool
 }
 
 func (e *Error) Error() string {
@@ -120,7 +123,9 @@ func (e *Error) SQLState() string {
 
 // ErrorResponse returns a FATAL ErrorResponse to send to the client, worded as
 // PostgreSQL words it: `password authentication failed for user "x"` for failed
-// passwords, whatever the cause. For ErrServer it returns a copy of the server's own
+// passwords, whatever the cause ("SASL authentication failed" for SCRAM, as PgBouncer
+// words it; "server login failed: wrong password type" when the pooler's credentials
+// cannot answer the server's method). For ErrServer it returns a copy of the server's own
 // ErrorResponse. The caller sends it and closes the connection.
 func (e *Error) ErrorResponse() *pgproto3.ErrorResponse {
 	if e.Kind == ErrServer && e.Server != nil {
@@ -129,8 +134,16 @@ func (e *Error) ErrorResponse() *pgproto3.ErrorResponse {
 	}
 	er := &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: e.SQLState()}
 	switch {
+	case e.SASL && (e.AuthFailed() || e.Kind == ErrProtocol):
+		er.Message = "SASL authentication failed"
+		if !e.AuthFailed() {
+			er.Detail = e.Detail
+		}
 	case e.AuthFailed():
 		er.Message = fmt.Sprintf("password authentication failed for user %q", e.User)
+	case e.Kind == ErrNoCredentials:
+		er.Message = "server login failed: wrong password type"
+		er.Detail = strings.TrimPrefix(e.Error(), "auth: ")
 	case e.Kind == ErrProtocol:
 		er.Message = "invalid authentication message"
 		er.Detail = e.Detail

@@ -70,7 +70,11 @@ func TestLoginAgainstAuthenticate(t *testing.T) {
 				if !errors.As(err, &se) || se.Kind != ErrServer || se.Server.Code != "28P01" {
 					t.Fatalf("password %q: client error = %v, want ErrServer with 28P01", pw, err)
 				}
-				if msg := `password authentication failed for user "alice"`; se.Server.Message != msg {
+				msg := `password authentication failed for user "alice"`
+				if tt.method == SCRAMSHA256 || tt.method == MD5 && tt.secret == "scram" {
+					msg = "SASL authentication failed" // as PgBouncer words it
+				}
+				if se.Server.Message != msg {
 					t.Errorf("client got message %q, want %q", se.Server.Message, msg)
 				}
 			}
@@ -384,6 +388,15 @@ func TestErrorResponse(t *testing.T) {
 	}
 	if got := (&Error{Kind: ErrNoCredentials, User: "x"}).SQLState(); got != "28000" {
 		t.Errorf("ErrNoCredentials SQLState = %s", got)
+	}
+	if got := (&Error{Kind: ErrNoCredentials, User: "x"}).ErrorResponse().Message; got != "server login failed: wrong password type" {
+		t.Errorf("ErrNoCredentials message = %q", got)
+	}
+	for _, k := range []error{ErrPasswordMismatch, ErrNoPassword, ErrUnsupportedSecret} {
+		got := (&Error{Kind: k, User: "x", SASL: true, Detail: "SCRAM proof does not match"}).ErrorResponse()
+		if got.Message != "SASL authentication failed" || got.Code != "28P01" || got.Detail != "" {
+			t.Errorf("SCRAM %v: ErrorResponse = %+v", k, got)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -39,6 +40,21 @@ const maxAuthMessage = 65535
 // wraps the Reader's or Writer's error (io.EOF when the client hung up or sent
 // Terminate, as libpq does when it needs a password it does not have).
 func Authenticate(r *wire.Reader, w *wire.Writer, method Method, user string, secret Secret) (*Credentials, error) {
+	return AuthenticateWith(r, w, method, user, secret, Options{MockSCRAMWork: true})
+}
+
+// Options adjust how Authenticate runs the exchange of a user who cannot log in.
+type Options struct {
+	// MockSCRAMWork makes the mock SCRAM exchange (unknown user, no secret, or an md5
+	// secret) derive its verifier with PBKDF2 at DefaultSCRAMIterations, as for a
+	// plain-text secret, so it costs what a plain-text user's exchange costs. Without it
+	// the mock exchange costs what a user with a stored SCRAM verifier costs (no
+	// PBKDF2). Pick the one that matches most of the users the pooler knows.
+	MockSCRAMWork bool
+}
+
+// AuthenticateWith is Authenticate with options.
+func AuthenticateWith(r *wire.Reader, w *wire.Writer, method Method, user string, secret Secret, opts Options) (*Credentials, error) {
 	switch method {
 	case Trust:
 		return secret.Credentials(), nil
@@ -46,11 +62,11 @@ func Authenticate(r *wire.Reader, w *wire.Writer, method Method, user string, se
 		return authPlain(r, w, user, secret)
 	case MD5:
 		if secret.Kind == SecretSCRAM {
-			return authSCRAM(r, w, user, secret)
+			return authSCRAM(r, w, user, secret, opts)
 		}
 		return authMD5(r, w, user, secret)
 	case SCRAMSHA256:
-		return authSCRAM(r, w, user, secret)
+		return authSCRAM(r, w, user, secret, opts)
 	}
 	return nil, &Error{Kind: ErrInvalidMethod, User: user, Detail: method.String()}
 }
@@ -128,6 +144,9 @@ func authMD5(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Crede
 	case SecretMD5:
 		stored = secret.MD5
 	default:
+		// The same work as for a plain-text secret, and the same answer as a wrong
+		// password, so the client cannot tell.
+		constantTimeEqual(m.Password, md5Response(md5Secret(user, mockPassword(user)), salt))
 		return nil, &Error{Kind: ErrNoPassword, User: user}
 	}
 	if !constantTimeEqual(m.Password, md5Response(stored, salt)) {
@@ -147,29 +166,29 @@ func md5Response(md5Secret string, salt [4]byte) string {
 	return md5Prefix + hex.EncodeToString(h.Sum(nil))
 }
 
-// authSCRAM runs SCRAM-SHA-256. A plain secret gets a verifier with a random salt; an
-// md5 secret or none runs a mock exchange that always fails.
-func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Credentials, error) {
+// authSCRAM runs SCRAM-SHA-256. A plain secret gets a verifier with the user's derived
+// salt (see userSalt); an md5 secret or none runs a mock exchange that always fails
+// and that a client cannot tell from a real one: the same derived salt, the same
+// iteration count and, with opts.MockSCRAMWork, the same PBKDF2 work.
+func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret, opts Options) (*Credentials, error) {
 	s := &scramServer{user: user}
 	var failure error
 	switch secret.Kind {
 	case SecretSCRAM:
 		s.verifier = &secret.SCRAM
 	case SecretPlain:
-		salt := make([]byte, scramSaltLen)
-		rand.Read(salt)
-		v, err := NewSCRAMVerifier(secret.Password, salt, DefaultSCRAMIterations)
+		v, err := NewSCRAMVerifier(secret.Password, userSalt(user), DefaultSCRAMIterations)
 		if err != nil {
 			return nil, &Error{Kind: ErrUnsupportedSecret, User: user, Err: err}
 		}
 		s.verifier = &v
 	case SecretMD5:
-		failure = &Error{Kind: ErrUnsupportedSecret, User: user, Detail: "an md5 secret cannot verify SCRAM-SHA-256"}
+		failure = &Error{Kind: ErrUnsupportedSecret, User: user, SASL: true, Detail: "an md5 secret cannot verify SCRAM-SHA-256"}
 	default:
-		failure = &Error{Kind: ErrNoPassword, User: user}
+		failure = &Error{Kind: ErrNoPassword, User: user, SASL: true}
 	}
 	if failure != nil {
-		s.verifier, s.mock = mockVerifier(user), true
+		s.verifier, s.mock = mockVerifier(user, opts.MockSCRAMWork), true
 	}
 
 	if err := send(w, user, &pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}}); err != nil {
@@ -181,7 +200,7 @@ func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Cre
 	}
 	serverFirst, err := s.clientFirst(first, newNonce())
 	if err != nil {
-		return nil, err
+		return nil, markSASL(err)
 	}
 	if err := send(w, user, &pgproto3.AuthenticationSASLContinue{Data: []byte(serverFirst)}); err != nil {
 		return nil, err
@@ -191,11 +210,15 @@ func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Cre
 		return nil, err
 	}
 	serverFinal, clientKey, err := s.clientFinal(string(body))
+	if err != nil {
+		// A malformed message fails alike for every user; a well-formed one fails as a
+		// wrong password, whatever the reason.
+		if failure == nil || errors.Is(err, ErrProtocol) {
+			return nil, markSASL(err)
+		}
+	}
 	if failure != nil {
 		return nil, failure
-	}
-	if err != nil {
-		return nil, err
 	}
 	// Left buffered: the caller's AuthenticationOk follows in the same write.
 	if err := w.Send(&pgproto3.AuthenticationSASLFinal{Data: []byte(serverFinal)}); err != nil {
@@ -207,18 +230,55 @@ func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Cre
 	return c, nil
 }
 
-// mockKey makes mock SCRAM salts: the same user always gets the same salt, as
-// PostgreSQL's scram_mock_salt does, so probing cannot tell missing roles apart.
-var mockKey = func() []byte {
+// markSASL marks an *Error as a failure of the SASL exchange, which the client is told
+// as "SASL authentication failed".
+func markSASL(err error) error {
+	var ae *Error
+	if errors.As(err, &ae) {
+		ae.SASL = true
+	}
+	return err
+}
+
+// saltKey is the per-process secret from which salts of plain-text users and of mock
+// exchanges are derived, and the mock exchange's password: the same user always gets
+// the same salt, as PostgreSQL's scram_mock_salt does, whether the user exists or not,
+// so probing cannot tell missing users apart.
+var saltKey = func() []byte {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return b
 }()
 
-func mockVerifier(user string) *SCRAMVerifier {
-	m := hmac.New(sha256.New, mockKey)
+// userSalt returns the SCRAM salt of a user whose verifier the pooler makes itself:
+// HMAC-SHA-256(saltKey, "salt" 0 user), cut to PostgreSQL's salt length.
+func userSalt(user string) []byte {
+	m := hmac.New(sha256.New, saltKey)
+	m.Write([]byte("salt\x00"))
 	m.Write([]byte(user))
-	v := &SCRAMVerifier{Iterations: DefaultSCRAMIterations, Salt: m.Sum(nil)[:scramSaltLen]}
+	return m.Sum(nil)[:scramSaltLen]
+}
+
+// mockPassword is a password nobody knows, as long as a typical one, for the mock
+// exchanges' work.
+func mockPassword(user string) string {
+	m := hmac.New(sha256.New, saltKey)
+	m.Write([]byte("password\x00"))
+	m.Write([]byte(user))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// mockVerifier returns the verifier of a mock exchange for user: the user's derived
+// salt and DefaultSCRAMIterations; with work, derived from mockPassword like a
+// plain-text user's, else random keys.
+func mockVerifier(user string, work bool) *SCRAMVerifier {
+	salt := userSalt(user)
+	if work {
+		if v, err := NewSCRAMVerifier(mockPassword(user), salt, DefaultSCRAMIterations); err == nil {
+			return &v
+		}
+	}
+	v := &SCRAMVerifier{Iterations: DefaultSCRAMIterations, Salt: salt}
 	rand.Read(v.StoredKey[:])
 	rand.Read(v.ServerKey[:])
 	return v
