@@ -48,18 +48,34 @@ func adminErr(format string, args ...any) *Error {
 // changes something.
 func errAdminAccess() *Error { return adminErr("admin access needed") }
 
+// ownAdminUser is the user name with which pgpool's own OS user logs in to the admin
+// console over the unix socket without a password.
+const ownAdminUser = "pgbouncer"
+
+// isAdmin reports whether the client may use every admin console command.
+func (c *client) isAdmin(g *Config) bool { return c.ownUser || g.isAdmin(c.user) }
+
+// isStats reports whether the client may run the admin console's SHOW commands.
+func (c *client) isStats(g *Config) bool { return c.ownUser || g.isStats(c.user) }
+
 // loginAdmin authenticates a client of the admin console: like any client, against the
 // Userlist, and then it must be in admin_users or stats_users.
 func (c *client) loginAdmin(g *Config) error {
+	if c.user == ownAdminUser && sameOSUser(c.conn) {
+		// As PgBouncer: the OS user pgpool runs as is admin over the unix socket.
+		c.ownUser, c.admin = true, true
+		c.pl.log.Info("admin console login from pgpool's own OS user", "client", c.id, "user", c.user, "remote", c.remote)
+		return c.sendWelcome(adminWelcome)
+	}
 	if _, err := c.authenticate(g, nil); err != nil {
 		return err
 	}
-	if !g.isStats(c.user) {
+	if !c.isStats(g) {
 		c.pl.log.Info("admin console login refused", "client", c.id, "user", c.user, "remote", c.remote)
 		return fatalf(CodeInvalidAuthorization, "not allowed")
 	}
 	c.admin = true
-	c.pl.log.Info("admin console login", "client", c.id, "user", c.user, "remote", c.remote, "admin", g.isAdmin(c.user))
+	c.pl.log.Info("admin console login", "client", c.id, "user", c.user, "remote", c.remote, "admin", c.isAdmin(g))
 	return c.sendWelcome(adminWelcome)
 }
 
@@ -162,7 +178,7 @@ func (c *client) adminExec(q string) error {
 		return adminSyntaxError(q)
 	}
 	g := c.pl.settings()
-	if !g.isStats(c.user) || (h.admin && !g.isAdmin(c.user)) {
+	if !c.isStats(g) || (h.admin && !c.isAdmin(g)) {
 		// Also when admin_users or stats_users changed since login.
 		return errAdminAccess()
 	}

@@ -214,7 +214,7 @@ func (c *client) adminSet(cmd adminCommand) error {
 	if _, ok := fakeParams[key]; ok {
 		return c.sendNoticeComplete(notice("SET ignored", ""), "SET")
 	}
-	if !c.pl.settings().isAdmin(c.user) {
+	if !c.isAdmin(c.pl.settings()) {
 		return errAdminAccess()
 	}
 	if authSettings[key] {

@@ -53,7 +53,7 @@ func (c *client) adminShow(cmd adminCommand) error {
 	case "help":
 		return c.adminShowHelp()
 	case "fds", "sockets", "active_sockets":
-		if !c.pl.settings().isAdmin(c.user) {
+		if !c.isAdmin(c.pl.settings()) {
 			return errAdminAccess()
 		}
 		return errorf(CodeFeatureNotSupported, "SHOW %s is not supported by pgpool", strings.ToUpper(name))

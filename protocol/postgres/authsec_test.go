@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,4 +240,39 @@ func TestAdminCannotWeakenAuth(t *testing.T) {
 	if seen != 5 {
 		t.Errorf("SHOW CONFIG lists %d of the 5 authentication settings", seen)
 	}
+}
+
+// TestAdminOwnOSUserOverUnixSocket: as in PgBouncer, user "pgbouncer" logs in to the
+// admin console without a password over the unix socket when the peer is pgpool's own
+// OS user (the test runs both), even with admin_users empty; over TCP it must
+// authenticate like anyone.
+func TestAdminOwnOSUserOverUnixSocket(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AdminUsers, cfg.StatsUsers = nil, nil
+	pl, tcpAddr := startPooler(t, cfg)
+	dir, err := os.MkdirTemp("", "pgpool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, ".s.PGSQL.5432"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- pl.Serve(ln) }()
+	t.Cleanup(func() { ln.Close(); <-served })
+
+	c := adminConnect(t, fmt.Sprintf("host=%s port=5432 user=pgbouncer dbname=pgbouncer sslmode=disable", dir))
+	adminQueryResult(t, c, "SHOW VERSION")
+	adminExecOK(t, c, "SET default_pool_size = 9") // an admin command
+	if got := pl.settings().DefaultPoolSize; got != 9 {
+		t.Errorf("default_pool_size = %d", got)
+	}
+	_, err = adminTryConnect(dsnFor(tcpAddr, "pgbouncer", "x", "pgbouncer"))
+	wantSQLState(t, err, CodeInvalidPassword)
+	// Other user names go through authentication on the unix socket too.
+	_, err = adminTryConnect(fmt.Sprintf("host=%s port=5432 user=someone password=x dbname=pgbouncer sslmode=disable", dir))
+	wantSQLState(t, err, CodeInvalidPassword)
 }

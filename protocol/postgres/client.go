@@ -61,6 +61,7 @@ type client struct {
 	pool        *pool
 	cfg         *poolConfig
 	admin       bool
+	ownUser     bool // admin console user "pgbouncer" from pgpool's own OS user (unix socket)
 
 	ref  sinkRef
 	out  *server    // the server whose write buffer holds this client's unflushed messages
