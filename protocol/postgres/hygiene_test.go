@@ -233,7 +233,7 @@ func TestHygieneServerTerminatedWhileIdle(t *testing.T) {
 			cfg := f.config()
 			cfg.DefaultPoolSize = 1
 			cfg.ServerCheckDelay = tc.delay
-			_, addr := startPooler(t, cfg)
+			pl, addr := startPooler(t, cfg)
 			ctx := hygieneCtx(t)
 			su := f.pg.Connect(t)
 			c := connect(t, f.connString(addr))
@@ -243,6 +243,22 @@ func TestHygieneServerTerminatedWhileIdle(t *testing.T) {
 				t.Fatalf("pg_terminate_backend: %v %v", ok, err)
 			}
 			waitFor(t, "the terminated backend to end", 10*time.Second, func() bool { return !backendAlive(ctx, t, su, old) })
+			if tc.delay > 0 {
+				// Without a check before reuse, the connection's end must have been
+				// read (PostgreSQL's FATAL, then EOF) before the next client comes:
+				// the same holds for any pooler, which can only learn of it by reading.
+				waitFor(t, "pgpool to see the connection end", 10*time.Second, func() bool {
+					for _, p := range pl.poolList() {
+						p.mu.Lock()
+						n := p.total()
+						p.mu.Unlock()
+						if n > 0 {
+							return false
+						}
+					}
+					return true
+				})
+			}
 			next := connect(t, f.connString(addr))
 			pid := backendPID(ctx, t, next)
 			if pid == old {

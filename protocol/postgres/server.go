@@ -293,7 +293,14 @@ func (s *server) readLoop() {
 		}
 		ref := s.owner.Load()
 		if ref == nil {
-			continue // idle: notices and async status are not anyone's
+			// Idle: notices and async status are not anyone's. A FATAL error (the
+			// backend was terminated, the server shuts down) means the connection is
+			// ending: close it now, so it is not handed to a client in the moment
+			// before the socket's end is read.
+			if typ == wire.ErrorResponse && fatalResponse(msg) {
+				s.close()
+			}
+			continue
 		}
 		ref.s.serverMessage(s, typ, msg)
 		if !s.rd.HasMessage() {
@@ -303,6 +310,12 @@ func (s *server) readLoop() {
 			s.rd.Release()
 		}
 	}
+}
+
+// fatalResponse reports whether an ErrorResponse has severity FATAL or PANIC.
+func fatalResponse(msg []byte) bool {
+	var er pgproto3.ErrorResponse
+	return er.Decode(wire.Body(msg)) == nil && (er.Severity == "FATAL" || er.Severity == "PANIC")
 }
 
 func (s *server) recordParam(msg []byte) {
