@@ -81,15 +81,16 @@ type client struct {
 	aborted bool
 	abort   abortState
 	pinned  bool // the client keeps its server connection (untracked named statements)
-	// sessionPin: session state (advisory lock, LISTEN) keeps the server connection with
-	// this client; pinCheck: it may have been released, check before the next request.
-	sessionPin bool
-	pinCheck   bool
-	setPin     bool      // SET of a parameter pgpool cannot follow: pinned until RESET ALL
-	closing    bool      // the client is going away; the server is cleaned up on its own
-	queryAt    time.Time // when the oldest unanswered request was sent
-	boundAt    time.Time // when the server connection was bound (or the last transaction ended)
-	xactAt     time.Time // when the current transaction started
+	// pins: what keeps the server connection with this client (pinning.go); pinCheck:
+	// some of it may have been released, check when the transaction ends; checking:
+	// that check runs now (closed when done), nothing may be sent meanwhile.
+	pins     pins
+	pinCheck bool
+	checking chan struct{}
+	closing  bool      // the client is going away; the server is cleaned up on its own
+	queryAt  time.Time // when the oldest unanswered request was sent
+	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
+	xactAt   time.Time // when the current transaction started
 
 	// wmu guards w, the buffer of messages to the client, and its write deadline.
 	wmu sync.Mutex
@@ -261,6 +262,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.mu.Unlock()
 		return c.abortedTx(typ, msg)
 	}
+	c.waitPinCheck()
 	s := c.server
 	if s == nil {
 		c.mu.Unlock()
@@ -280,13 +282,6 @@ func (c *client) forward(typ byte, msg []byte) error {
 		var err error
 		if s, err = c.bind(); err != nil {
 			return c.bindFailed(typ, err)
-		}
-		c.mu.Lock()
-	}
-	if c.pinCheck && c.out == nil {
-		c.mu.Unlock()
-		if err := c.recheckPin(s); err != nil {
-			return err
 		}
 		c.mu.Lock()
 	}
@@ -544,17 +539,27 @@ func (c *client) ready(s *server, status byte) {
 		return
 	}
 	release := c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && !c.sessionPin && !c.setPin && !c.closing
+		c.cfg.mode != PoolSession && !c.pinned && c.pins == 0 && !c.closing
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
 	}
+	check := !release && c.startPinCheck(status)
 	if c.inflight.len() == 0 && !c.closing {
 		// The client's read was armed while a request was in flight (no deadline):
 		// start client_idle_timeout or idle_transaction_timeout now.
 		c.setReadDeadlineLocked()
 	}
 	c.mu.Unlock()
+	if check {
+		// The session may hold no pinning state any more: ask now, from another
+		// goroutine (this one must read the answer), rather than keep the connection
+		// until the client's next request.
+		c.serverFlush(s)
+		c.pool.bg.Add(1)
+		go c.checkPins(s)
+		return
+	}
 	if release {
 		c.serverFlush(s)
 		c.setState(clientIdle)
@@ -669,13 +674,14 @@ func (c *client) serverGone(s *server, err error) {
 func (c *client) unbind() {
 	c.mu.Lock()
 	c.closing = true
+	c.waitPinCheck()
 	s := c.server
 	c.server = nil
 	clean := s != nil && c.inflight.len() == 0 && !c.unsynced && !c.inCopy
-	pinned := c.pinned || c.sessionPin || c.setPin
-	if c.sessionPin || c.setPin {
+	pinned := c.pinned || c.pins != 0
+	if c.pins != 0 {
 		c.pool.stats.pinned.Add(-1)
-		c.sessionPin, c.setPin = false, false
+		c.pins = 0
 	}
 	c.mu.Unlock()
 	if c.queryTimer != nil {

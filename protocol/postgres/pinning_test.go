@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -175,7 +176,7 @@ func TestPinnedShownInAdmin(t *testing.T) {
 	found := false
 	for _, row := range clients {
 		if row["user"] == e.f.user {
-			found = row["pinned"] == "session state" && row["link"] != ""
+			found = row["pinned"] == "advisory_lock" && row["link"] != ""
 		}
 	}
 	if !found {
@@ -219,5 +220,247 @@ func TestSessionPinningOff(t *testing.T) {
 	}
 	if _, err := b.Exec(ctx, "select 1"); err != nil {
 		t.Fatalf("with pinning off the only connection must be shared: %v", err)
+	}
+}
+
+// pinnedOf returns SHOW CLIENTS' pinned column for the client connection conn.
+func pinnedOf(t *testing.T, adm, conn *pgx.Conn) string {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(conn.PgConn().Conn().LocalAddr().String())
+	_, rows := adminQueryResult(t, adm, "SHOW CLIENTS")
+	for _, row := range rows {
+		if row["port"] == port {
+			return row["pinned"]
+		}
+	}
+	t.Fatalf("client on port %s not in SHOW CLIENTS: %v", port, rows)
+	return ""
+}
+
+// TestPinEndsWhenTransactionEnds: a client that took and released a session advisory
+// lock outside a transaction (as rails db:migrate does) gives up its server connection
+// when the unlock's transaction ends, not at its next request: with a pool of 2, two
+// other clients are then served at once while the first stays idle.
+func TestPinEndsWhenTransactionEnds(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 2
+	cfg.QueryWaitTimeout = 30 * time.Second
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	su := f.pg.Connect(t)
+	a := connect(t, f.connString(addr))
+	b := connect(t, f.connString(addr))
+	c := connect(t, f.connString(addr))
+	var ok bool
+	if err := a.QueryRow(ctx, "select pg_try_advisory_lock(4343)").Scan(&ok); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if err := a.QueryRow(ctx, "select pg_advisory_unlock(4343)").Scan(&ok); err != nil || !ok {
+		t.Fatalf("unlock: %v %v", ok, err)
+	}
+	// A now sends nothing. B and C hold transactions at the same time: both server
+	// connections are needed.
+	txB, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txB.Rollback(ctx)
+	var pidB, pidC int
+	if err := txB.QueryRow(ctx, "select pg_backend_pid()").Scan(&pidB); err != nil {
+		t.Fatal(err)
+	}
+	txC, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txC.Rollback(ctx)
+	if err := txC.QueryRow(ctx, "select pg_backend_pid()").Scan(&pidC); err != nil {
+		t.Fatalf("third client not served while the first is idle after unlocking: %v", err)
+	}
+	if pidB == pidC {
+		t.Fatal("two transactions on one backend")
+	}
+	if err := txB.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := txC.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if advisoryHeld(ctx, t, su, 4343) {
+		t.Fatal("lock still held after unlock")
+	}
+	if _, err := a.Exec(ctx, "select 1"); err != nil {
+		t.Fatalf("the released client's next request: %v", err)
+	}
+}
+
+// TestPinCheckRace: a client that sends its next request while the check after its
+// unlock runs waits for the check's outcome and is served, many times over, on a pool
+// of one connection that another client then gets.
+func TestPinCheckRace(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.QueryWaitTimeout = 10 * time.Second
+	_, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := connect(t, f.connString(addr))
+	b := connect(t, f.connString(addr))
+	for i := 0; i < 50; i++ {
+		if _, err := a.Exec(ctx, "select pg_advisory_lock(7070)"); err != nil {
+			t.Fatal(err)
+		}
+		// The next request follows the unlock's answer at once, usually while the
+		// check it started still runs.
+		if _, err := a.Exec(ctx, "select pg_advisory_unlock(7070)"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := a.QueryRow(ctx, "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()").Scan(&n); err != nil {
+			t.Fatalf("round %d: request sent during the check: %v", i, err)
+		}
+		if n != 0 {
+			t.Fatalf("round %d: %d advisory locks after unlock", i, n)
+		}
+		if _, err := b.Exec(ctx, "select 1"); err != nil {
+			t.Fatalf("round %d: other client: %v", i, err)
+		}
+	}
+}
+
+// TestTryLockFailedDoesNotPin: a pg_try_advisory_lock that returned false (another
+// session holds the lock) leaves no pin; one that got the lock shows as advisory_lock.
+func TestTryLockFailedDoesNotPin(t *testing.T) {
+	e := newAdminEnv(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other := connect(t, e.f.pg.ConnString(e.f.user, e.f.password, e.f.db)) // advisory locks are per database
+	if _, err := other.Exec(ctx, "select pg_advisory_lock(5252)"); err != nil {
+		t.Fatal(err)
+	}
+	adm := adminConnect(t, e.dsn(false, e.admin, e.adminPassword, "pgbouncer"))
+	app := connect(t, e.f.connString(e.addr))
+	var ok bool
+	if err := app.QueryRow(ctx, "select pg_try_advisory_lock(5252)").Scan(&ok); err != nil || ok {
+		t.Fatalf("try lock held by another session: %v %v", ok, err)
+	}
+	if _, err := app.Exec(ctx, "select 1"); err != nil { // waits for the check, if still running
+		t.Fatal(err)
+	}
+	if p := pinnedOf(t, adm, app); p != "" {
+		t.Fatalf("client whose try lock failed is pinned: %q", p)
+	}
+	if err := app.QueryRow(ctx, "select pg_try_advisory_lock(5353)").Scan(&ok); err != nil || !ok {
+		t.Fatalf("try lock: %v %v", ok, err)
+	}
+	if _, err := app.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	if p := pinnedOf(t, adm, app); p != "advisory_lock" {
+		t.Fatalf("client holding a lock shows pinned %q, want advisory_lock", p)
+	}
+}
+
+// TestPinReasonsShown: SHOW CLIENTS names each reason a client is pinned for, and
+// after a release only the reasons left.
+func TestPinReasonsShown(t *testing.T) {
+	e := newAdminEnv(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := adminConnect(t, e.dsn(false, e.admin, e.adminPassword, "pgbouncer"))
+	app := connect(t, e.f.connString(e.addr))
+	steps := []struct{ sql, want string }{
+		{"listen pgpool_reasons", "listen"},
+		{"create temp table tr (v int)", "listen,temp_table"},
+		{"select pg_advisory_lock(6262)", "advisory_lock,listen,temp_table"},
+		{"set statement_timeout = '5min'; set work_mem = '8MB'", "advisory_lock,listen,temp_table,set"},
+		{"unlisten pgpool_reasons", "advisory_lock,temp_table,set"},
+		{"select pg_advisory_unlock(6262)", "temp_table,set"},
+		{"drop table tr", "set"},
+		{"reset all", ""},
+	}
+	for _, st := range steps {
+		if _, err := app.Exec(ctx, st.sql); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+		if _, err := app.Exec(ctx, "select 1"); err != nil { // waits for the check, if still running
+			t.Fatal(err)
+		}
+		if got := pinnedOf(t, adm, app); got != st.want {
+			t.Fatalf("after %q: pinned %q, want %q", st.sql, got, st.want)
+		}
+	}
+}
+
+func TestPins(t *testing.T) {
+	var p pins
+	if p.String() != "" || p.has(serverPins) {
+		t.Fatalf("empty: %q", p)
+	}
+	p = p.add(pinListen).add(pinSet).add(pinAdvisoryLock)
+	if got := p.String(); got != "advisory_lock,listen,set" {
+		t.Fatalf("String = %q", got)
+	}
+	if !p.has(serverPins) || !p.has(pinSet) || p.has(pinCursor) {
+		t.Fatalf("has: %q", p)
+	}
+	if got := p.clear(pinSet).String(); got != "advisory_lock,listen" {
+		t.Fatalf("clear = %q", got)
+	}
+	// A check that finds only a temp table: the server's kinds are replaced, set stays.
+	if got := p.checked(pinTempTable | pinPipeline).String(); got != "temp_table,set" {
+		t.Fatalf("checked = %q", got)
+	}
+	if got := (pinCursor | pinPrepare | pinPipeline).String(); got != "prepare,cursor,pipeline" {
+		t.Fatalf("String = %q", got)
+	}
+	for _, tc := range []struct {
+		rows [][]string
+		want pins
+		ok   bool
+	}{
+		{[][]string{{"0", "0", "0", "0", "0"}}, 0, true},
+		{[][]string{{"2", "0", "1", "0", "3"}}, pinAdvisoryLock | pinPrepare | pinTempTable, true},
+		{[][]string{{"0", "1", "0", "1", "0"}}, pinListen | pinCursor, true},
+		{[][]string{{"0"}}, 0, false},
+		{[][]string{{"x", "0", "0", "0", "0"}}, 0, false},
+		{nil, 0, false},
+	} {
+		got, ok := remainingPins(tc.rows)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("remainingPins(%v) = %q %v, want %q %v", tc.rows, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSessionStateChange(t *testing.T) {
+	for _, tc := range []struct {
+		sql     string
+		pin     pins
+		recheck bool
+	}{
+		{"select pg_advisory_lock(1)", pinAdvisoryLock, false},
+		{"SELECT pg_try_advisory_lock(1)", pinAdvisoryLock, true},
+		{"select pg_try_advisory_lock_shared(1)", pinAdvisoryLock, true},
+		{"select pg_advisory_xact_lock(1)", 0, false},
+		{"select pg_advisory_unlock(1)", 0, true},
+		{"LISTEN ch", pinListen, false},
+		{"prepare q as select 1", pinPrepare, false},
+		{"prepare transaction 'x'", 0, false},
+		{"declare c cursor with hold for select 1", pinCursor, false},
+		{"declare c cursor for select 1", 0, false},
+		{"create temp table t (v int)", pinTempTable, false},
+		{"create table t (v int)", 0, false},
+		{"close c", 0, true},
+		{"select 1", 0, false},
+	} {
+		msg := append([]byte{'Q', 0, 0, 0, 0}, append([]byte(tc.sql), 0)...)
+		ch := sessionStateChange('Q', msg)
+		if ch.pin != tc.pin || ch.recheck != tc.recheck {
+			t.Errorf("%q: pin %q recheck %v; want %q %v", tc.sql, ch.pin, ch.recheck, tc.pin, tc.recheck)
+		}
 	}
 }

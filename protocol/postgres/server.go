@@ -481,8 +481,9 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 		}
 	}
 	if err := s.flush(timeout); err != nil {
-		// The reader sees the closed socket and reports to o.
-		<-o.done
+		// The reader sees the closed socket and reports to o, unless it ended before o
+		// became the owner.
+		s.waitOp(o)
 		return nil, connFailed(err)
 	}
 	t := time.NewTimer(timeout)
@@ -490,10 +491,25 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 	select {
 	case err := <-o.done:
 		return o.rows, err
+	case <-s.done:
+		select {
+		case err := <-o.done:
+			return o.rows, err
+		default:
+			return nil, connFailed(net.ErrClosed) // the reader ended before o was the owner
+		}
 	case <-t.C:
 		s.close()
-		<-o.done
+		s.waitOp(o)
 		return nil, fatalf(CodeConnectionFailure, "server did not answer within %v", timeout)
+	}
+}
+
+// waitOp waits until the reader has reported to o, or has ended.
+func (s *server) waitOp(o *opSink) {
+	select {
+	case <-o.done:
+	case <-s.done:
 	}
 }
 
