@@ -56,7 +56,9 @@ type client struct {
 	appName     string
 	params      map[string]string // startup parameters the client sent
 	vals        map[string]string // the client's values of reported parameters (guarded by mu)
-	sets        map[string]string // the client's SET values of unreported parameters (guarded by mu)
+	sets        map[string]string // per unreported parameter, the statement that sets the client's value (guarded by mu)
+	base        map[string]string // the same for the client's startup values, which RESET goes back to
+	startupSets map[string]string // startup values of unreported parameters, as sent
 	setOps      []setOp           // SET/RESET statements sent, not yet confirmed (guarded by mu)
 	pool        *pool
 	cfg         *poolConfig

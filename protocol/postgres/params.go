@@ -12,14 +12,16 @@ import (
 // Session parameters follow the client, not the server connection.
 //
 // Parameters PostgreSQL reports with ParameterStatus (syncedParams) are learnt from
-// those messages. The others (search_path, statement_timeout, client_min_messages, ...)
-// are learnt from the client's own SET, RESET and DISCARD ALL statements: each is
-// queued when sent and applied when PostgreSQL confirms it with its CommandComplete, so
-// a SET that fails changes nothing. Before a server connection serves a client whose
-// values differ from the connection's, pgpool brings the connection in line with SET
-// (or SET ... TO DEFAULT). A SET that pgpool cannot follow (several statements in one
-// Query, or inside a transaction block, where ROLLBACK may undo it) pins the client
-// instead (pinning.go).
+// those messages. The others (search_path, statement_timeout, client_min_messages,
+// custom ones such as myapp.tenant, ...) start from the client's startup parameters
+// (checked by the server at login, startup.go) and are learnt from the client's own SET,
+// RESET, DISCARD ALL and set_config(name, value, false) statements: each is queued when
+// sent and applied when PostgreSQL confirms it with its CommandComplete, so a SET that
+// fails changes nothing. Before a server connection serves a client whose values differ
+// from the connection's, pgpool brings the connection in line with the statement that
+// set each value (or SET ... TO DEFAULT). A SET that pgpool cannot follow (several
+// statements in one Query, inside a transaction block, where ROLLBACK may undo it, or
+// set_config with parameters) pins the client instead (pinning.go).
 
 // syncedParams are the parameters PostgreSQL reports with ParameterStatus that a client
 // may set. Keys are lower case; values are the names PostgreSQL reports.
@@ -51,12 +53,15 @@ func (c *client) initParams(welcome map[string]string) {
 			vals[name] = v
 		}
 	}
-	c.sets = make(map[string]string)
+	c.base = make(map[string]string, len(c.startupSets))
+	c.sets = make(map[string]string, len(c.startupSets))
+	for k, v := range c.startupSets {
+		c.base[k] = setOp{name: k, value: v, raw: true}.statement()
+		c.sets[k] = c.base[k]
+	}
 	for k, v := range c.params {
 		if name, ok := canonicalParam(k); ok {
 			vals[name] = v
-		} else if strings.EqualFold(k, "search_path") {
-			c.sets["search_path"] = v // startup values use the SET syntax for lists
 		}
 	}
 	c.vals = vals
@@ -79,10 +84,19 @@ func (c *client) recordParam(msg []byte) {
 // setOp is a client statement that changes unreported parameters, waiting for its
 // CommandComplete.
 type setOp struct {
-	tag   string // the CommandComplete tag that confirms it: SET, RESET, DISCARD ALL
+	tag   string // the CommandComplete tag that confirms it: SET, RESET, DISCARD ALL, SELECT 1
 	name  string // lower-case parameter name; "" with all
-	value string // SQL text of the value, or defaultValue
+	value string // SQL text of the value, or defaultValue; with raw, the value's own text
+	raw   bool   // set by set_config or at startup: value is what set_config takes
 	all   bool   // RESET ALL or DISCARD ALL
+}
+
+// statement returns the statement that gives a server connection the value op sets.
+func (op setOp) statement() string {
+	if op.raw {
+		return "SELECT pg_catalog.set_config(" + quoteString(op.name) + ", " + quoteString(op.value) + ", false)"
+	}
+	return "SET " + op.name + " TO " + op.value
 }
 
 // parseSetOp reads a statement for changes to unreported parameters. followable is
@@ -172,12 +186,19 @@ func parseSetOp(sql string) (op setOp, isSet, followable bool) {
 func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 	sql := statementText(typ, msg)
 	var first [8]byte
+	var op setOp
+	var isSet, followable bool
 	switch string(firstWordLower(sql, first[:])) {
 	case "set", "reset", "discard":
+		op, isSet, followable = parseSetOp(string(sql))
+	case "select":
+		if !containsFold(sql, "set_config") {
+			return false
+		}
+		op, isSet, followable = parseSetConfig(string(sql))
 	default:
 		return false // most statements: decided without allocating
 	}
-	op, isSet, followable := parseSetOp(string(sql))
 	if !isSet {
 		return false
 	}
@@ -209,23 +230,31 @@ func (c *client) confirmSet(s *server, msg []byte) {
 	}
 	op := c.setOps[0]
 	c.setOps = c.setOps[1:]
+	// RESET goes back to the client's startup value, as in PostgreSQL.
 	switch {
 	case op.all:
 		clear(c.sets)
-	case op.value == defaultValue:
-		delete(c.sets, op.name)
+		for k, v := range c.base {
+			c.sets[k] = v
+		}
+	case op.value == defaultValue && !op.raw:
+		if v, ok := c.base[op.name]; ok {
+			c.sets[op.name] = v
+		} else {
+			delete(c.sets, op.name)
+		}
 	default:
-		c.sets[op.name] = op.value
+		c.sets[op.name] = op.statement()
 	}
 	c.mu.Unlock()
 	s.paramsMu.Lock()
 	switch {
 	case op.all:
 		clear(s.sets)
-	case op.value == defaultValue:
+	case op.value == defaultValue && !op.raw:
 		delete(s.sets, op.name)
 	default:
-		s.sets[op.name] = op.value
+		s.sets[op.name] = op.statement()
 	}
 	s.paramsMu.Unlock()
 }
@@ -272,7 +301,7 @@ func (c *client) syncQuery(s *server) string {
 	}
 	for name, want := range c.sets {
 		if s.sets[name] != want {
-			b.WriteString("SET " + name + " TO " + want + ";")
+			b.WriteString(want + ";")
 		}
 	}
 	for name := range s.sets {
@@ -301,4 +330,29 @@ func (c *client) syncedSets(s *server) {
 // quoteLiteral quotes a string as a SQL literal.
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// quoteString quotes a string as a SQL literal that reads the same whatever
+// standard_conforming_strings is.
+func quoteString(s string) string {
+	if !strings.ContainsRune(s, '\\') {
+		return quoteLiteral(s)
+	}
+	return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, "\\", "\\\\"), "'", "''") + "'"
+}
+
+// plainName reports whether a parameter name is made of letters, digits, underscores,
+// dollars and dots, as every name PostgreSQL accepts is, so it may be written into
+// SQL as it is.
+func plainName(name string) bool {
+	if name == "" || name[0] == '.' || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '$' || b == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -305,8 +305,9 @@ func containsFold(b []byte, needle string) bool {
 	return false
 }
 
-// leadingWords returns up to n leading SQL words of a statement, lower case. A
-// leading comment hides them (the statement then reads as no words).
+// leadingWords returns up to n leading SQL words of a statement, lower case; a dotted
+// name (myapp.tenant) is one word. A leading comment hides them (the statement then
+// reads as no words).
 func leadingWords(sql []byte, n int) []string {
 	var words []string
 	i := 0
@@ -315,7 +316,7 @@ func leadingWords(sql []byte, n int) []string {
 			i++
 		}
 		j := i
-		for j < len(sql) && j-i < 64 && (sql[j]|0x20 >= 'a' && sql[j]|0x20 <= 'z' || sql[j] == '_' || (j > i && sql[j] >= '0' && sql[j] <= '9')) {
+		for j < len(sql) && j-i < 64 && (sql[j]|0x20 >= 'a' && sql[j]|0x20 <= 'z' || sql[j] == '_' || (j > i && (sql[j] >= '0' && sql[j] <= '9' || sql[j] == '.'))) {
 			j++
 		}
 		if j == i {

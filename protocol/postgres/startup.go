@@ -64,7 +64,11 @@ func (c *client) startup() error {
 	}
 }
 
-// acceptParams checks the startup parameters as PgBouncer does.
+// acceptParams reads the startup parameters. Every parameter PostgreSQL could take
+// is accepted and follows the client: reported ones (TimeZone, DateStyle, ...) through
+// the client's values, the others (client_min_messages, search_path, any setting, and
+// the -c switches of "options") as the client's own startup SETs, which the server
+// checks at login (checkStartupSets).
 func (c *client) acceptParams(g *Config, params map[string]string) error {
 	c.user = params["user"]
 	if c.user == "" {
@@ -76,34 +80,99 @@ func (c *client) acceptParams(g *Config, params map[string]string) error {
 	}
 	c.appName = params["application_name"]
 	c.params = make(map[string]string)
+	c.startupSets = nil
+	admin := adminDatabases[c.database]
+	if _, ok := params["replication"]; ok {
+		return fatalf(CodeProtocolViolation, "replication connections are not supported")
+	}
+	if o, ok := params["options"]; ok && !admin && !contains(g.IgnoreStartupParameters, "options") {
+		// PostgreSQL applies options first; parameters sent on their own win.
+		settings, err := parseOptions(o)
+		if err != nil {
+			return fatalf(codeSyntaxError, "%s", err.Error())
+		}
+		for _, kv := range settings {
+			if err := c.startupParam(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+	}
 	for k, v := range params {
 		switch k {
-		case "user", "database":
-			continue
-		case "replication":
-			return fatalf(CodeProtocolViolation, "replication connections are not supported")
-		}
-		if contains(g.IgnoreStartupParameters, k) {
+		case "user", "database", "options":
 			continue
 		}
-		if !trackedParams[strings.ToLower(k)] && !adminDatabases[c.database] {
-			return fatalf(CodeProtocolViolation, "unsupported startup parameter: %s", k)
+		if strings.HasPrefix(k, "_pq_.") || contains(g.IgnoreStartupParameters, k) {
+			continue // protocol extensions, which PostgreSQL ignores too
 		}
-		c.params[k] = v
+		if admin {
+			c.params[k] = v
+			continue
+		}
+		if err := c.startupParam(k, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// trackedParams are the startup parameters pgpool passes on and keeps per client.
-var trackedParams = map[string]bool{
-	"application_name":            true,
-	"client_encoding":             true,
-	"datestyle":                   true,
-	"timezone":                    true,
-	"intervalstyle":               true,
-	"standard_conforming_strings": true,
-	"search_path":                 true,
-	"extra_float_digits":          true,
+// startupParam records one startup setting.
+func (c *client) startupParam(name, value string) error {
+	if n, ok := canonicalParam(name); ok {
+		c.params[n] = value
+		return nil
+	}
+	lname := strings.ToLower(name)
+	if !plainName(lname) {
+		return fatalf(codeUndefinedObject, "unrecognized configuration parameter \"%s\"", name)
+	}
+	if c.startupSets == nil {
+		c.startupSets = make(map[string]string)
+	}
+	c.startupSets[lname] = value
+	return nil
+}
+
+// checkStartupSets has a server connection try the client's startup SETs (for the
+// length of one statement's implicit transaction, so nothing stays), and returns
+// PostgreSQL's error for a setting it would refuse at login.
+func (c *client) checkStartupSets(p *pool, deadline time.Time) error {
+	if len(c.startupSets) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	first := true
+	for name, value := range c.startupSets {
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		// Set locally: the same check, undone when the statement ends.
+		b.WriteString("pg_catalog.set_config(" + quoteString(name) + ", " + quoteString(value) + ", true)")
+	}
+	s, err := p.acquire(c, deadline)
+	if err != nil {
+		if errors.Is(err, ErrQueryWaitTimeout) {
+			return fatalf(CodeProtocolViolation, "query_wait_timeout")
+		}
+		return err
+	}
+	s.setState(serverUsed)
+	err = s.exec(b.String(), c.pl.settings().ServerConnectTimeout)
+	var se *ServerError
+	switch {
+	case err == nil:
+		p.release(s)
+	case errors.As(err, &se):
+		p.release(s)
+		se.Response.Severity, se.Response.SeverityUnlocalized = "FATAL", "FATAL"
+		return se
+	default:
+		s.close()
+		return err
+	}
+	return nil
 }
 
 // negotiateTLS answers an SSLRequest.
@@ -170,6 +239,9 @@ func (c *client) login() error {
 		if errors.Is(err, ErrQueryWaitTimeout) {
 			return fatalf(CodeProtocolViolation, "query_wait_timeout")
 		}
+		return err
+	}
+	if err := c.checkStartupSets(p, deadline); err != nil {
 		return err
 	}
 	c.initParams(welcome)
