@@ -202,9 +202,13 @@ func (p *Pool) Live(n NodeID) bool {
 }
 
 // ReportFailure records a failure of server n (a refused or broken connection, a
-// timeout). After FailureLimit consecutive failures the server is ejected for
-// RetryTimeout and ReportFailure returns true; an ejected primary leaves the ring if
-// AutoEject is set. It panics if n names no server of the pool.
+// timeout). A connection made is no success: only ReportSuccess (a reply) clears the
+// count. After FailureLimit consecutive failures the server is marked down for
+// RetryTimeout (Live reports false). ReportFailure returns true when that ejects it,
+// that is when being down changes where requests go: a primary leaves the ring if
+// AutoEject is set; a server of a shard with replicas stops serving reads (and a
+// primary writes). A primary of a shard without replicas, without AutoEject, is only
+// marked down: false. It panics if n names no server of the pool.
 func (p *Pool) ReportFailure(n NodeID) (ejected bool) {
 	h := p.health(n)
 	if h.failures.Add(1) < p.limit {
@@ -216,11 +220,12 @@ func (p *Pool) ReportFailure(n NodeID) (ejected bool) {
 		p.mu.Lock()
 		p.rebuildLocked()
 		p.mu.Unlock()
+		return true
 	}
-	return true
+	return p.shards[n.Shard].Replicas > 0
 }
 
-// ReportSuccess records a success of server n (for example a connection established),
+// ReportSuccess records a success of server n (a reply from it),
 // which clears its failure count and brings it back if it was ejected. It is cheap when
 // the server has no failures. It panics if n names no server of the pool.
 func (p *Pool) ReportSuccess(n NodeID) {

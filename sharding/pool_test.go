@@ -103,7 +103,10 @@ func TestPoolEjectAll(t *testing.T) {
 func TestPoolNoAutoEject(t *testing.T) {
 	p, _ := NewPool(PoolConfig{FailureLimit: 1, RetryTimeout: time.Hour}, equalShards(3))
 	before := keysOn(p, 1000)
-	if !p.ReportFailure(NodeID{Shard: 0}) {
+	if p.ReportFailure(NodeID{Shard: 0}) {
+		t.Fatal("a primary without replicas is reported ejected without auto-eject")
+	}
+	if p.Live(NodeID{Shard: 0}) {
 		t.Fatal("health is tracked without auto-eject too")
 	}
 	if on := keysOn(p, 1000); fmt.Sprint(on) != fmt.Sprint(before) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,91 +15,137 @@ import (
 const (
 	clientReadBuf = 4 << 10  // initial read buffer: small, for many idle clients
 	maxClientBuf  = 80 << 20 // a request larger than this breaks any codec limit
-	// maxBatch bounds the requests of one client in flight: the client goroutine parses
-	// at most this many before it writes their replies, and reads nothing more from
-	// the client until they are written (backpressure on a client that does not read).
+	// maxBatch is the most requests the reader parses before it checks its bounds
+	// again, the most it may have pending before any reply size is known, and the most
+	// answered requests kept for reuse.
 	maxBatch = 512
-	// clientReplyBudget is the reply bytes one batch aims to stay under: after a batch
-	// whose replies were larger, the next batch takes proportionally fewer requests
-	// (at least one).
-	clientReplyBudget = 4 << 20
-	clientFlushLen    = 64 << 10 // flush the reply buffer when it grows past this
-	// maxKeptReplies bounds the reply buffers a client keeps for reuse between batches.
+	// maxPending bounds the requests of one client read and not yet answered: the
+	// client goroutine keeps reading while earlier requests wait for their servers, so
+	// that every request's deadline starts when its client sent it, and stops at this
+	// bound (backpressure).
+	maxPending = 8192
+	// maxPendingBytes bounds the request bytes of one client's pending requests, the
+	// bytes of replies received for it and not yet written, and the estimate of the
+	// replies still to come (pending requests times the mean reply size).
+	maxPendingBytes = 8 << 20
+	// minSeen is how many replies make a mean reply size worth trusting.
+	minSeen = 16
+	// seenDecay: past this many replies seen, the counts are halved, so the mean
+	// follows the client's recent replies.
+	seenDecay      = 1024
+	clientFlushLen = 64 << 10 // flush the reply buffer when it grows past this
+	// maxKeptReplies bounds the reply buffers a client keeps for reuse.
 	maxKeptReplies = 256 << 10
 )
 
-// Client states.
-const (
-	stateIdle int32 = iota // waiting for a request
-	stateActive
-)
-
-// client is one client connection, served by one goroutine (serve).
+// client is one client connection, served by two goroutines: serve reads, parses and
+// dispatches requests, and queues them in order; writeLoop writes each reply once
+// its request is answered, in request order, flushing whenever the next reply is not
+// ready yet.
 type client struct {
 	pool   *pool
 	nc     net.Conn
 	sess   Session
 	codec  Codec
-	notify chan struct{}
-	state  atomic.Int32
-	lane   uint32 // which of each server's connections this client's requests use
+	notify chan struct{} // wakes the writer: a reply arrived, a request was queued, the reader ended
+	room   chan struct{} // wakes a reader waiting for its bounds
+	lane   uint32        // which of each server's connections this client's requests use
+	meter  replyMeter
 
+	// Reader only.
 	rbuf   []byte
-	wbuf   []byte
-	reqs   []*Request
-	window int // requests the next batch may take: maxBatch, less after large replies
+	spare  *Request  // a Request taken for parsing and not used
+	readAt time.Time // when the last bytes were read
+	rdl    time.Time // the read deadline in force, zero for none
 
-	// Deadlines on the socket, set lazily (see armWrite and armIdle).
-	wdl        time.Time // the write deadline in force, zero for none
-	rdl        time.Time // the read deadline in force, zero for none
-	lastActive time.Time // when the last batch was answered (with client_timeout only)
+	// Writer only.
+	wbuf []byte
+	wdl  time.Time // the write deadline in force, zero for none
+
+	mu           sync.Mutex // guards the fields below
+	head, tail   *Request   // requests awaiting their replies, oldest first
+	pending      int        // requests in head..tail
+	pendingBytes int        // their payload bytes
+	free         *Request   // answered requests kept for reuse
+	nfree        int
+	reading      bool // the reader waits in Read
+	readerDone   bool // the reader queues nothing more
+
+	waiting    atomic.Bool  // the reader waits on room
+	broken     atomic.Bool  // the writer failed and closed the connection
+	kept       atomic.Int64 // reply buffer bytes of the requests on free
+	lastActive atomic.Int64 // Unix nanoseconds of the last reply write (with client_timeout only)
 }
 
 func newClient(pl *pool, nc net.Conn) *client {
 	st := pl.state.Load()
 	return &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
-		lane: pl.lanes.Add(1) - 1, window: maxBatch}
+		room: make(chan struct{}, 1), lane: pl.lanes.Add(1) - 1}
 }
 
-// closeIfIdle closes the connection when the client waits for a request; an active
-// client sees pool.closing after its batch. Called with pool.mu held.
+// closeIfIdle closes the connection when the client waits for a request with nothing
+// pending; an active client sees pool.closing once its pending requests are
+// answered. Called with pool.mu held.
 func (c *client) closeIfIdle() {
-	if c.state.Load() == stateIdle {
+	c.mu.Lock()
+	idle := c.reading && c.pending == 0
+	c.mu.Unlock()
+	if idle {
 		c.nc.Close()
 	}
 }
 
-// serve reads pipelines of requests, dispatches them and writes the replies in order,
-// until the client leaves, breaks the protocol, or the pool drains. A panic is logged
-// and closes this connection only.
+// serve reads pipelines of requests and dispatches them, while writeLoop writes the
+// replies in order, until the client leaves, breaks the protocol, or the pool drains.
+// It returns once every reply is written (or the connection failed) and writeLoop
+// has ended. A panic is logged and closes this connection only.
 func (c *client) serve() {
-	log := c.pool.p.log
 	defer c.pool.forget(c)
 	defer c.nc.Close()
+	wdone := make(chan struct{})
+	go c.writeLoop(wdone)
 	defer func() {
-		if r := recover(); r != nil {
-			c.pool.stats.clientErr.Add(1)
-			log.Error("client panic", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-		}
+		c.mu.Lock()
+		c.readerDone = true
+		c.mu.Unlock()
+		c.wakeWriter()
+		<-wdone
 	}()
+	defer c.recoverPanic()
+	c.readLoop(wdone)
+}
+
+// recoverPanic logs a panic of a client goroutine and closes its connection.
+func (c *client) recoverPanic() {
+	if r := recover(); r != nil {
+		c.pool.stats.clientErr.Add(1)
+		c.pool.p.log.Error("client panic", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		c.broken.Store(true)
+		c.nc.Close()
+	}
+}
+
+func (c *client) wakeWriter() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// readLoop is the reader: it parses and dispatches what the client sent, reading more
+// whenever the buffer holds no complete request and the client's bounds allow.
+func (c *client) readLoop(wdone <-chan struct{}) {
+	log := c.pool.p.log
 	c.rbuf = make([]byte, clientReadBuf)
 	r, w := 0, 0
 	var readErr error
 	for {
+		if !c.waitRoom(wdone) {
+			return
+		}
 		st := c.pool.state.Load()
 		k, consumed, perr, quit := c.parseBatch(st, c.rbuf[r:w])
 		r += consumed
-		if k > 0 {
-			c.state.Store(stateActive)
-			werr := c.reply(st, k)
-			if werr != nil {
-				c.pool.stats.clientErr.Add(1)
-				if errors.Is(werr, os.ErrDeadlineExceeded) {
-					log.Info("closing client: replies not read within client_write_timeout", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
-				}
-				return
-			}
-		}
 		if perr != nil {
 			c.pool.stats.clientErr.Add(1)
 			log.Info("closing client: protocol error", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "err", perr)
@@ -109,6 +156,9 @@ func (c *client) serve() {
 		}
 		if k > 0 {
 			continue // more may be buffered
+		}
+		if readErr != nil && c.broken.Load() {
+			return // the writer failed and counted it
 		}
 		if readErr != nil && errors.Is(readErr, os.ErrDeadlineExceeded) {
 			if c.idleRearm(st) {
@@ -149,43 +199,117 @@ func (c *client) serve() {
 				c.rbuf = nb
 			}
 		}
-		c.state.Store(stateIdle)
-		if c.pool.closing.Load() {
+		c.mu.Lock()
+		if c.pool.closing.Load() && c.pending == 0 {
+			c.mu.Unlock()
 			return
 		}
+		c.reading = true
+		c.mu.Unlock()
 		c.armIdle(st)
 		var n int
 		n, readErr = c.nc.Read(c.rbuf[w:])
+		if n > 0 {
+			c.readAt = time.Now()
+		}
+		c.mu.Lock()
+		c.reading = false
+		c.mu.Unlock()
 		w += n
 	}
 }
 
-func (c *client) request(i int) *Request {
-	if i == len(c.reqs) {
-		c.reqs = append(c.reqs, &Request{})
+// waitRoom waits until the client's bounds allow more requests (see roomLocked). It
+// returns false if the writer ended meanwhile.
+func (c *client) waitRoom(wdone <-chan struct{}) bool {
+	for {
+		c.waiting.Store(true)
+		c.mu.Lock()
+		ok := c.roomLocked()
+		c.mu.Unlock()
+		if ok {
+			c.waiting.Store(false)
+			return true
+		}
+		select {
+		case <-c.room:
+		case <-wdone:
+			c.waiting.Store(false)
+			return false
+		}
 	}
-	return c.reqs[i]
 }
 
-// parseBatch parses and dispatches up to maxBatch requests from buf.
+// roomLocked reports whether the reader may parse more requests: always when none is
+// pending; otherwise while fewer than maxPending are, their request bytes, the reply
+// bytes held and the estimate of the replies to come stay under maxPendingBytes.
+// Before the client (or its pool) has seen minSeen replies, maxBatch requests at most
+// are pending. c.mu must be held.
+func (c *client) roomLocked() bool {
+	if c.pending == 0 {
+		return true
+	}
+	if c.pending >= maxPending || c.pendingBytes >= maxPendingBytes || c.meter.held.Load() >= maxPendingBytes {
+		return false
+	}
+	mean := c.pool.replyMean.Load()
+	if n := c.meter.seen.Load(); n >= minSeen {
+		mean = c.meter.seenBytes.Load() / n
+	}
+	if mean <= 0 {
+		return c.pending < maxBatch
+	}
+	return int64(c.pending)*(mean+1) < maxPendingBytes
+}
+
+// takeRequest returns a Request to parse into: the spare one, one from the free list,
+// or a new one.
+func (c *client) takeRequest() *Request {
+	if r := c.spare; r != nil {
+		c.spare = nil
+		return r
+	}
+	c.mu.Lock()
+	r := c.free
+	if r != nil {
+		c.free, r.next = r.next, nil
+		c.nfree--
+	}
+	c.mu.Unlock()
+	if r == nil {
+		return &Request{}
+	}
+	var kept int64
+	for _, f := range r.spare {
+		kept += int64(cap(f.reply))
+	}
+	c.kept.Add(-kept)
+	return r
+}
+
+// parseBatch parses and dispatches up to maxBatch requests from buf, queueing each
+// for the writer before its fragments go out.
 func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err error, quit bool) {
-	for k < c.window {
-		req := c.request(k)
+	for k < maxBatch {
+		req := c.takeRequest()
 		req.reset()
 		n, perr := c.sess.Parse(buf[consumed:], req, st)
-		if perr != nil {
+		if perr != nil || n == 0 {
+			c.spare = req
 			return k, consumed, perr, false
-		}
-		if n == 0 {
-			return k, consumed, nil, false
 		}
 		consumed += n
 		k++
 		if len(req.Frags) > 1 {
 			c.pool.stats.fragments.Add(int64(len(req.Frags)))
 		}
+		req.bytes = 0
 		for _, f := range req.Frags {
-			f.notify, f.lane = c.notify, c.lane
+			f.notify, f.lane, f.meter, f.readAt = c.notify, c.lane, &c.meter, c.readAt
+			req.bytes += len(f.Payload)
+		}
+		c.push(req)
+		for _, f := range req.Frags {
 			st.dispatch(f)
 		}
 		if req.Close {
@@ -195,71 +319,159 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 	return k, consumed, nil, false
 }
 
-// reply waits for the k requests of the batch in order, writes their replies and
-// flushes. After a write error (the client went away, or did not read its replies
-// within client_write_timeout) it still waits for every request of the batch, so that
-// none is reused while a server connection holds it, but writes nothing more.
-func (c *client) reply(st *poolState, k int) error {
+// push queues req for the writer.
+func (c *client) push(req *Request) {
+	req.next = nil
+	c.mu.Lock()
+	wasEmpty := c.head == nil
+	if wasEmpty {
+		c.head = req
+	} else {
+		c.tail.next = req
+	}
+	c.tail = req
+	c.pending++
+	c.pendingBytes += req.bytes
+	c.mu.Unlock()
+	if wasEmpty {
+		c.wakeWriter()
+	}
+}
+
+// answered reports whether every fragment of req has its reply.
+func answered(req *Request) bool {
+	for _, f := range req.Frags {
+		if !f.done.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// writeLoop is the writer: it appends the reply of the oldest pending request once it
+// is answered, and writes what it gathered whenever the next reply is not ready (or
+// clientFlushLen is reached). After a write error (the client went away, or did not
+// read its replies within client_write_timeout) it closes the connection and goes on
+// taking the replies without writing them, so that no Request is reused while a
+// server connection holds it. It returns when the reader has ended and every pending
+// request is answered.
+func (c *client) writeLoop(wdone chan<- struct{}) {
+	defer close(wdone)
+	defer c.recoverPanic()
+	log := c.pool.p.log
 	buf := c.wbuf[:0]
 	var werr error
-	total, kept := 0, 0
-	for i := 0; i < k; i++ {
-		req := c.reqs[i]
+	flush := func() {
+		if len(buf) > 0 && werr == nil {
+			werr = c.write(c.pool.state.Load(), buf)
+			if werr != nil {
+				c.pool.stats.clientErr.Add(1)
+				if errors.Is(werr, os.ErrDeadlineExceeded) {
+					log.Info("closing client: replies not read within client_write_timeout", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
+				}
+				c.broken.Store(true)
+				c.nc.Close()
+			}
+		}
+		if cap(buf) <= maxKeptBuf {
+			buf = buf[:0]
+		} else {
+			buf = nil
+		}
+	}
+	for {
+		c.mu.Lock()
+		req, done := c.head, c.readerDone
+		c.mu.Unlock()
+		if req == nil || !answered(req) {
+			flush()
+			if req == nil {
+				if done {
+					c.wbuf = buf
+					return
+				}
+				c.mu.Lock()
+				idle := c.reading && c.pending == 0 && c.pool.closing.Load()
+				c.mu.Unlock()
+				if idle {
+					c.nc.Close() // the pool drains: the client is closed once answered
+				}
+			}
+			<-c.notify
+			continue
+		}
 		if len(req.Frags) == 0 {
 			if werr == nil {
 				buf = append(buf, req.Local...)
 			}
-			continue
-		}
-		req.replies = req.replies[:0]
-		for _, f := range req.Frags {
-			for !f.done.Load() {
-				<-c.notify
+		} else {
+			var held int64
+			req.replies = req.replies[:0]
+			for _, f := range req.Frags {
+				if f.err != nil {
+					c.pool.stats.forwardError.Add(1)
+					f.reply = c.codec.AppendError(f.reply[:0], f.err)
+				} else {
+					held += int64(len(f.reply))
+				}
+				req.replies = append(req.replies, f.reply)
 			}
-			if f.err != nil {
-				c.pool.stats.forwardError.Add(1)
-				f.reply = c.codec.AppendError(f.reply[:0], f.err)
+			if werr == nil {
+				if len(req.Frags) == 1 {
+					buf = append(buf, req.replies[0]...)
+				} else {
+					buf = c.sess.Merge(buf, req, req.replies)
+				}
 			}
-			total += len(f.reply)
-			req.replies = append(req.replies, f.reply)
+			clear(req.replies)
+			c.meter.held.Add(-held)
 		}
-		if werr == nil {
-			if len(req.Frags) == 1 {
-				buf = append(buf, req.replies[0]...)
-			} else {
-				buf = c.sess.Merge(buf, req, req.replies)
-			}
-		}
-		for _, f := range req.Frags {
-			kept += cap(f.reply)
-			f.release(kept <= maxKeptReplies)
-		}
-		clear(req.replies)
-		if len(buf) >= clientFlushLen && werr == nil {
-			werr = c.write(st, buf)
-			buf = buf[:0]
+		c.pop(req)
+		if len(buf) >= clientFlushLen {
+			flush()
 		}
 	}
-	if len(buf) > 0 && werr == nil {
-		werr = c.write(st, buf)
-	}
-	if cap(buf) <= maxKeptBuf {
-		c.wbuf = buf[:0]
-	} else {
-		c.wbuf = nil
-	}
-	c.adjustWindow(k, total)
-	return werr
 }
 
-// adjustWindow sizes the next batch from this one's k requests and total reply bytes:
-// smaller after replies above clientReplyBudget, back up to maxBatch otherwise.
-func (c *client) adjustWindow(k, total int) {
-	switch {
-	case total > clientReplyBudget:
-		c.window = max(1, int(int64(k)*clientReplyBudget/int64(total)))
-	case c.window < maxBatch:
-		c.window = min(maxBatch, 2*c.window)
+// pop removes the answered head request req, releases its fragments and keeps it for
+// reuse; it wakes a reader waiting for room.
+func (c *client) pop(req *Request) {
+	keep := c.kept.Load() < maxKeptReplies
+	var kept int64
+	for _, f := range req.Frags {
+		f.release(keep)
+		kept += int64(cap(f.reply))
+	}
+	c.mu.Lock()
+	c.head = req.next
+	if c.head == nil {
+		c.tail = nil
+	}
+	c.pending--
+	c.pendingBytes -= req.bytes
+	req.next = nil
+	if c.nfree < maxBatch {
+		req.next = c.free
+		c.free = req
+		c.nfree++
+	} else {
+		kept = 0
+	}
+	c.mu.Unlock()
+	if kept > 0 {
+		c.kept.Add(kept)
+	}
+	if n := c.meter.seen.Load(); n > seenDecay {
+		b := c.meter.seenBytes.Load()
+		c.pool.replyMean.Store(b / n)
+		c.meter.seen.Add(-n / 2)
+		c.meter.seenBytes.Add(-b / 2)
+	}
+	if c.waiting.Load() {
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -285,7 +497,7 @@ func (c *client) armWrite(st *poolState) {
 	}
 	now := time.Now()
 	if st.cfg.ClientTimeout > 0 {
-		c.lastActive = now
+		c.lastActive.Store(now.UnixNano())
 	}
 	switch {
 	case wt > 0 && (c.wdl.IsZero() || c.wdl.Sub(now) < wt-wt/8):
@@ -297,40 +509,47 @@ func (c *client) armWrite(st *poolState) {
 	}
 }
 
-// armIdle sets the read deadline for client_timeout before the client goroutine waits
-// for a request. The deadline is set once and moved only when it passes while the
-// client was active since (idleRearm), so a busy client costs no timer updates.
+// armIdle sets the read deadline for client_timeout before the reader waits for a
+// request. The deadline is set once and moved only when it passes while the client
+// was active since (idleRearm), so a busy client costs no timer updates.
 func (c *client) armIdle(st *poolState) {
 	idle := st.cfg.ClientTimeout
 	switch {
 	case idle > 0 && c.rdl.IsZero():
-		if c.lastActive.IsZero() {
-			c.lastActive = time.Now()
-		}
-		c.rdl = c.lastActive.Add(idle)
+		c.lastActive.CompareAndSwap(0, time.Now().UnixNano())
+		c.rdl = time.Unix(0, c.lastActive.Load()).Add(idle)
 		_ = c.nc.SetReadDeadline(c.rdl)
 	case idle <= 0 && !c.rdl.IsZero():
 		c.rdl = time.Time{}
-		c.lastActive = time.Time{}
+		c.lastActive.Store(0)
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 }
 
 // idleRearm is called when the read deadline passed. It moves the deadline and
-// reports true if the client was active within client_timeout; false means the
-// client has been idle that long and is to be closed.
+// reports true if the client was active within client_timeout or has requests
+// pending (they count as activity); false means the client has been idle that long
+// and is to be closed.
 func (c *client) idleRearm(st *poolState) bool {
 	idle := st.cfg.ClientTimeout
 	if idle <= 0 {
 		c.rdl = time.Time{}
-		c.lastActive = time.Time{}
+		c.lastActive.Store(0)
 		_ = c.nc.SetReadDeadline(time.Time{})
 		return true
 	}
-	if time.Since(c.lastActive) >= idle {
+	c.mu.Lock()
+	busy := c.pending > 0
+	c.mu.Unlock()
+	now := time.Now()
+	if busy {
+		c.lastActive.Store(now.UnixNano())
+	}
+	last := time.Unix(0, c.lastActive.Load())
+	if now.Sub(last) >= idle {
 		return false
 	}
-	c.rdl = c.lastActive.Add(idle)
+	c.rdl = last.Add(idle)
 	_ = c.nc.SetReadDeadline(c.rdl)
 	return true
 }

@@ -64,6 +64,8 @@ type Request struct {
 
 	spare   []*Frag // Frags ever allocated for this Request, reused
 	replies [][]byte
+	next    *Request // the client's queue of requests awaiting their replies, or its free list
+	bytes   int      // payload bytes of the fragments, counted against the client's bound
 }
 
 func (r *Request) reset() {
@@ -101,9 +103,18 @@ type Frag struct {
 	err    error
 	done   atomic.Bool
 	notify chan struct{} // the client's wake-up channel
+	meter  *replyMeter   // the client's count of replies received and not yet written
 	lane   uint32        // the client's lane: which of a server's connections it uses
 	srv    *server
+	readAt time.Time // when the proxy read the request from its client: its deadline is readAt + timeout
 	sentAt time.Time
+}
+
+// replyMeter counts, for one client, the replies its server connections delivered:
+// the bytes not yet written to the client (held), and a decaying count and size of all
+// replies, from which the client estimates the memory its next requests will take.
+type replyMeter struct {
+	held, seen, seenBytes atomic.Int64
 }
 
 // complete records the fragment's outcome and wakes its client. The reply bytes are
@@ -111,6 +122,11 @@ type Frag struct {
 func (f *Frag) complete(reply []byte, err error) {
 	if err == nil {
 		f.reply = append(f.reply[:0], reply...)
+		if m := f.meter; m != nil {
+			m.held.Add(int64(len(reply)))
+			m.seenBytes.Add(int64(len(reply)))
+			m.seen.Add(1)
+		}
 	}
 	f.err = err
 	notify := f.notify // read before done: the client may reuse f at once after

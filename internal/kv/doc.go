@@ -1,8 +1,9 @@
 // Package kv is the protocol-independent engine under kvproxy: one listener per pool
-// (TCP or unix socket), one goroutine per client reading a pipeline of requests,
-// routing each by key (package sharding), splitting multi-key requests, and queueing
-// the pieces on pipelined server connections shared by all clients; replies are matched
-// in order and written back to each client in request order, flushed once per batch.
+// (TCP or unix socket), and per client a reader goroutine that reads a pipeline of
+// requests, routes each by key (package sharding), splits multi-key requests and queues
+// the pieces on pipelined server connections shared by all clients, and a writer
+// goroutine; replies are matched in order per server connection and written back to
+// each client in request order, flushed whenever the next reply is not ready yet.
 //
 // The wire protocol is a Codec (see codec.go), chosen per pool by Options.NewCodec;
 // internal/kv/kvredis is the Redis one. The engine never looks inside requests or
@@ -19,27 +20,53 @@
 //
 // # Timeouts and failures
 //
-// A request's timeout starts when it is written to a server, not when it is queued.
-// When the oldest request on a server connection has waited the pool's timeout, the
-// connection is closed and exactly the requests written on it fail with ErrTimeout;
-// requests still queued go out on a new connection. A broken connection fails its
-// written requests with ErrServerClosed. Dial failures, timeouts and breaks count as
-// failures for twemproxy's auto_eject_hosts / server_failure_limit /
-// server_retry_timeout (tracked by sharding.Pool). A pool without timeout: in its file
-// uses DefaultTimeout (1 s); "timeout: 0" means none, as in twemproxy.
+// A request's deadline is fixed when the proxy reads it from its client: the pool's
+// timeout later, whatever is queued ahead of it on the client or on its server
+// connection. A request whose deadline passes while it is still queued fails with
+// ErrTimeout without being sent. When the oldest request written on a server
+// connection reaches its deadline, the connection is closed (so that reply matching
+// stays right) and exactly the requests written on it fail with ErrTimeout; requests
+// still queued go out on a new connection, each keeping its deadline. A broken
+// connection fails its written requests with ErrServerClosed. A pool without timeout:
+// in its file uses DefaultTimeout (1 s); "timeout: 0" means none, as in twemproxy.
+//
+// For that deadline to be (nearly) when the client sent the request, a client's reader
+// goes on reading and dispatching while its earlier requests wait for their servers;
+// the writer writes the replies in request order as they complete. The rule: every
+// request of a pipeline that fits the client's bounds is answered within the timeout
+// (plus scheduling) of when it reached the proxy, and a reply from a healthy server
+// waits behind a frozen server's earlier request only until that request's deadline,
+// since replies go out in request order. The bounds, per client: 8192 requests read
+// and not yet answered, 8 MB of their request bytes, 8 MB of replies received and not
+// yet written, and 8 MB of replies expected (pending requests times the mean reply
+// size the client, or else its pool, has seen; with none seen yet, 512 requests).
+// At a bound the reader stops reading until replies are written, so a pipeline
+// deeper than the bounds behind a frozen server waits one more timeout per bound's
+// worth of requests.
+//
+// Dial failures, timeouts and broken connections count as failures for twemproxy's
+// auto_eject_hosts / server_failure_limit / server_retry_timeout (tracked by
+// sharding.Pool); only a reply clears the count. A connection made (or a handshake)
+// does not, so a frozen server, which accepts connections and answers nothing, is
+// ejected after server_failure_limit timeouts. A request failed unsent at its deadline
+// counts no failure: the connection that kept it waiting did. Ejections are counted
+// (server_ejects, server_ejected_at, the metrics) and logged only where they change
+// routing: a primary with auto_eject_hosts, or a server of a shard with replicas (see
+// Replicas); without auto_eject_hosts a primary without replicas is never ejected.
 //
 // # Slow and idle clients
 //
-// A client goroutine parses at most a batch of requests (512, fewer after batches whose
-// replies passed 4 MB) and reads nothing more from its client until their replies are
-// written: a client that does not read its replies stops being read, so it holds at
-// most one batch of replies in the proxy's memory, and server connections never wait
-// for it (replies are copied off the server connection as they arrive). A client whose
+// A client that does not read its replies blocks its writer; its pending requests
+// then reach the bounds above and its reader stops reading, so it holds at most those
+// bounds (about 8 MB of requests and 8 MB of replies, plus one request's worth) in the
+// proxy's memory, and server connections never wait for it (replies are copied off
+// the server connection as they arrive). A client whose
 // replies cannot be written for client_write_timeout (default 30 s; 0 means never, as
 // in twemproxy) is closed; requests of it still in flight complete on their server
 // connection as usual and their replies are dropped, so the connection's reply matching
 // is unaffected. With client_timeout (default off, as twemproxy has none) a client that
-// sends no request for that long is closed. Both deadlines sit on the socket and are
+// sends no request for that long, with none pending, is closed. Both deadlines sit on
+// the socket and are
 // moved lazily, so a busy client costs no timer update per request: a blocked write
 // gives up after between 7/8 of client_write_timeout and all of it.
 //
@@ -76,11 +103,13 @@
 // served there (on a new connection if need be, closed again once drained). The server
 // is stopped after Options.ReloadGrace (default timeout + 2 s), which bounds that
 // window; a pool that left closes its listener at once, its idle clients at once and
-// its active clients after their current batch, or at the end of the grace period.
+// its active clients once their pending requests are answered, or at the end of
+// the grace period.
 //
 // # Ownership
 //
-// Every goroutine is owned: client goroutines by their pool, server connection
+// Every goroutine is owned: a client's reader by its pool, its writer by its reader
+// (which returns once the writer has ended), server connection
 // goroutines by their server, listeners and stats servers by the Proxy. Shutdown ends
 // them all; client sockets, server sockets and listeners are closed by their owners,
 // which unblocks any I/O without a deadline.

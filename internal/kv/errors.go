@@ -6,7 +6,7 @@ import "errors"
 // ErrTimeout is "-ERR timeout").
 var (
 	// ErrTimeout: the server did not answer within the pool's timeout after the
-	// request was written.
+	// proxy read the request (it may not even have been sent).
 	ErrTimeout = errors.New("kv: timeout")
 	// ErrServerClosed: the server connection broke while the request was in flight.
 	ErrServerClosed = errors.New("kv: server connection closed")

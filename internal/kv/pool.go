@@ -73,6 +73,9 @@ type pool struct {
 	state atomic.Pointer[poolState]
 	stats poolStats
 	lanes atomic.Uint32 // lanes handed to clients, in turn (see server.enqueue)
+	// replyMean is the mean reply size a busy client of the pool saw last: a new
+	// client's estimate until it has seen replies of its own (see client.roomLocked).
+	replyMean atomic.Int64
 
 	ln        net.Listener
 	listenKey string

@@ -218,13 +218,17 @@ func (c *serverConn) run(preconnect bool) {
 			select {
 			case first = <-c.queue:
 				c.dequeued(first)
+				if c.expire(first, time.Now()) {
+					first = nil
+					continue
+				}
 			case <-c.quit:
 				c.failQueued(ErrServerRemoved)
 				return
 			}
 		}
 		preconnect = false
-		nc, err := c.connect()
+		nc, err := c.connect(first)
 		if err != nil {
 			c.srv.stats.serverErr.Add(1)
 			c.srv.failure()
@@ -242,10 +246,14 @@ func (c *serverConn) run(preconnect bool) {
 			}
 			continue
 		}
-		c.srv.success()
+		// A connection made is no success: a frozen server accepts connections and
+		// answers nothing. Only a reply clears the failure count (see read).
 		c.srv.stats.connections.Add(1)
 		first = c.serve(nc, first)
 		c.srv.stats.connections.Add(-1)
+		if first != nil && c.expire(first, time.Now()) {
+			first = nil
+		}
 		select {
 		case <-c.quit:
 			if first != nil {
@@ -258,10 +266,18 @@ func (c *serverConn) run(preconnect bool) {
 	}
 }
 
-// connect dials the server and runs the codec's handshake, both within the timeout.
-func (c *serverConn) connect() (net.Conn, error) {
+// connect dials the server and runs the codec's handshake, both within the timeout,
+// and before the deadline of first (the request that called for the connection), if
+// there is one.
+func (c *serverConn) connect(first *Frag) (net.Conn, error) {
 	s := c.srv
-	d := net.Dialer{Timeout: s.dialTimeout(), KeepAlive: -1}
+	dl := time.Now().Add(s.dialTimeout())
+	if first != nil && s.timeout > 0 {
+		if fdl := c.deadline(first); fdl.Before(dl) {
+			dl = fdl
+		}
+	}
+	d := net.Dialer{Deadline: dl, KeepAlive: -1}
 	if s.keepAlive {
 		d.KeepAliveConfig = net.KeepAliveConfig{Enable: true}
 	}
@@ -273,7 +289,7 @@ func (c *serverConn) connect() (net.Conn, error) {
 	if n == 0 {
 		return nc, nil
 	}
-	_ = nc.SetDeadline(time.Now().Add(s.dialTimeout()))
+	_ = nc.SetDeadline(dl)
 	if _, err := nc.Write(hs); err != nil {
 		nc.Close()
 		return nil, &ServerError{Server: s.name, Err: ErrServerUnavailable, Cause: err}
@@ -334,8 +350,10 @@ loop:
 			now := time.Now()
 			buf := c.wbuf[:0]
 			for f != nil {
-				buf = append(buf, f.Payload...)
-				c.push(f, now)
+				if !c.expire(f, now) {
+					buf = append(buf, f.Payload...)
+					c.push(f, now)
+				}
 				f = nil
 				if len(buf) >= maxWriteBatch {
 					break
@@ -345,6 +363,9 @@ loop:
 					c.dequeued(f)
 				default:
 				}
+			}
+			if len(buf) == 0 {
+				continue
 			}
 			// A blocked write fails after between 7/8 of the timeout and the timeout:
 			// the deadline is moved only when less than that is left, which saves a
@@ -464,8 +485,31 @@ func (c *serverConn) settle() {
 	}
 }
 
+// deadline returns when f times out: the pool's timeout after its client's request
+// was read.
+func (c *serverConn) deadline(f *Frag) time.Time {
+	if f.readAt.IsZero() {
+		return f.sentAt.Add(c.srv.timeout)
+	}
+	return f.readAt.Add(c.srv.timeout)
+}
+
+// expire fails f with ErrTimeout without sending it if its deadline passed while it
+// was queued, and reports whether it did. Such a request is no failure of the server
+// (the connection that kept it waiting counted one).
+func (c *serverConn) expire(f *Frag, now time.Time) bool {
+	s := c.srv
+	if s.timeout <= 0 || f.readAt.IsZero() || now.Before(f.readAt.Add(s.timeout)) {
+		return false
+	}
+	s.stats.timeouts.Add(1)
+	s.stats.errors.Add(1)
+	f.complete(nil, &ServerError{Server: s.name, Err: ErrTimeout})
+	return true
+}
+
 // push records f as written (in flight) at now. When it is the only request in flight
-// the read deadline starts from it.
+// the read deadline is its deadline.
 func (c *serverConn) push(f *Frag, now time.Time) {
 	s := c.srv
 	f.sentAt = now
@@ -475,7 +519,7 @@ func (c *serverConn) push(f *Frag, now time.Time) {
 	s.stats.outQueueBytes.Add(int64(len(f.Payload)))
 	c.imu.Lock()
 	if c.head == len(c.inflight) && s.timeout > 0 && c.nc != nil {
-		_ = c.nc.SetReadDeadline(now.Add(s.timeout))
+		_ = c.nc.SetReadDeadline(c.deadline(f))
 	}
 	c.inflight = append(c.inflight, f)
 	c.imu.Unlock()
@@ -501,7 +545,7 @@ func (c *serverConn) pop() *Frag {
 	return f
 }
 
-// rearm sets the read deadline from the oldest request in flight, or clears it when
+// rearm sets the read deadline to the oldest request in flight's, or clears it when
 // none is: an idle connection waits without a deadline (closing it unblocks the read).
 // It reports whether no request is in flight.
 func (c *serverConn) rearm() (idle bool) {
@@ -512,7 +556,7 @@ func (c *serverConn) rearm() (idle bool) {
 		return idle
 	}
 	if !idle {
-		_ = c.nc.SetReadDeadline(c.inflight[c.head].sentAt.Add(c.srv.timeout))
+		_ = c.nc.SetReadDeadline(c.deadline(c.inflight[c.head]))
 	} else {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
@@ -543,6 +587,7 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 		w += n
 		if n > 0 {
 			now := time.Now()
+			replied := false
 			for r < w {
 				l, perr := s.codec.ReplyLen(buf[r:w])
 				if perr != nil {
@@ -564,6 +609,7 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 				s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
 				f.complete(buf[r:r+l], nil)
 				r += l
+				replied = true
 			}
 			if r == w {
 				r, w = 0, 0
@@ -577,11 +623,16 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 				default:
 				}
 			}
-			s.success()
+			if replied {
+				s.success()
+			}
 		}
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
+				// Closing unblocks a writer stuck on a server that stopped reading,
+				// so the requests behind it fail at their deadline too.
+				nc.Close()
 				out <- ErrTimeout
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 				out <- ErrServerClosed
