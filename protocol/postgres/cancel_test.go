@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -107,7 +108,7 @@ func TestCancelNeverHitsAnotherClient(t *testing.T) {
 			cfg := f.config()
 			cfg.DefaultPoolSize = size
 			cfg.QueryWaitTimeout = 60 * time.Second
-			_, addr := startPooler(t, cfg)
+			pl, addr := startPooler(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			const victims, bystanders = 2, 3
@@ -122,7 +123,7 @@ func TestCancelNeverHitsAnotherClient(t *testing.T) {
 				victim := i < victims
 				go func() {
 					o := outcome{victim: victim}
-					o.canceled, o.err = cancelRaceClient(ctx, conn, victim)
+					o.canceled, o.err = cancelRaceClient(ctx, pl, conn, victim)
 					results <- o
 				}()
 			}
@@ -142,9 +143,17 @@ func TestCancelNeverHitsAnotherClient(t *testing.T) {
 }
 
 // cancelRaceClient runs the queries of one client of TestCancelNeverHitsAnotherClient;
-// a victim fires cancels for each of its queries from a few goroutines until the query
-// ends (at most a bounded number each). It returns how many queries ended by 57014.
-func cancelRaceClient(ctx context.Context, conn *pgx.Conn, victim bool) (int, error) {
+// a victim, once pgpool has bound a server connection for its query, fires cancels
+// from a few goroutines until the query ends (at most a bounded number each). It
+// returns how many queries ended by 57014.
+func cancelRaceClient(ctx context.Context, pl *Pooler, conn *pgx.Conn, victim bool) (int, error) {
+	key := cancelKey(conn.PgConn().PID(), binary.BigEndian.Uint32(conn.PgConn().SecretKey()))
+	bound := func() bool {
+		pl.mu.Lock()
+		c := pl.cancels[key]
+		pl.mu.Unlock()
+		return c != nil && c.getState() == clientActive
+	}
 	canceled := 0
 	rounds, query := 40, "select pg_sleep(0.01)"
 	if victim {
@@ -154,21 +163,22 @@ func cancelRaceClient(ctx context.Context, conn *pgx.Conn, victim bool) (int, er
 		done := make(chan struct{})
 		var firing sync.WaitGroup
 		if victim {
-			for g := 0; g < 4; g++ {
-				firing.Add(1)
-				go func() {
-					defer firing.Done()
-					for k := 0; k < 300; k++ {
-						select {
-						case <-done:
-							return
-						default:
-						}
-						conn.PgConn().CancelRequest(ctx)
+			firing.Add(1)
+			go func() {
+				defer firing.Done()
+				tick := time.NewTicker(time.Millisecond)
+				defer tick.Stop()
+				for !bound() {
+					select {
+					case <-done:
+						return
+					case <-tick.C:
 					}
-				}()
-			}
+				}
+				fire(ctx, conn, done)
+			}()
 		}
+
 		_, err := conn.Exec(ctx, query)
 		close(done)
 		firing.Wait()
@@ -182,4 +192,25 @@ func cancelRaceClient(ctx context.Context, conn *pgx.Conn, victim bool) (int, er
 		}
 	}
 	return canceled, nil
+}
+
+// fire sends cancels for conn from four goroutines in a tight loop, at most 300 each,
+// until done is closed.
+func fire(ctx context.Context, conn *pgx.Conn, done <-chan struct{}) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 300; k++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				conn.PgConn().CancelRequest(ctx)
+			}
+		}()
+	}
+	wg.Wait()
 }

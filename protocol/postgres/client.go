@@ -382,7 +382,7 @@ func (c *client) bindFailed(typ byte, err error) error {
 	c.pl.log.Info("no server connection for client", "client", c.id, "user", c.user, "database", c.database, "err", err)
 	var ce *Error
 	if errors.Is(err, ErrQueryWaitTimeout) {
-		err = fatalf(CodeProtocolViolation, "query_wait_timeout") // as PgBouncer reports it
+		err = queryWaitTimeoutError(err)
 	} else if errors.Is(err, ErrPoolClosed) {
 		err = fatalf(CodeAdminShutdown, "database removed or closed")
 	} else if errors.Is(err, ErrPaused) {

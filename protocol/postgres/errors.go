@@ -87,6 +87,51 @@ var (
 	ErrPaused = errors.New("pgpool: pool paused")
 )
 
+// waitTimeoutError is query_wait_timeout running out while server connects were
+// failing; it is ErrQueryWaitTimeout for errors.Is and keeps the last failure.
+type waitTimeoutError struct{ cause error }
+
+func (e *waitTimeoutError) Error() string {
+	return fmt.Sprintf("%v (last server connect: %v)", ErrQueryWaitTimeout, e.cause)
+}
+
+func (e *waitTimeoutError) Is(target error) bool { return target == ErrQueryWaitTimeout }
+
+// waitTimeout is the error of a wait that ran out; cause is the last server connect
+// failure of the pool, if any.
+func waitTimeout(cause error) error {
+	if cause == nil {
+		return ErrQueryWaitTimeout
+	}
+	return &waitTimeoutError{cause: cause}
+}
+
+// queryWaitTimeoutError is what a client sees when its wait ran out: 08P01
+// query_wait_timeout, as PgBouncer reports it, with the last server connect failure,
+// if any, in the detail.
+func queryWaitTimeoutError(err error) *Error {
+	e := fatalf(CodeProtocolViolation, "query_wait_timeout")
+	var wt *waitTimeoutError
+	if errors.As(err, &wt) {
+		e.Detail = "last server connect attempt failed: " + asClientError(wt.cause).Message
+		e.Err = wt.cause
+	}
+	return e
+}
+
+// transientConnectError reports whether a failed server connect is for want of the
+// server (unreachable, refused, broken off, starting up or shutting down), so that
+// waiting clients wait for a later attempt, rather than PostgreSQL refusing the login
+// (bad password, no such database), which they are told at once.
+func transientConnectError(err error) bool {
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.Response.Code == CodeCannotConnectNow
+	}
+	var pe *Error
+	return errors.As(err, &pe) && pe.Code == CodeConnectionFailure
+}
+
 // asClientError turns any error into what the client should see.
 func asClientError(err error) *pgproto3.ErrorResponse {
 	var pe *Error

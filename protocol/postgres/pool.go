@@ -86,6 +86,9 @@ type waiter struct {
 type waitQueue struct {
 	head, tail *waiter
 	n          int
+	// lims are the pool's database and user limiters: each counts the waiters of
+	// every pool that shares it.
+	lims [2]*limiter
 }
 
 func (q *waitQueue) push(w *waiter) {
@@ -97,6 +100,11 @@ func (q *waitQueue) push(w *waiter) {
 	}
 	q.tail = w
 	q.n++
+	for _, l := range q.lims {
+		if l != nil {
+			l.waiting.Add(1)
+		}
+	}
 }
 
 func (q *waitQueue) remove(w *waiter) {
@@ -116,6 +124,11 @@ func (q *waitQueue) remove(w *waiter) {
 	}
 	w.next, w.prev = nil, nil
 	q.n--
+	for _, l := range q.lims {
+		if l != nil {
+			l.waiting.Add(-1)
+		}
+	}
 }
 
 func (q *waitQueue) pop() *waiter {
@@ -127,10 +140,33 @@ func (q *waitQueue) pop() *waiter {
 }
 
 // limiter counts server connections against max_db_connections or
-// max_user_connections. Zero max means no limit.
+// max_user_connections. Zero max means no limit. The pools that share a limiter hand
+// the connection slots it frees to their waiting clients in the order they started
+// waiting (Pooler.offerSlots).
 type limiter struct {
 	n   atomic.Int64
 	max atomic.Int64
+	// waiting counts the clients waiting in the pools that share this limiter.
+	waiting atomic.Int64
+}
+
+// limited reports whether the limiter has a maximum.
+func (l *limiter) limited() bool { return l != nil && l.max.Load() > 0 }
+
+// fitsAfter reports whether l would have room for one more connection once a
+// connection counted against freed had closed.
+func (l *limiter) fitsAfter(freed ...*limiter) bool {
+	if !l.limited() {
+		return true
+	}
+	n := l.n.Load()
+	for _, f := range freed {
+		if f == l {
+			n--
+			break
+		}
+	}
+	return n < l.max.Load()
 }
 
 func (l *limiter) tryTake() bool {
@@ -170,11 +206,14 @@ type pool struct {
 	waiters   waitQueue
 	paused    bool
 	closed    bool
-	lastErr   error
+	lastErr   error // the last failed server connect, until one succeeds
 	lastErrAt time.Time
-	welcome   map[string]string // ParameterStatus values sent to new clients
-	nextID    *atomic.Uint64
-	bg        sync.WaitGroup // background work: min_pool_size connects, reset queries
+	// lastErrRefused: lastErr is PostgreSQL refusing the login (not the network, not
+	// a server starting up): clients get it at once instead of waiting.
+	lastErrRefused bool
+	welcome        map[string]string // ParameterStatus values sent to new clients
+	nextID         *atomic.Uint64
+	bg             sync.WaitGroup // background work: min_pool_size connects, reset queries
 
 	stats poolStats
 
@@ -199,12 +238,14 @@ func (p *pool) bumpStmtGeneration(srv string) {
 }
 
 func newPool(pl *Pooler, database, user string, cfg *poolConfig, dbLimit, usrLimit *limiter) *pool {
-	return &pool{
+	p := &pool{
 		pooler: pl, database: database, user: user, cfg: cfg,
 		dbLimit: dbLimit, usrLimit: usrLimit,
 		servers: make(map[*server]struct{}),
 		nextID:  &pl.nextServerID,
 	}
+	p.waiters.lims = [2]*limiter{dbLimit, usrLimit}
+	return p
 }
 
 func (p *pool) config() *poolConfig {
@@ -226,18 +267,34 @@ func (p *pool) mayOpen(since time.Time) bool {
 	if p.total() >= limit {
 		return false
 	}
-	if !p.lastErrAt.IsZero() && time.Since(p.lastErrAt) < p.cfg.serverLoginRetry && p.total() > 0 {
-		// Others are connected; let the failed connect rest until server_login_retry.
+	if p.lastErr != nil && (p.opening > 0 || time.Since(p.lastErrAt) < p.cfg.serverLoginRetry) {
+		// The last connect failed: try again once server_login_retry has passed since,
+		// one attempt at a time, while the clients wait.
 		return false
 	}
 	return true
 }
 
+// contended reports whether clients of other pools wait under a limit p shares:
+// a slot p could take or give back is theirs first if they have waited longer.
+// Call with p.mu held.
+func (p *pool) contended() bool {
+	for _, l := range p.waiters.lims {
+		if l.limited() && l.waiting.Load() > int64(p.waiters.n) {
+			return true
+		}
+	}
+	return false
+}
+
 // acquire returns a server connection for c, waiting up to the deadline (zero: no
 // limit). The connection is checked with server_check_query when it has been idle
-// longer than server_check_delay.
+// longer than server_check_delay. While server connects fail for want of the server
+// (refused, unreachable, starting up), c keeps waiting and a connect is tried again
+// every server_login_retry; when the deadline passes, the error names the last failure.
 func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 	start := time.Now()
+	evicted := false
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -258,29 +315,48 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 				p.mu.Unlock()
 				return nil, err
 			}
-			if p.mayOpen(start) {
+			if p.mayOpen(start) && !p.contended() {
 				if p.takeLimits() {
 					p.opening++
 					p.mu.Unlock()
 					s, err := p.open()
-					if err != nil {
+					if err == nil {
+						p.stats.waitTime(start)
+						return s, nil
+					}
+					if !transientConnectError(err) {
 						return nil, err
 					}
-					p.stats.waitTime(start)
-					return s, nil
+					p.mu.Lock()
+					continue
 				}
-				// max_db_connections or max_user_connections is reached: close an idle
-				// connection of another pool of the same database or user, as PgBouncer
-				// does; the janitor lets this client open one once it is gone.
-				p.mu.Unlock()
-				p.pooler.evictIdle(p)
-				p.mu.Lock()
+				if !evicted {
+					// max_db_connections or max_user_connections is reached: close an
+					// idle connection of another pool of the same database or user, as
+					// PgBouncer does; the slot it frees is offered to the waiters.
+					evicted = true
+					p.mu.Unlock()
+					p.pooler.evictIdle(p)
+					p.mu.Lock()
+					continue
+				}
 			}
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			err := waitTimeout(p.lastErr)
+			p.mu.Unlock()
+			return nil, err
 		}
 		w := &waiter{ch: make(chan grant, 1), since: start, c: c}
 		p.waiters.push(w)
 		p.stats.waiting.Add(1)
+		offer := !p.paused && p.mayOpen(start)
 		p.mu.Unlock()
+		if offer {
+			// A slot may be free (or freed since the checks above): it goes to whoever
+			// has waited longest among the pools sharing the limits, maybe w.
+			p.pooler.offerSlots(p)
+		}
 		g, err := p.wait(w, deadline)
 		p.stats.waiting.Add(-1)
 		if err != nil {
@@ -297,20 +373,23 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 		}
 		if g.open {
 			s, err := p.open()
-			if err != nil {
+			if err == nil {
+				p.stats.waitTime(start)
+				return s, nil
+			}
+			if !transientConnectError(err) {
 				return nil, err
 			}
-			p.stats.waitTime(start)
-			return s, nil
 		}
 		p.mu.Lock()
 	}
 }
 
-// recentFailure returns the last connect error while server_login_retry has not passed
-// and no connection could serve the client anyway. Call with p.mu held.
+// recentFailure returns PostgreSQL's refusal of the last login while
+// server_login_retry has not passed and no connection could serve the client anyway.
+// Call with p.mu held.
 func (p *pool) recentFailure() error {
-	if p.lastErr != nil && p.total() == 0 && time.Since(p.lastErrAt) < p.cfg.serverLoginRetry {
+	if p.lastErr != nil && p.lastErrRefused && p.total() == 0 && time.Since(p.lastErrAt) < p.cfg.serverLoginRetry {
 		return p.lastErr
 	}
 	return nil
@@ -350,11 +429,12 @@ func (p *pool) wait(w *waiter, deadline time.Time) (grant, error) {
 	}
 	p.waiters.remove(w)
 	paused := p.paused
+	cause := p.lastErr
 	p.mu.Unlock()
 	if paused {
 		return grant{}, ErrPaused
 	}
-	return grant{}, ErrQueryWaitTimeout
+	return grant{}, waitTimeout(cause)
 }
 
 // popIdle takes the most recently used idle connection. Call with p.mu held.
@@ -396,24 +476,18 @@ func (p *pool) open() (*server, error) {
 	cfg := p.cfg
 	p.mu.Unlock()
 	s, err := connectServer(p, p.nextID.Add(1), &cfg.server)
+	if err != nil {
+		p.connectFailed(err)
+		return nil, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.opening--
-	if err != nil {
-		p.dbLimit.give()
-		p.usrLimit.give()
-		p.lastErr, p.lastErrAt = err, time.Now()
-		p.pooler.log.Warn("server connect failed", "database", p.database, "user", p.user, "err", err)
-		if p.total() == 0 {
-			// Nobody can be served: tell every waiter now instead of at query_wait_timeout.
-			for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
-				w.ch <- grant{err: err}
-			}
-		}
-		return nil, err
+	if p.lastErr != nil {
+		p.pooler.log.Info("server connect works again", "database", p.database, "user", p.user)
+		p.lastErr, p.lastErrAt, p.lastErrRefused = nil, time.Time{}, false
+		defer p.grantOpen() // the waiters held back by the failures may connect now
 	}
-	p.lastErr = nil
-	p.lastErrAt = time.Time{}
 	j := 0.9 + 0.1*rand.Float64() // jitter so connections do not all expire together
 	if cfg.serverLifetime > 0 {
 		s.expiresAt = s.createdAt.Add(time.Duration(float64(cfg.serverLifetime) * j))
@@ -429,6 +503,26 @@ func (p *pool) open() (*server, error) {
 	s.setState(serverActive)
 	p.stats.serversOpened.Add(1)
 	return s, nil
+}
+
+// connectFailed records a failed connect and gives its slot back. PostgreSQL's refusal
+// of the login goes to every waiting client at once when nobody can be served; a
+// failure for want of the server leaves them waiting for the next attempt.
+func (p *pool) connectFailed(err error) {
+	p.mu.Lock()
+	p.opening--
+	p.dbLimit.give()
+	p.usrLimit.give()
+	p.lastErr, p.lastErrAt = err, time.Now()
+	p.lastErrRefused = !transientConnectError(err)
+	p.pooler.log.Warn("server connect failed", "database", p.database, "user", p.user, "err", err)
+	if p.lastErrRefused && p.total() == 0 {
+		for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
+			w.ch <- grant{err: err}
+		}
+	}
+	p.mu.Unlock()
+	p.pooler.offerSlots(p) // the slot given back may serve another pool
 }
 
 // release puts a server connection back: to the first waiter, or to the idle list.
@@ -466,6 +560,26 @@ func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.D
 		p.mu.Unlock()
 		return reset, timeout
 	}
+	if !p.paused && p.contended() {
+		var since time.Time
+		if w := p.waiters.head; w != nil {
+			since = w.since
+		}
+		p.mu.Unlock()
+		if p.pooler.waitsLonger(p, since) {
+			// A client of another pool sharing a limit has waited longer than any of
+			// ours: close this connection so that its slot goes to that client.
+			p.pooler.log.Debug("closing a server connection to make room for another pool", "database", p.database, "user", p.user, "server", s.String())
+			s.close()
+			return "", 0
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			s.close()
+			return "", 0
+		}
+	}
 	if !p.paused {
 		if w := p.waiters.pop(); w != nil {
 			s.setState(serverActive)
@@ -501,11 +615,11 @@ func (s *server) stale(cfg *poolConfig) bool {
 }
 
 // serverClosed forgets a connection whose reader has ended, and lets a waiter open a
-// replacement.
+// replacement: of this pool, or of another sharing its limits that has waited longer.
 func (p *pool) serverClosed(s *server) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.servers[s]; !ok {
+		p.mu.Unlock()
 		return
 	}
 	delete(p.servers, s)
@@ -519,17 +633,37 @@ func (p *pool) serverClosed(s *server) {
 			break
 		}
 	}
-	p.grantOpen()
+	p.mu.Unlock()
+	p.pooler.offerSlots(p)
 }
 
 // grantOpen lets waiting clients open connections while the pool has room. Call with
 // p.mu held.
 func (p *pool) grantOpen() {
-	for p.waiters.head != nil && !p.paused && !p.closed && p.mayOpen(p.waiters.head.since) && p.takeLimits() {
-		w := p.waiters.pop()
-		p.opening++
-		w.ch <- grant{open: true}
+	for p.grantOne() {
 	}
+}
+
+// eligible returns when the first waiter started waiting, if it could open a
+// connection but for max_db_connections and max_user_connections. Call with p.mu held.
+func (p *pool) eligible() (since time.Time, ok bool) {
+	w := p.waiters.head
+	if w == nil || p.paused || p.closed || !p.mayOpen(w.since) {
+		return time.Time{}, false
+	}
+	return w.since, true
+}
+
+// grantOne lets the first waiter open a connection if the pool and the limits have
+// room; it reports whether it did. Call with p.mu held.
+func (p *pool) grantOne() bool {
+	if _, ok := p.eligible(); !ok || !p.takeLimits() {
+		return false
+	}
+	w := p.waiters.pop()
+	p.opening++
+	w.ch <- grant{open: true}
+	return true
 }
 
 // maintain is called by the janitor about once a second: it closes connections idle
@@ -556,7 +690,6 @@ func (p *pool) maintain(now time.Time) {
 		p.idle[i] = nil
 	}
 	p.idle = keep
-	p.grantOpen()
 	// min_pool_size: open in the background, one at a time per tick.
 	var warm bool
 	if !p.closed && !p.paused && p.total() < cfg.minSize && p.total() < cfg.size &&

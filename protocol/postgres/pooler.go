@@ -482,11 +482,94 @@ func (pl *Pooler) janitor() {
 		case <-pl.done:
 			return
 		case now := <-t.C:
-			for _, p := range pl.poolList() {
+			pools := pl.poolList()
+			for _, p := range pools {
 				p.maintain(now)
+			}
+			// Waiters that may open now (server_login_retry passed, reserve_pool_timeout
+			// reached, a slot freed): oldest first. Those still held back by a shared
+			// limit get an idle connection of another pool closed for them.
+			pl.offer(pools)
+			for _, p := range pools {
+				p.mu.Lock()
+				_, starved := p.eligible()
+				p.mu.Unlock()
+				if starved {
+					pl.evictIdle(p)
+				}
 			}
 		}
 	}
+}
+
+// sharing returns p and the pools that share its max_db_connections or
+// max_user_connections limit.
+func (pl *Pooler) sharing(p *pool) []*pool {
+	if !p.dbLimit.limited() && !p.usrLimit.limited() {
+		return []*pool{p}
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ps := []*pool{p}
+	for _, o := range pl.pools {
+		if o != p && ((o.dbLimit == p.dbLimit && p.dbLimit.limited()) || (o.usrLimit == p.usrLimit && p.usrLimit.limited())) {
+			ps = append(ps, o)
+		}
+	}
+	return ps
+}
+
+// offerSlots lets waiting clients of p and of the pools sharing its limits open
+// connections while there is room, the client that has waited longest first.
+func (pl *Pooler) offerSlots(p *pool) { pl.offer(pl.sharing(p)) }
+
+// offer lets the waiting clients of pools open connections while there is room, the
+// client that has waited longest first. Pool locks are taken one at a time.
+func (pl *Pooler) offer(pools []*pool) {
+	skip := make([]bool, len(pools))
+	for {
+		best := -1
+		var bestSince time.Time
+		for i, o := range pools {
+			if skip[i] {
+				continue
+			}
+			o.mu.Lock()
+			since, ok := o.eligible()
+			o.mu.Unlock()
+			if !ok {
+				skip[i] = true
+			} else if best < 0 || since.Before(bestSince) {
+				best, bestSince = i, since
+			}
+		}
+		if best < 0 {
+			return
+		}
+		o := pools[best]
+		o.mu.Lock()
+		granted := o.grantOne()
+		o.mu.Unlock()
+		if !granted {
+			skip[best] = true // full under a limit (or no longer waiting)
+		}
+	}
+}
+
+// waitsLonger reports whether a client of another pool sharing p's limits has waited
+// since before since (zero: at all) and could open a connection once one of p's had
+// closed.
+func (pl *Pooler) waitsLonger(p *pool, since time.Time) bool {
+	for _, o := range pl.sharing(p)[1:] {
+		o.mu.Lock()
+		at, ok := o.eligible()
+		o.mu.Unlock()
+		if ok && (since.IsZero() || at.Before(since)) &&
+			o.dbLimit.fitsAfter(p.dbLimit, p.usrLimit) && o.usrLimit.fitsAfter(p.dbLimit, p.usrLimit) {
+			return true
+		}
+	}
+	return false
 }
 
 // evictIdle closes the longest-idle server connection of another pool that shares

@@ -237,7 +237,7 @@ func (c *client) login() error {
 	welcome, err := p.welcomeParams(c, deadline)
 	if err != nil {
 		if errors.Is(err, ErrQueryWaitTimeout) {
-			return fatalf(CodeProtocolViolation, "query_wait_timeout")
+			return queryWaitTimeoutError(err)
 		}
 		return err
 	}
