@@ -25,6 +25,10 @@ import (
 // Version is kvproxy's version.
 const Version = "0.1.0"
 
+// DefaultConfig is the file kvproxy reads without -c, where Debian's nutcracker
+// package keeps it.
+const DefaultConfig = "/etc/nutcracker/nutcracker.yml"
+
 func main() {
 	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil))
 }
@@ -39,6 +43,13 @@ type options struct {
 	metricsAddr     string
 	logLevel        string
 	logFormat       string
+	verbosity       int
+	output          string
+	daemonize       bool
+	describeStats   bool
+	pidFile         string
+	mbufSize        int
+	showVersion     bool
 	shutdownTimeout time.Duration
 	maxBulk         int
 	maxArgs         int
@@ -58,23 +69,39 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, hook 
 func newRootCommand(stdout, stderr io.Writer, hook func(*options)) *cobra.Command {
 	opts := &options{stderr: stderr}
 	root := &cobra.Command{
-		Use:   "kvproxy --config FILE",
+		Use:   "kvproxy [-c FILE] [nutcracker's options]",
 		Short: "A twemproxy-compatible sharding proxy for Redis",
 		Long: `kvproxy reads twemproxy's nutcracker.yml and shards keys over Redis servers
 exactly as twemproxy does, with a finite default timeout (1s), replicas,
 separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
-		Example: `  kvproxy -c /etc/nutcracker.yml
-  kvproxy check-config /etc/nutcracker.yml`,
+		Example: `  kvproxy -c /etc/nutcracker/nutcracker.yml
+  kvproxy -d -o /var/log/nutcracker/nutcracker.log -p /run/nutcracker/nutcracker.pid -v 6
+  kvproxy -t -c nutcracker.yml
+  kvproxy check-config /etc/nutcracker/nutcracker.yml`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.config == "" {
+			switch {
+			case opts.showVersion:
+				return printBanner(stderr)
+			case opts.describeStats:
+				return describeStats(stderr)
+			case opts.config == "":
 				_ = cmd.Usage()
-				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given (--config FILE)")}
+				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given (-c FILE)")}
+			case opts.testConf:
+				return testConf(stderr, opts.config)
 			}
-			if opts.testConf {
-				return checkConfig(stdout, opts.config)
+			if err := checkFlags(cmd, opts); err != nil {
+				return err
+			}
+			if opts.daemonize && !cli.Daemonized() {
+				// nutcracker's -d: the detached copy of this process does the work.
+				if _, err := cli.Daemonize(""); err != nil {
+					return &cli.ExitError{Code: 1, Err: err}
+				}
+				return nil
 			}
 			if hook != nil {
 				hook(opts)
@@ -86,13 +113,21 @@ separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	f := root.Flags()
-	f.StringVarP(&opts.config, "config", "c", "", "the nutcracker.yml to run with")
+	f.StringVarP(&opts.config, "config", "c", DefaultConfig, "the nutcracker.yml to run with")
+	f.StringVar(&opts.config, "conf-file", DefaultConfig, "the same as --config (nutcracker's long name)")
 	f.BoolVarP(&opts.testConf, "test-conf", "t", false, "check the configuration and exit (as check-config)")
+	f.BoolVarP(&opts.showVersion, "version", "V", false, "print the version banner and exit")
+	f.BoolVarP(&opts.daemonize, "daemonize", "d", false, "run as a daemon (detached, in a session of its own)")
+	f.BoolVarP(&opts.describeStats, "describe-stats", "D", false, "print the stats' descriptions and exit")
+	f.IntVarP(&opts.verbosity, "verbose", "v", cli.DefaultVerbosity, "log level on nutcracker's scale, 0-11 (5: notices; 7 and more: debug); SIGTTIN/SIGTTOU move it")
+	f.StringVarP(&opts.output, "output", "o", "", "log to this file instead of standard error (reopened on SIGHUP)")
+	f.StringVarP(&opts.pidFile, "pid-file", "p", "", "write the process id to this file")
+	f.IntVarP(&opts.mbufSize, "mbuf-size", "m", 16384, "accepted for nutcracker compatibility (512-16777216); kvproxy sizes its buffers itself")
 	f.IntVarP(&opts.statsPort, "stats-port", "s", 22222, "port of twemproxy's JSON stats (0 disables them)")
 	f.StringVarP(&opts.statsAddr, "stats-addr", "a", "0.0.0.0", "address of twemproxy's JSON stats")
 	f.IntVarP(&opts.statsInterval, "stats-interval", "i", 30000, "accepted for nutcracker compatibility; stats are always current")
 	f.StringVar(&opts.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (default: the file's metrics_listen)")
-	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&opts.logLevel, "log-level", "", "log level by name: debug, info, warn, error (instead of -v)")
 	f.StringVar(&opts.logFormat, "log-format", "text", "log format: text or json")
 	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM wait for requests in flight")
 	f.IntVar(&opts.maxBulk, "max-bulk", redis.DefaultMaxBulk, "largest bulk string a client may send, in bytes")
@@ -124,6 +159,66 @@ func newCheckConfigCommand(stdout io.Writer) *cobra.Command {
 	}
 }
 
+// testConf is nutcracker's -t: every problem of the file on standard error, then
+// whether its syntax is ok (exit 0) or invalid (exit 1), in nutcracker's words.
+func testConf(w io.Writer, path string) error {
+	err := checkConfig(w, path)
+	verdict := "ok"
+	if err != nil {
+		verdict = "invalid"
+	}
+	fmt.Fprintf(w, "kvproxy: configuration file '%s' syntax is %s\n", path, verdict)
+	return err
+}
+
+// printBanner is -V: nutcracker's banner with kvproxy's name and version.
+func printBanner(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "This is kvproxy-%s (nutcracker-0.5.0 compatible)\n\n", Version)
+	return err
+}
+
+// statDescriptions are twemproxy's stats with its descriptions, as -D prints them.
+var statDescriptions = [2][][2]string{
+	{
+		{"client_eof", "# eof on client connections"},
+		{"client_err", "# errors on client connections"},
+		{"client_connections", "# active client connections"},
+		{"server_ejects", "# times backend server was ejected"},
+		{"forward_error", "# times we encountered a forwarding error"},
+		{"fragments", "# fragments created from a multi-vector request"},
+	},
+	{
+		{"server_eof", "# eof on server connections"},
+		{"server_err", "# errors on server connections"},
+		{"server_timedout", "# timeouts on server connections"},
+		{"server_connections", "# active server connections"},
+		{"server_ejected_at", "timestamp when server was ejected in usec since epoch"},
+		{"requests", "# requests"},
+		{"request_bytes", "total request bytes"},
+		{"responses", "# responses"},
+		{"response_bytes", "total response bytes"},
+		{"in_queue", "# requests in incoming queue"},
+		{"in_queue_bytes", "current request bytes in incoming queue"},
+		{"out_queue", "# requests in outgoing queue"},
+		{"out_queue_bytes", "current request bytes in outgoing queue"},
+	},
+}
+
+// describeStats is -D: the banner, then each stat with its description.
+func describeStats(w io.Writer) error {
+	printBanner(w)
+	for i, title := range []string{"pool stats:", "server stats:"} {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, title)
+		for _, d := range statDescriptions[i] {
+			fmt.Fprintf(w, "  %-20s\"%s\"\n", d[0], d[1])
+		}
+	}
+	return nil
+}
+
 // checkConfig prints every problem of the file at path, one per line, and fails with
 // status 1 if there is any.
 func checkConfig(w io.Writer, path string) error {
@@ -151,19 +246,46 @@ func checkConfig(w io.Writer, path string) error {
 	return nil
 }
 
-func newLogger(opts *options) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
-		return nil, &cli.ExitError{Code: 2, Err: fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.logLevel)}
+// newLogger makes the logger of a run, writing to w at the level v follows.
+func newLogger(opts *options, w io.Writer, v *cli.Verbosity) (*slog.Logger, error) {
+	if opts.logLevel != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(opts.logLevel)); err != nil {
+			return nil, &cli.ExitError{Code: 2, Err: fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.logLevel)}
+		}
+		for n := cli.MinVerbosity; n <= cli.MaxVerbosity; n++ {
+			if cli.SlogLevel(n) == level || (level > slog.LevelInfo && cli.SlogLevel(n) <= level) {
+				v.Set(n)
+				break
+			}
+		}
 	}
-	ho := &slog.HandlerOptions{Level: level}
+	ho := &slog.HandlerOptions{Level: v.Leveler()}
 	switch opts.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(opts.stderr, ho)), nil
+		return slog.New(slog.NewTextHandler(w, ho)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(opts.stderr, ho)), nil
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
 	}
 	return nil, &cli.ExitError{Code: 2, Err: fmt.Errorf("--log-format %q: want text or json", opts.logFormat)}
+}
+
+// checkFlags refuses values nutcracker refuses too.
+func checkFlags(cmd *cobra.Command, opts *options) error {
+	bad := func(format string, a ...any) error {
+		_ = cmd.Usage()
+		return &cli.ExitError{Code: 1, Err: fmt.Errorf(format, a...)}
+	}
+	if opts.statsPort < 0 || opts.statsPort > 65535 {
+		return bad("option -s value %d is not a valid port", opts.statsPort)
+	}
+	if opts.mbufSize < 512 || opts.mbufSize > 16777216 {
+		return bad("mbuf chunk size must be between 512 and 16777216 bytes")
+	}
+	if opts.verbosity < cli.MinVerbosity || opts.verbosity > cli.MaxVerbosity {
+		return bad("option -v value %d: want 0 to 11", opts.verbosity)
+	}
+	return nil
 }
 
 // load reads and checks the file; memcached pools are refused until supported.
@@ -177,9 +299,26 @@ func load(path string) (*nutyml.Config, error) {
 
 // run serves until SIGINT/SIGTERM (or ctx), reloading on SIGHUP.
 func run(ctx context.Context, opts *options) error {
-	log, err := newLogger(opts)
+	verbosity := cli.NewVerbosity(opts.verbosity)
+	var logOut io.Writer = opts.stderr
+	var logFile *cli.LogFile
+	if opts.output != "" && opts.output != "stderr" {
+		lf, err := cli.OpenLogFile(opts.output)
+		if err != nil {
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		defer lf.Close()
+		logFile, logOut = lf, lf
+	}
+	log, err := newLogger(opts, logOut, verbosity)
 	if err != nil {
 		return err
+	}
+	if opts.pidFile != "" {
+		if err := cli.WritePidfile(opts.pidFile); err != nil {
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		defer cli.RemovePidfile(opts.pidFile)
 	}
 	cfg, err := load(opts.config)
 	if err != nil {
@@ -192,7 +331,7 @@ func run(ctx context.Context, opts *options) error {
 	sigs := opts.signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(ch)
 		sigs = ch
 	}
@@ -215,12 +354,27 @@ func run(ctx context.Context, opts *options) error {
 		case <-ctx.Done():
 			return shutdown(p, log, opts.shutdownTimeout, nil)
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
+				// As nutcracker: reopen the log file (logrotate); and reload the file.
+				if logFile != nil {
+					if err := logFile.Reopen(); err != nil {
+						log.Error("log file not reopened", "err", err)
+					} else {
+						log.Info("signal SIGHUP received, log file reopened", "output", logFile.Path())
+					}
+				}
 				reload(p, log, opts.config)
-				continue
+			case syscall.SIGTTIN:
+				log.Warn(fmt.Sprintf("up log level to %d", verbosity.Up()))
+			case syscall.SIGTTOU:
+				log.Warn(fmt.Sprintf("down log level to %d", verbosity.Down()))
+			case syscall.SIGUSR1, syscall.SIGUSR2:
+				log.Info("signal received; nothing to do", "signal", sig.String())
+			default:
+				log.Info("shutting down", "signal", sig.String())
+				return shutdown(p, log, opts.shutdownTimeout, sigs)
 			}
-			log.Info("shutting down", "signal", sig.String())
-			return shutdown(p, log, opts.shutdownTimeout, sigs)
 		}
 	}
 }

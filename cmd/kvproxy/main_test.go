@@ -29,9 +29,11 @@ func TestVersionAndCheckConfig(t *testing.T) {
 	os.WriteFile(bad, []byte("alpha:\n  listen: 127.0.0.1:22121\n  hash: nosuch\n  redis: true\n  timeout: x\n  servers:\n    - 127.0.0.1:6379:1\n"), 0o644)
 	for _, args := range [][]string{{"check-config", bad}, {"-t", "-c", bad}} {
 		out.Reset()
+		errb.Reset()
 		code := execute(context.Background(), args, &out, &errb, nil)
-		if code != 1 || !strings.Contains(out.String(), "line 3") || !strings.Contains(out.String(), "line 5") {
-			t.Fatalf("%q: %d\n%s", args, code, out.String())
+		got := out.String() + errb.String() // -t writes to standard error, as nutcracker
+		if code != 1 || !strings.Contains(got, "line 3") || !strings.Contains(got, "line 5") {
+			t.Fatalf("%q: %d\n%s", args, code, got)
 		}
 	}
 	good := filepath.Join(dir, "good.yml")
@@ -40,8 +42,31 @@ func TestVersionAndCheckConfig(t *testing.T) {
 	if code := execute(context.Background(), []string{"check-config", good}, &out, &errb, nil); code != 0 {
 		t.Fatalf("good: %d %s", code, out.String())
 	}
-	if code := execute(context.Background(), nil, &out, &errb, nil); code != 2 {
-		t.Fatalf("no config: %d", code)
+	errb.Reset()
+	if code := execute(context.Background(), []string{"-c", filepath.Join(dir, "missing.yml"), "-s", "0"}, &out, &errb, nil); code != 1 || !strings.Contains(errb.String(), "missing.yml") {
+		t.Fatalf("missing config: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := execute(context.Background(), []string{"-t", "-c", good}, &out, &errb, nil); code != 0 || !strings.Contains(errb.String(), "configuration file '"+good+"' syntax is ok") {
+		t.Fatalf("-t good: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := execute(context.Background(), []string{"-t", "-c", bad}, &out, &errb, nil); code != 1 || !strings.Contains(errb.String(), "syntax is invalid") {
+		t.Fatalf("-t bad: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := execute(context.Background(), []string{"-V"}, &out, &errb, nil); code != 0 || !strings.HasPrefix(errb.String(), "This is kvproxy-"+Version) {
+		t.Fatalf("-V: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := execute(context.Background(), []string{"-D"}, &out, &errb, nil); code != 0 || !strings.Contains(errb.String(), "server stats:") || !strings.Contains(errb.String(), "  server_timedout") {
+		t.Fatalf("-D: %d %q", code, errb.String())
+	}
+	for _, args := range [][]string{{"-c", good, "-m", "100"}, {"-c", good, "-s", "70000"}, {"-c", good, "-v", "12"}} {
+		errb.Reset()
+		if code := execute(context.Background(), args, &out, &errb, nil); code != 1 {
+			t.Fatalf("%q: %d %q", args, code, errb.String())
+		}
 	}
 }
 
