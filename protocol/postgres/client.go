@@ -105,6 +105,7 @@ type client struct {
 	waitStart   atomic.Int64
 	queryTimer  *time.Timer
 	closeOnce   sync.Once
+	ddlPending  atomic.Bool // a schema change ran in the current transaction (prepared.go)
 }
 
 func (c *client) setState(s clientState) { c.state.Store(int32(s)) }
@@ -318,6 +319,9 @@ func (c *client) forward(typ byte, msg []byte) error {
 	if c.prep != nil && c.prep.tracking.Load() {
 		c.sendTracked(s, typ, msg, ignored)
 	} else {
+		if typ == wire.Parse || typ == wire.Query || typ == wire.Close {
+			s.unnamedClient = 0 // the unnamed statement may have changed, untracked
+		}
 		s.w.Raw(msg)
 	}
 	c.out = s
@@ -466,6 +470,7 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 		c.recordParam(msg)
 	case wire.CommandComplete:
 		c.confirmSet(s, msg)
+		c.noteSchemaChange(msg)
 		if c.prep != nil && dropsAllStatements(msg) {
 			s.stmts.clearBefore(^uint64(0)) // an untracked DISCARD ALL or DEALLOCATE ALL
 		}
@@ -524,6 +529,9 @@ func (c *client) ready(s *server, status byte) {
 		c.xactAt = c.boundAt
 	}
 	if status == 'I' {
+		if c.ddlPending.Swap(false) {
+			c.pl.stmtEpoch.Add(1) // the schema change is committed (or rolled back)
+		}
 		c.pool.stats.xactCount.Add(1)
 		if !c.xactAt.IsZero() {
 			c.pool.stats.xactTime.Add(now.Sub(c.xactAt).Microseconds())

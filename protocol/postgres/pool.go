@@ -220,6 +220,51 @@ type pool struct {
 	// stmtGen maps a server-side statement name to its generation, raised each time
 	// PostgreSQL reports that the statement's result type changed (prepared.go).
 	stmtGen sync.Map
+
+	// known holds server-side statement names PostgreSQL prepared (ParseComplete) on
+	// a server connection of the pool, at most maxKnownStmts; the schema epoch is part
+	// of each name, so a schema change retires them all (prepared.go).
+	knownMu sync.Mutex
+	known   map[string]struct{}
+}
+
+// maxKnownStmts bounds pool.known.
+const maxKnownStmts = 4096
+
+// knownStmt reports whether PostgreSQL prepared the server-side statement srv on a
+// server connection of the pool.
+func (p *pool) knownStmt(srv string) bool {
+	p.knownMu.Lock()
+	defer p.knownMu.Unlock()
+	_, ok := p.known[srv]
+	return ok
+}
+
+// noteStmt records that PostgreSQL prepared srv; when the set is full, an arbitrary
+// other name is forgotten.
+func (p *pool) noteStmt(srv string) {
+	p.knownMu.Lock()
+	defer p.knownMu.Unlock()
+	if _, ok := p.known[srv]; ok {
+		return
+	}
+	if p.known == nil {
+		p.known = make(map[string]struct{})
+	}
+	for name := range p.known {
+		if len(p.known) < maxKnownStmts {
+			break
+		}
+		delete(p.known, name)
+	}
+	p.known[srv] = struct{}{}
+}
+
+// forgetStmt drops srv from the statements known to prepare.
+func (p *pool) forgetStmt(srv string) {
+	p.knownMu.Lock()
+	defer p.knownMu.Unlock()
+	delete(p.known, srv)
 }
 
 // stmtGeneration returns the generation of a server-side statement.

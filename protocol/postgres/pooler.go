@@ -43,8 +43,12 @@ type Pooler struct {
 
 	nextServerID atomic.Uint64
 	nextClientID atomic.Uint64
-	nclients     atomic.Int64
-	startedAt    time.Time
+	// stmtEpoch is raised at every schema change pgpool sees (DDL passing through, or
+	// PostgreSQL reporting a shared statement stale); it is part of every server-side
+	// statement name, so a fresh Parse after the change is prepared anew (prepared.go).
+	stmtEpoch atomic.Uint64
+	nclients  atomic.Int64
+	startedAt time.Time
 
 	admin adminState // admin console state: DISABLE, RECONNECT, callbacks (admin_state.go)
 

@@ -14,8 +14,15 @@ package postgres
 // Because pgpool sends some messages the client did not send and answers some the
 // server never sees, it keeps per binding a FIFO of the response groups it expects
 // (respqueue.go) and matches the server's replies against it. This bookkeeping starts
-// only when a client first uses a named statement, so clients of unnamed statements
-// (simple or extended protocol) pay nothing for it.
+// at a client's first Parse, so clients of the simple protocol pay nothing for it.
+//
+// The unnamed statement is the client's own too: pgpool keeps the client's last
+// unnamed Parse and, per server connection, whose unnamed statement it holds, and
+// sends that Parse again before a Bind or Describe of the unnamed statement on a
+// connection that holds another's.
+//
+// Server-side names include a schema epoch (Pooler.stmtEpoch), raised at schema
+// changes pgpool sees, so a fresh Parse after one is analysed against the new schema.
 
 import (
 	"container/list"
@@ -38,13 +45,23 @@ const serverStmtPrefix = "pgpool_"
 const (
 	CodeDuplicatePreparedStatement = "42P05"
 	CodeInFailedTransaction        = "25P02"
+	CodeInvalidStatementName       = "26000"
 )
 
 // serverStmtName returns the server-side name of a statement: a hash of the Parse
-// body after the name (query text and parameter types).
-func serverStmtName(rest []byte) string {
-	sum := sha256.Sum256(rest)
-	return serverStmtPrefix + hex.EncodeToString(sum[:16])
+// body after the name (query text and parameter types) and of the schema epoch it is
+// prepared in (see Pooler.stmtEpoch): after a schema change a fresh Parse gets a new
+// server-side statement, analysed against today's schema.
+func serverStmtName(rest []byte, epoch uint64) string {
+	h := sha256.New()
+	h.Write(rest)
+	if epoch > 0 {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], epoch)
+		h.Write(b[:])
+	}
+	var sum [sha256.Size]byte
+	return serverStmtPrefix + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // preparedStmt is one of a client's named statements.
@@ -184,12 +201,18 @@ type prepState struct {
 	scratch    []byte // for rewritten messages
 
 	// Guarded by the client's mu.
-	stmts    map[string]*preparedStmt
-	q        respQueue
-	skipping bool   // PostgreSQL skips to the next Sync; groups sent meanwhile are void
-	seq      uint64 // statements defined so far
-	waiting  bool
-	room     *sync.Cond
+	// unnamed is the client's last unnamed Parse (one message, so bounded by
+	// max_packet_size) as things stand after what was sent; nil: the client has no
+	// unnamed statement. unnamedSeq counts its changes; a server connection holds the
+	// client's unnamed statement when its unnamedClient and unnamedSeq match.
+	unnamed    []byte
+	unnamedSeq uint64
+	stmts      map[string]*preparedStmt
+	q          respQueue
+	skipping   bool   // PostgreSQL skips to the next Sync; groups sent meanwhile are void
+	seq        uint64 // statements defined so far
+	waiting    bool
+	room       *sync.Cond
 }
 
 // initPrepared turns statement tracking on for a client in transaction or statement
@@ -236,13 +259,14 @@ func (p *prepState) deallocate(name string, seq uint64) {
 }
 
 // prepIntercept runs before a client message is forwarded. It starts tracking at the
-// client's first named Parse, drops messages after an error pgpool reported until
-// Sync, and answers SQL DEALLOCATE of the client's statements. It reports whether the
+// client's first Parse (named statements are the client's own, and so is its unnamed
+// statement across Sync), drops messages after an error pgpool reported until Sync,
+// and answers SQL DEALLOCATE of the client's statements. It reports whether the
 // message was handled.
 func (c *client) prepIntercept(typ byte, msg []byte) (bool, error) {
 	p := c.prep
 	if !p.tracking.Load() {
-		if p.off || typ != wire.Parse || len(msg) <= wire.HeaderSize || msg[wire.HeaderSize] == 0 {
+		if p.off || typ != wire.Parse || len(msg) <= wire.HeaderSize {
 			return false, nil
 		}
 		if !c.startTracking() {
@@ -265,13 +289,16 @@ func (c *client) prepIntercept(typ byte, msg []byte) (bool, error) {
 	return false, nil
 }
 
-// parseUnbound records a named Parse that arrives while the client has no server
-// connection and answers ParseComplete at once; the statement is prepared on the
-// server connection where a Bind or Describe first needs it. Taking a server
-// connection for the Parse alone would make a client that prepares synchronously
-// (libpq's PQprepare, as pgbench -M prepared does) wait for a connection that another
-// client of the same thread holds in a transaction. An error in the statement then
-// reaches the client at that Bind or Describe. It reports whether msg was handled.
+// parseUnbound answers a named Parse that arrives while the client has no server
+// connection, when PostgreSQL's answer is known: the same statement (query text and
+// parameter types) was prepared on a server connection of the pool since the last
+// schema change pgpool saw (ParseComplete), or the name is in use (42P05). The
+// statement is then prepared on the server connection where a Bind or Describe first
+// needs it. Taking a server connection for such a Parse would make a client that
+// prepares synchronously (libpq's PQprepare, as pgbench -M prepared does) wait for a
+// connection that another client of the same thread holds in a transaction. Any
+// other Parse goes to a server connection, so an error in the statement reaches the
+// client as PostgreSQL's answer to the Parse. It reports whether msg was handled.
 func (c *client) parseUnbound(msg []byte) bool {
 	p := c.prep
 	name, rest, ok := cstr(wire.Body(msg))
@@ -285,7 +312,12 @@ func (c *client) parseUnbound(msg []byte) bool {
 	}
 	_, dup := p.stmts[string(name)]
 	if !dup {
-		st := p.define(name, rest)
+		srv := serverStmtName(rest, c.pl.stmtEpoch.Load())
+		if !c.pool.knownStmt(srv) {
+			c.mu.Unlock()
+			return false
+		}
+		st := p.define(name, rest, srv)
 		st.gen = c.pool.stmtGeneration(st.srv)
 	}
 	c.mu.Unlock()
@@ -302,16 +334,55 @@ func (c *client) parseUnbound(msg []byte) bool {
 	return true
 }
 
+// noteSchemaChange raises the statement epoch when a CommandComplete reports a schema
+// change, so that a fresh Parse by any client is analysed against the new schema;
+// the end of the client's transaction raises it again, for Parses other clients
+// made before the change was committed.
+func (c *client) noteSchemaChange(msg []byte) {
+	if !schemaChangeTag(wire.Body(msg)) {
+		return
+	}
+	c.pl.stmtEpoch.Add(1)
+	c.ddlPending.Store(true)
+}
+
+// schemaChangeTag reports whether a CommandComplete body (tag and NUL) reports a
+// command that can change how a statement's text is analysed: CREATE, ALTER or DROP
+// of any object (column types, result columns, name and overload resolution) and
+// IMPORT FOREIGN SCHEMA. COMMENT, GRANT, REVOKE and data changes do not count.
+func schemaChangeTag(body []byte) bool {
+	if len(body) == 0 {
+		return false
+	}
+	switch body[0] {
+	case 'C', 'A', 'D', 'I':
+	default:
+		return false
+	}
+	tag, _, ok := cstr(body)
+	if !ok {
+		tag = body
+	}
+	word, _, _ := strings.Cut(string(tag), " ")
+	switch word {
+	case "CREATE", "ALTER", "DROP":
+		return len(tag) > len(word)+1
+	case "IMPORT":
+		return string(tag) == "IMPORT FOREIGN SCHEMA"
+	}
+	return false
+}
+
 // errDuplicateStmt is PostgreSQL's error for a Parse under a name in use.
 func errDuplicateStmt(name []byte) *Error {
 	return errorf(CodeDuplicatePreparedStatement, "prepared statement \"%s\" already exists", name)
 }
 
-// define records a client's named statement from its Parse body after the name.
-// Call with c.mu held.
-func (p *prepState) define(name, rest []byte) *preparedStmt {
+// define records a client's named statement from its Parse body after the name, under
+// the server-side name srv. Call with c.mu held.
+func (p *prepState) define(name, rest []byte, srv string) *preparedStmt {
 	p.seq++
-	st := &preparedStmt{name: string(name), srv: serverStmtName(rest), seq: p.seq}
+	st := &preparedStmt{name: string(name), srv: srv, seq: p.seq}
 	st.parse = appendMessage(nil, wire.Parse, []byte(st.srv), nul, rest)
 	p.stmts[st.name] = st
 	return st
@@ -500,6 +571,9 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 	case wire.Bind:
 		portal, rest, ok1 := cstr(body)
 		name, rest, ok2 := cstr(rest)
+		if ok1 && ok2 && len(name) == 0 && !c.unnamedReady(s, push) {
+			break
+		}
 		st := p.stmts[string(name)]
 		if !ok1 || !ok2 || len(name) == 0 || st == nil {
 			s.w.Raw(msg)
@@ -524,6 +598,9 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			push(respGroup{kind: groupDescribe, srv: st.srv})
 			break
 		}
+		if isUnnamedStmt(body) && !c.unnamedReady(s, push) {
+			break
+		}
 		s.w.Raw(msg)
 		push(respGroup{kind: groupDescribe})
 	case wire.Close:
@@ -532,8 +609,12 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			push(respGroup{kind: groupSynthClose, stmt: st})
 			break
 		}
+		g := respGroup{kind: groupClose}
+		if isUnnamedStmt(body) {
+			c.setUnnamed(s, &g, nil, true)
+		}
 		s.w.Raw(msg)
-		push(respGroup{kind: groupClose})
+		push(g)
 	case wire.Execute:
 		s.w.Raw(msg)
 		push(respGroup{kind: groupExecute})
@@ -543,8 +624,12 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			push(respGroup{kind: groupSync})
 		}
 	case wire.Query, wire.FunctionCall:
+		g := respGroup{kind: groupQuery}
+		if typ == wire.Query {
+			c.setUnnamed(s, &g, nil, true) // a simple Query drops the unnamed statement
+		}
 		s.w.Raw(msg)
-		push(respGroup{kind: groupQuery})
+		push(g)
 	default:
 		s.w.Raw(msg)
 	}
@@ -564,6 +649,51 @@ func (c *client) namedStmt(body []byte) *preparedStmt {
 	return c.prep.stmts[string(name)]
 }
 
+// isUnnamedStmt reports whether a Describe or Close body names the unnamed statement.
+func isUnnamedStmt(body []byte) bool {
+	return len(body) >= 2 && body[0] == 'S' && body[1] == 0
+}
+
+// setUnnamed records in g, a request about to be sent to s, that it changes the
+// unnamed statement: the client's own to parse (own), or only the server
+// connection's to the client's current one (pgpool re-sends the client's Parse).
+// Call with c.mu held.
+func (c *client) setUnnamed(s *server, g *respGroup, parse []byte, own bool) {
+	p := c.prep
+	g.unnamed, g.own = true, own
+	g.prevParse = p.unnamed
+	g.prevSrvClient, g.prevSrvSeq = s.unnamedClient, s.unnamedSeq
+	if own {
+		p.unnamedSeq++
+		p.unnamed = parse
+	}
+	s.unnamedClient, s.unnamedSeq = c.id, p.unnamedSeq
+	g.useq = p.unnamedSeq
+}
+
+// unnamedReady runs before a Bind or Describe of the unnamed statement: when the
+// server connection holds another client's unnamed statement (a client's unnamed
+// statement outlives its Sync, and the connection may have served others since),
+// pgpool sends the client's last unnamed Parse first, its ParseComplete dropped; a
+// client without one gets PostgreSQL's 26000 from pgpool. It reports whether the
+// message may be sent. Call with c.mu held.
+func (c *client) unnamedReady(s *server, push func(respGroup)) bool {
+	p := c.prep
+	if s.unnamedClient == c.id && s.unnamedSeq == p.unnamedSeq {
+		return true
+	}
+	if p.unnamed == nil {
+		push(respGroup{kind: groupSynthError, err: errorf(CodeInvalidStatementName, "unnamed prepared statement does not exist").response()})
+		p.dropToSync = true
+		return false
+	}
+	g := respGroup{kind: groupParseInternal}
+	c.setUnnamed(s, &g, nil, false)
+	s.w.Raw(p.unnamed)
+	push(g)
+	return true
+}
+
 // trackParse records a client's Parse. A named statement is prepared under its
 // server-side name unless the server connection already has it; then pgpool answers
 // ParseComplete itself. Call with c.mu held.
@@ -571,8 +701,12 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 	p := c.prep
 	name, rest, ok := cstr(wire.Body(msg))
 	if !ok || len(name) == 0 {
+		g := respGroup{kind: groupParse}
+		if ok {
+			c.setUnnamed(s, &g, append([]byte(nil), msg...), true)
+		}
 		s.w.Raw(msg)
-		push(respGroup{kind: groupParse})
+		push(g)
 		return
 	}
 	if _, dup := p.stmts[string(name)]; dup {
@@ -580,9 +714,16 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 		p.dropToSync = true
 		return
 	}
-	st := p.define(name, rest)
+	srv := serverStmtName(rest, c.pl.stmtEpoch.Load())
+	have, stale := s.stmts.lookup(srv)
+	if have && !stale && s.txStatus.Load() == 'E' && c.inflight.len() == 0 {
+		// PostgreSQL refuses every Parse in a failed transaction.
+		push(respGroup{kind: groupSynthError, err: errorf(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block").response()})
+		p.dropToSync = true
+		return
+	}
+	st := p.define(name, rest, srv)
 	st.gen = c.pool.stmtGeneration(st.srv)
-	have, stale := s.stmts.lookup(st.srv)
 	if have && !stale {
 		push(respGroup{kind: groupSynthParse, stmt: st})
 		return

@@ -74,6 +74,17 @@ type respGroup struct {
 	tag     string // groupSynthDealloc: the CommandComplete tag
 	seq     uint64 // the client's statement sequence when the group was sent
 	sseq    uint64 // the server cache's sequence when the group was sent
+
+	// unnamed: the request changed the unnamed statement, the client's own (own: its
+	// Parse, Query or Close) or only the server connection's (pgpool re-sent the
+	// client's Parse). prevParse, prevSrvClient and prevSrvSeq are the states before
+	// it, put back if PostgreSQL skips the request; useq is the client's unnamedSeq
+	// after it.
+	unnamed, own  bool
+	prevParse     []byte
+	prevSrvClient uint64
+	prevSrvSeq    uint64
+	useq          uint64
 }
 
 // maxQueuedGroups bounds the responses a client may have outstanding on one server
@@ -178,15 +189,34 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 		if g.kind.syncLike() {
 			return true // inside a Query, or Sync's own error: ReadyForQuery follows
 		}
-		if g.srv != "" && (g.kind == groupBind || g.kind == groupDescribe) && errorCode(msg) == CodeFeatureNotSupported {
-			// "cached plan must not change result type": the shared statement is
-			// stale; whoever uses it next on this connection closes and re-prepares it.
-			s.stmts.markStale(g.srv)
-			c.pool.bumpStmtGeneration(g.srv)
+		if g.srv != "" && (g.kind == groupBind || g.kind == groupDescribe) {
+			switch errorCode(msg) {
+			case CodeFeatureNotSupported:
+				// "cached plan must not change result type": the shared statement is
+				// stale; whoever uses it next on this connection closes and re-prepares
+				// it, clients that prepared it before get the error too, and a fresh
+				// Parse gets a new server-side statement.
+				s.stmts.markStale(g.srv)
+				c.pool.bumpStmtGeneration(g.srv)
+				c.pl.stmtEpoch.Add(1)
+			case CodeInternalError:
+				// "cache lookup failed for type": an object the statement refers to
+				// was dropped (and perhaps created again).
+				s.stmts.markStale(g.srv)
+				c.pl.stmtEpoch.Add(1)
+			}
 		}
 		failed := p.q.pop()
+		if (failed.kind == groupParse || failed.kind == groupParseInternal) && failed.srv != "" {
+			c.pool.forgetStmt(failed.srv)
+		}
+		unnamed := failed.unnamed
+		failed.unnamed = false
 		p.undo(c, s, &failed)
 		p.skipToSync(c, s)
+		if unnamed {
+			p.unnamedFailed(c, s, &failed)
+		}
 		return true
 	case wire.ReadyForQuery:
 		if g.kind == groupSync || g.kind == groupQuery {
@@ -198,6 +228,9 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 	}
 	if g.kind.terminal(typ) {
 		done := p.q.pop()
+		if typ == wire.ParseComplete && done.srv != "" {
+			c.pool.noteStmt(done.srv)
+		}
 		p.signal()
 		return !done.kind.dropped()
 	}
@@ -225,6 +258,18 @@ func (p *prepState) skipToSync(c *client, s *server) {
 // undo reverts what pgpool recorded for a request that PostgreSQL failed or skipped.
 // Call with c.mu held.
 func (p *prepState) undo(c *client, s *server, g *respGroup) {
+	if g.unnamed {
+		// PostgreSQL skipped the request: the unnamed statements are as before it.
+		// The client's state gets a new number, so no server connection matches the
+		// restored statement by mistake.
+		if g.own && p.unnamedSeq == g.useq {
+			p.unnamedSeq++
+			p.unnamed = g.prevParse
+		}
+		if s.unnamedClient == c.id && s.unnamedSeq == g.useq {
+			s.unnamedClient, s.unnamedSeq = g.prevSrvClient, g.prevSrvSeq
+		}
+	}
 	switch g.kind {
 	case groupParse, groupParseInternal:
 		s.stmts.remove(g.srv)
@@ -239,6 +284,22 @@ func (p *prepState) undo(c *client, s *server, g *respGroup) {
 		if _, ok := p.stmts[g.stmt.name]; !ok {
 			p.stmts[g.stmt.name] = g.stmt
 		}
+	}
+}
+
+// unnamedFailed records that PostgreSQL refused an unnamed Parse: the server
+// connection has no unnamed statement now, and, if it was the client's own Parse,
+// neither has the client (a Bind of it then gets PostgreSQL's 26000). Call with c.mu
+// held.
+func (p *prepState) unnamedFailed(c *client, s *server, g *respGroup) {
+	if g.own {
+		if p.unnamedSeq == g.useq {
+			p.unnamed = nil // the server's state still matches: it has none either
+		}
+		return
+	}
+	if s.unnamedClient == c.id && s.unnamedSeq == g.useq {
+		s.unnamedClient, s.unnamedSeq = 0, 0
 	}
 }
 
@@ -305,6 +366,7 @@ func (c *client) emit(s *server, g *respGroup) {
 // session (DISCARD ALL, DEALLOCATE ALL) so the server's cache and the client's
 // statements follow. Call with c.mu held.
 func (p *prepState) commandTag(c *client, s *server, msg []byte) {
+	c.noteSchemaChange(msg)
 	if !dropsAllStatements(msg) {
 		return
 	}

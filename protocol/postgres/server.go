@@ -83,6 +83,10 @@ type server struct {
 
 	// stmts are the statements prepared under pgpool's server-side names (prepared.go).
 	stmts stmtCache
+	// unnamedClient and unnamedSeq say whose unnamed statement the connection holds:
+	// the client's id and its unnamedSeq then; 0 when unknown (prepared.go). Owned by
+	// whoever holds the connection.
+	unnamedClient, unnamedSeq uint64
 
 	paramsMu sync.Mutex
 	params   map[string]string // ParameterStatus values as PostgreSQL last reported them
@@ -472,6 +476,7 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 	}
 	o := &opSink{done: make(chan error, 1), collect: collect}
 	o.ref.s = o
+	s.unnamedClient = 0 // a Query or Parse of pgpool's own drops the unnamed statement
 	s.owner.Store(&o.ref)
 	for _, m := range msgs {
 		if err := s.w.Send(m); err != nil {
