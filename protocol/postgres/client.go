@@ -596,10 +596,13 @@ func (c *client) ready(s *server, status byte) {
 // the Syncs the client sent with that batch, already counted, will get no
 // ReadyForQuery; only the Sync after CopyDone or CopyFail will. Call with c.mu held.
 func (c *client) copyStarted() {
-	if c.inflight.front() != wire.Sync || (c.prep != nil && c.prep.tracking.Load()) {
+	if c.inflight.front() != wire.Sync {
 		return // a simple Query's COPY: its ReadyForQuery comes when COPY ends
 	}
 	c.inflight.dropSyncs()
+	if c.prep != nil && c.prep.tracking.Load() {
+		c.prep.q.dropSyncs()
+	}
 }
 
 // serverError passes a server's ErrorResponse on. A FATAL one ends the server

@@ -126,6 +126,19 @@ func (q *respQueue) pop() respGroup {
 	return g
 }
 
+// dropSyncs forgets the Syncs expected, which PostgreSQL ignores during COPY FROM
+// STDIN, keeping the other groups in order.
+func (q *respQueue) dropSyncs() {
+	kept := q.buf[:q.head]
+	for _, g := range q.buf[q.head:] {
+		if g.kind != groupSync {
+			kept = append(kept, g)
+		}
+	}
+	clear(q.buf[len(kept):])
+	q.buf = kept
+}
+
 // reset empties the queue, keeping a small buffer.
 func (q *respQueue) reset() {
 	if cap(q.buf) > 1024 {
