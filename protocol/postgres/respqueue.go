@@ -180,8 +180,11 @@ func (c *client) trackedMessage(s *server, typ byte, msg []byte) bool {
 	if full {
 		c.serverFlush(s)
 	}
-	if typ == wire.ReadyForQuery {
+	switch typ {
+	case wire.ReadyForQuery:
 		c.ready(s, msg[wire.HeaderSize])
+	case wire.CommandComplete:
+		c.confirmSet(s, msg)
 	}
 	return true
 }
