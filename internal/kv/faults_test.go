@@ -215,7 +215,7 @@ func TestKilledAndRestartedShard(t *testing.T) {
 // server_retry_timeout once it is up again. The stats port counts the ejection.
 func TestEjectionAndReturn(t *testing.T) {
 	rs := startRedises(t, 3)
-	yml, addr := poolYAML(t, "eject", rs, "  hash: murmur\n  timeout: 300\n  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 700\n")
+	yml, addr := poolYAML(t, "eject", rs, "  hash: murmur\n  timeout: 300\n  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 3000\n")
 	cfg := parseConfig(t, yml)
 	p := startProxy(t, cfg, kv.Options{StatsAddr: "127.0.0.1:0"})
 	keys := keysByShard(t, cfg.Pools[0], 5)
@@ -253,7 +253,7 @@ func TestEjectionAndReturn(t *testing.T) {
 		t.Fatal("server_ejected_at not set")
 	}
 	rs[2].Restart(t)
-	waitFor(t, 5*time.Second, func() bool {
+	waitFor(t, 20*time.Second, func() bool {
 		_ = c.Set(ctx, k, "back", 0).Err()
 		v, _ := direct(t, rs[2]).Get(ctx, k).Result()
 		return v == "back"
