@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -146,10 +145,7 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 	pc.CancelWaitTimeout = c.CancelWaitTimeout
 
 	pc.IgnoreStartupParameters = c.IgnoreStartupParameters
-	pc.MaxPacketSize = 0 // the wire package's bound unless the file lowers it
-	if c.MaxPacketSize > 0 && c.MaxPacketSize < math.MaxInt32 {
-		pc.MaxPacketSize = int(c.MaxPacketSize)
-	}
+	pc.MaxPacketSize = int(c.MaxPacketSize) // 2147483647 unless set, as in Defaults
 	pc.MaxPreparedStatements = c.MaxPreparedStatements
 	pc.DisableSessionPinning = !c.SessionPinning
 

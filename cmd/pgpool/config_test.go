@@ -127,3 +127,29 @@ func TestDefaultsAgree(t *testing.T) {
 		t.Errorf("pool_mode default %v, PgBouncer's is session", rc.Pooler.PoolMode)
 	}
 }
+
+// TestMapConfigMaxPacketSize: max_packet_size maps as set, and its default in
+// pgbouncer.ini is the pooler's own default (PgBouncer's 2147483647).
+func TestMapConfigMaxPacketSize(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{"", postgres.Defaults().MaxPacketSize},
+		{"max_packet_size = 65536\n", 65536},
+	} {
+		ini := filepath.Join(dir, "p.ini")
+		os.WriteFile(ini, []byte("[databases]\n* = host=127.0.0.1 user=u\n[pgbouncer]\nauth_type = trust\n"+tc.line), 0o644)
+		rc, _, err := loadConfig(ini)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rc.Pooler.MaxPacketSize; got != tc.want || got == 0 {
+			t.Errorf("%q: MaxPacketSize %d, want %d", tc.line, got, tc.want)
+		}
+	}
+	if d := postgres.Defaults().MaxPacketSize; d != 2147483647 {
+		t.Errorf("default %d, want 2147483647", d)
+	}
+}

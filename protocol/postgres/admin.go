@@ -83,9 +83,13 @@ func (c *client) loginAdmin(g *Config) error {
 func (c *client) runAdmin() error {
 	c.setState(clientActive)
 	for {
-		typ, msg, err := c.rd.Next()
+		typ, msg, err := c.rd.NextPart()
 		if err != nil {
 			return c.readError(err)
+		}
+		if c.rd.Remaining() > 0 {
+			// No console command is this long: it is not read whole.
+			return c.adminBadPacket(adminErr("admin console command too long"))
 		}
 		switch typ {
 		case wire.Terminate:

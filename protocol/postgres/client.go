@@ -94,10 +94,19 @@ type client struct {
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt   time.Time // when the current transaction started
 
+	// streamIn: a message too long to buffer is being streamed to the server; the
+	// binding stays until it has gone, and a release that came due meanwhile
+	// (releaseDue) happens then.
+	streamIn   bool
+	releaseDue bool
+
 	// wmu guards w, the buffer of messages to the client, and its write deadline.
 	wmu sync.Mutex
 	w   *wire.Writer
 	wdl writeDeadline
+	// streamOut: a server message too long to buffer is being written to the client
+	// (wmu is held until it is whole).
+	streamOut atomic.Bool
 
 	state       atomic.Int32
 	connectedAt time.Time
@@ -146,15 +155,29 @@ func (c *client) run() error {
 			}
 			c.setReadDeadline()
 		}
-		typ, msg, err := c.rd.Next()
+		typ, msg, err := c.rd.NextPart()
 		if err != nil {
 			return c.readError(err)
 		}
 		if typ == wire.Terminate {
 			return nil
 		}
+		if typ == wire.Parse && c.rd.Remaining() > 0 {
+			// The prepared-statement code rewrites a Parse and its text is classified:
+			// it is read whole, bounded by max_packet_size. Every other message longer
+			// than the read buffer is streamed (forward, streamRest).
+			if msg, err = c.rd.Rest(); err != nil {
+				return c.readError(err)
+			}
+		}
 		if err := c.forward(typ, msg); err != nil {
 			return err
+		}
+		if c.rd.Remaining() > 0 {
+			// Not forwarded (dropped, or answered by pgpool): skip the rest.
+			if err := c.rd.Discard(); err != nil {
+				return c.readError(err)
+			}
 		}
 	}
 }
@@ -177,6 +200,18 @@ func (c *client) readError(err error) error {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return nil
+	}
+	var tl *wire.TooLargeError
+	var me *wire.MalformedError
+	switch {
+	case errors.As(err, &tl):
+		e := fatalf(CodeProtocolViolation, "bad packet header: message of %d bytes exceeds max_packet_size (%d)", tl.Size, tl.Limit)
+		c.sendError(e)
+		return e
+	case errors.As(err, &me):
+		e := fatalf(CodeProtocolViolation, "bad packet header: %s", me.Reason)
+		c.sendError(e)
+		return e
 	}
 	return err
 }
@@ -236,8 +271,11 @@ func isSyncPoint(typ byte) bool {
 }
 
 // forward sends one client message to the bound server connection, binding one first
-// if needed.
+// if needed. A message longer than the read buffer arrives as its first part (the
+// reader has the rest): that part goes through the same path, then the rest is
+// streamed.
 func (c *client) forward(typ byte, msg []byte) error {
+	partial := c.rd.Remaining() > 0
 	if c.prep != nil {
 		if done, err := c.prepIntercept(typ, msg); done {
 			return err
@@ -289,8 +327,13 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.mu.Lock()
 	}
 	if typ == wire.Query || typ == wire.Parse {
-		unfollowed := c.noteSet(s, typ, msg)
-		c.notePinning(typ, msg, unfollowed)
+		var unfollowed bool
+		if partial {
+			unfollowed = startsSet(msg) // a SET pgpool cannot read whole cannot be followed
+		} else {
+			unfollowed = c.noteSet(s, typ, msg)
+		}
+		c.notePinning(typ, msg, unfollowed, partial)
 	}
 
 	ignored := false
@@ -311,6 +354,9 @@ func (c *client) forward(typ byte, msg []byte) error {
 	default:
 		c.unsynced = true
 	}
+	if partial {
+		c.streamIn = true
+	}
 	c.mu.Unlock()
 	if typ == wire.Query || typ == wire.Parse {
 		c.pool.stats.queryCount.Add(1)
@@ -325,10 +371,55 @@ func (c *client) forward(typ byte, msg []byte) error {
 		s.w.Raw(msg)
 	}
 	c.out = s
+	if partial {
+		return c.streamRest(s)
+	}
 	if s.w.Buffered() >= 32<<10 {
 		return c.flushServer()
 	}
 	return nil
+}
+
+// streamRest sends the rest of a message too long to buffer to s as it arrives, one
+// read buffer at a time, written through without copying: the message costs pgpool
+// its read buffer whatever its length. The binding stays while it runs (streamIn).
+func (c *client) streamRest(s *server) error {
+	c.flushServer() // the first part; a failed write closed s, and its reader reports
+	timeout := c.pl.settings().WriteTimeout
+	var err error
+	for c.rd.Remaining() > 0 {
+		var part []byte
+		if part, err = c.rd.More(); err != nil {
+			// The server has part of a message: its connection cannot be used again.
+			s.close()
+			break
+		}
+		if !s.closed.Load() && s.writeThrough(part, timeout) == nil {
+			c.pool.stats.received.Add(int64(len(part)))
+		}
+	}
+	c.endStream(s)
+	if err != nil {
+		return c.readError(err)
+	}
+	return nil
+}
+
+// endStream ends streamIn, and gives the server connection back if its release came
+// due while the message was being streamed.
+func (c *client) endStream(s *server) {
+	c.mu.Lock()
+	c.streamIn = false
+	release := c.releaseDue && c.server == s && c.releasable(byte(s.txStatus.Load()))
+	c.releaseDue = false
+	if release {
+		c.server = nil
+		s.owner.Store(nil)
+	}
+	c.mu.Unlock()
+	if release {
+		c.released(s)
+	}
 }
 
 // bind takes a server connection from the pool and makes this client its owner.
@@ -440,6 +531,13 @@ func (c *client) queryTimedOut() {
 		return
 	}
 	c.pl.log.Warn("query timeout", "client", c.id, "user", c.user, "database", c.database)
+	if c.streamOut.Load() {
+		// A long row is being written to the client: no error can go in the middle
+		// of it, and closing both ends the write.
+		s.close()
+		c.close()
+		return
+	}
 	c.wmu.Lock()
 	c.w.Send(fatalf(CodeQueryCanceled, "query timeout").response())
 	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
@@ -480,6 +578,44 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 		c.copyStarted()
 		c.mu.Unlock()
 	}
+}
+
+// serverStream passes a server message too long to buffer (a large row, COPY data,
+// a function result) to the client: its first part, then the rest as it arrives,
+// written through without copying. wmu is held until the message is whole, so
+// nothing else lands inside it. Called by the server's reader; an error is the
+// server's, and the client, which has part of a message, is closed.
+func (c *client) serverStream(s *server, head []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.streamOut.Store(true)
+	defer c.streamOut.Store(false)
+	timeout := c.pl.settings().WriteTimeout
+	ok := c.writeThroughLocked(head, timeout)
+	for s.rd.Remaining() > 0 {
+		part, err := s.rd.More()
+		if err != nil {
+			c.close()
+			return err
+		}
+		if ok {
+			ok = c.writeThroughLocked(part, timeout)
+		}
+	}
+	return nil
+}
+
+// writeThroughLocked writes what is buffered for the client and then p; a failed
+// write closes the client. Call with wmu held.
+func (c *client) writeThroughLocked(p []byte, timeout time.Duration) bool {
+	n := c.w.Buffered() + len(p)
+	c.wdl.arm(c.conn, timeout)
+	if err := c.w.WriteThrough(p); err != nil {
+		c.close()
+		return false
+	}
+	c.pool.stats.sent.Add(int64(n))
+	return true
 }
 
 func (c *client) flushClientLocked(s *server) {
@@ -548,8 +684,11 @@ func (c *client) ready(s *server, status byte) {
 		c.close()
 		return
 	}
-	release := c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && c.pins == 0 && !c.closing
+	release := c.releasable(status)
+	if release && c.streamIn {
+		release = false
+		c.releaseDue = true // once the message being streamed to the server has gone
+	}
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
@@ -571,23 +710,36 @@ func (c *client) ready(s *server, status byte) {
 		return
 	}
 	if release {
-		c.serverFlush(s)
-		c.setState(clientIdle)
-		if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
-			// server_reset_query_always: reset before anyone else gets it. This runs
-			// on the server's reader goroutine, so the query runs from another one,
-			// which ends within the timeout.
-			s.setState(serverUsed)
-			c.pool.bg.Add(1)
-			go func() {
-				defer c.pool.bg.Done()
-				if err := s.exec(reset, timeout); err != nil {
-					s.close()
-					return
-				}
-				c.pool.release(s)
-			}()
-		}
+		c.released(s)
+	}
+}
+
+// releasable reports whether the server connection may go back to the pool after a
+// ReadyForQuery with status. Call with c.mu held.
+func (c *client) releasable(status byte) bool {
+	return c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
+		c.cfg.mode != PoolSession && !c.pinned && c.pins == 0 && !c.closing
+}
+
+// released gives back a server connection the client has just let go of (c.server
+// and the owner already cleared).
+func (c *client) released(s *server) {
+	c.serverFlush(s)
+	c.setState(clientIdle)
+	if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
+		// server_reset_query_always: reset before anyone else gets it. This runs on
+		// the server's reader goroutine (or the client's), so the query runs from
+		// another one, which ends within the timeout.
+		s.setState(serverUsed)
+		c.pool.bg.Add(1)
+		go func() {
+			defer c.pool.bg.Done()
+			if err := s.exec(reset, timeout); err != nil {
+				s.close()
+				return
+			}
+			c.pool.release(s)
+		}()
 	}
 }
 

@@ -3,6 +3,8 @@ package postgres
 import (
 	"crypto/tls"
 	"time"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
 // Config is the pooler's configuration, with PgBouncer's meaning for each setting.
@@ -52,7 +54,11 @@ type Config struct {
 
 	// IgnoreStartupParameters are startup parameters accepted and not passed on.
 	IgnoreStartupParameters []string
-	// MaxPacketSize bounds a client message; 0 means the wire package's default.
+	// MaxPacketSize (max_packet_size) bounds a client message, in bytes including its
+	// length field: a client that declares a longer one gets a FATAL 08P01 error and
+	// is closed. Messages longer than the read buffer are streamed, not held whole,
+	// except a Parse, which pgpool reads whole: this bounds what one costs. 0 means
+	// the default, 2147483647 as in PgBouncer.
 	MaxPacketSize int
 
 	// ClientTLSMode is client_tls_sslmode: disable, allow, prefer, require, verify-ca,
@@ -125,6 +131,7 @@ func Defaults() *Config {
 		ClientLoginTimeout:    60 * time.Second,
 		CancelWaitTimeout:     10 * time.Second,
 		WriteTimeout:          60 * time.Second,
+		MaxPacketSize:         wire.DefaultMaxMessageSize,
 		ClientTLSMode:         "disable",
 		ServerTLSMode:         "prefer",
 		MaxPreparedStatements: 200,

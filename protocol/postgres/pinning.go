@@ -21,6 +21,13 @@ import (
 // A client that leaves while pinned leaves a connection that is reset with
 // server_reset_query (DISCARD ALL, which releases all of the above) before anyone else
 // gets it. Config.DisableSessionPinning turns pinning off, as in PgBouncer.
+//
+// A Query longer than the read buffer (wire.StreamSize) is streamed to the server, not
+// read whole, so pgpool sees only its first part. It assumes the unseen rest may take
+// session state: the client keeps its server connection until pgpool has asked the
+// server, when the transaction ends, whether anything pins it (as after an unlock). A
+// SET at the start of such a Query pins the client as a SET pgpool cannot follow; a
+// SET after its first part is not seen.
 
 // pins is the set of reasons a client keeps its server connection.
 type pins uint8
@@ -163,13 +170,19 @@ func sessionStateChange(typ byte, msg []byte) stateChange {
 	return ch
 }
 
-// notePinning updates the client's pins for a message about to be sent. Call with
-// c.mu held.
-func (c *client) notePinning(typ byte, msg []byte, unfollowedSet bool) {
+// notePinning updates the client's pins for a message about to be sent; partial says
+// msg is only the first part of a message streamed to the server. Call with c.mu
+// held.
+func (c *client) notePinning(typ byte, msg []byte, unfollowedSet, partial bool) {
 	if c.cfg == nil || c.cfg.mode != PoolTransaction || c.pl.settings().DisableSessionPinning {
 		return
 	}
 	ch := sessionStateChange(typ, msg)
+	if partial {
+		// What pgpool could not see may take session state: pin, and ask the server
+		// when the transaction ends.
+		ch.pin, ch.recheck = ch.pin.add(serverPins), true
+	}
 	was := c.pins
 	c.pins = c.pins.add(ch.pin)
 	if unfollowedSet {
@@ -203,7 +216,7 @@ func (c *client) countPin(was pins) {
 // outcome. Call with c.mu held.
 func (c *client) startPinCheck(status byte) bool {
 	if !c.pinCheck || status != 'I' || !c.pins.has(serverPins) || c.inflight.len() > 0 || c.unsynced ||
-		c.inCopy || c.closing || c.checking != nil || c.cfg.mode != PoolTransaction {
+		c.inCopy || c.streamIn || c.closing || c.checking != nil || c.cfg.mode != PoolTransaction {
 		return false
 	}
 	c.pinCheck = false
@@ -281,6 +294,13 @@ func (c *client) waitPinCheck() {
 		<-ch
 		c.mu.Lock()
 	}
+}
+
+// startsSet reports whether a Query or Parse starts with SET or RESET.
+func startsSet(msg []byte) bool {
+	var first [8]byte
+	w := string(firstWordLower(statementText(msg[0], msg), first[:]))
+	return w == "set" || w == "reset"
 }
 
 // containsFold reports whether b contains needle, ignoring ASCII case; needle is lower

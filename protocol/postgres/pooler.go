@@ -178,6 +178,7 @@ func (pl *Pooler) endClient(c *client) {
 	c.setState(clientClosed)
 	pl.unregister(c)
 	c.close()
+	c.rd.Free()
 	pl.nclients.Add(-1)
 }
 

@@ -282,6 +282,9 @@ func (c *client) prepIntercept(typ byte, msg []byte) (bool, error) {
 	}
 	switch typ {
 	case wire.Query:
+		if c.rd.Remaining() > 0 {
+			return false, nil // longer than any DEALLOCATE of the client's statements
+		}
 		return c.sqlDeallocate(msg)
 	case wire.Parse:
 		return c.parseUnbound(msg), nil
@@ -584,8 +587,12 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			break
 		}
 		c.ensurePrepared(s, st, push)
-		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul, rest)
+		// The client's length with the statement name replaced: the parameters (rest)
+		// may be only the first part of a Bind streamed to the server.
+		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul)
+		binary.BigEndian.PutUint32(p.scratch[1:], binary.BigEndian.Uint32(msg[1:])-uint32(len(name))+uint32(len(st.srv)))
 		s.w.Raw(p.scratch)
+		s.w.Raw(rest)
 		push(respGroup{kind: groupBind, srv: st.srv})
 	case wire.Describe:
 		if st := c.namedStmt(body); st != nil {

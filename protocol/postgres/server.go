@@ -281,11 +281,21 @@ func (s *server) startTLS(o *serverOptions) error {
 // readLoop is the server's reader goroutine. It ends when the connection closes.
 func (s *server) readLoop() {
 	defer close(s.done)
+	defer s.rd.Free()
 	for {
-		typ, msg, err := s.rd.Next()
+		typ, msg, err := s.rd.NextPart()
 		if err != nil {
 			s.fail(err)
 			return
+		}
+		if s.rd.Remaining() > 0 {
+			if msg, err = s.longMessage(typ, msg); err != nil {
+				s.fail(err)
+				return
+			}
+			if msg == nil {
+				continue // streamed to the client, or nobody's
+			}
 		}
 		switch typ {
 		case wire.ReadyForQuery:
@@ -320,6 +330,24 @@ func (s *server) readLoop() {
 func fatalResponse(msg []byte) bool {
 	var er pgproto3.ErrorResponse
 	return er.Decode(wire.Body(msg)) == nil && (er.Severity == "FATAL" || er.Severity == "PANIC")
+}
+
+// longMessage handles a message longer than the read buffer, of which head is the
+// first part. A row, COPY data or a function result is streamed to the client that
+// owns the connection, or skipped when nobody does; it then returns nil. Anything
+// else pgpool decodes: it is read whole, bounded by the reader's maximum.
+func (s *server) longMessage(typ byte, head []byte) ([]byte, error) {
+	switch typ {
+	case wire.DataRow, wire.CopyData, wire.FunctionCallResponse:
+		ref := s.owner.Load()
+		if ref == nil {
+			return nil, s.rd.Discard()
+		}
+		if c, ok := ref.s.(*client); ok {
+			return nil, c.serverStream(s, head)
+		}
+	}
+	return s.rd.Rest()
 }
 
 func (s *server) recordParam(msg []byte) {
@@ -385,6 +413,21 @@ func (s *server) flush(timeout time.Duration) error {
 	s.wmu.Lock()
 	s.wdl.arm(s.conn, timeout)
 	err := s.w.Flush()
+	s.wmu.Unlock()
+	if err != nil {
+		s.close()
+		return err
+	}
+	return nil
+}
+
+// writeThrough sends what the owner buffered and then p, without copying p (a part
+// of a message streamed from a client); a write blocked for about timeout fails and
+// closes the connection.
+func (s *server) writeThrough(p []byte, timeout time.Duration) error {
+	s.wmu.Lock()
+	s.wdl.arm(s.conn, timeout)
+	err := s.w.WriteThrough(p)
 	s.wmu.Unlock()
 	if err != nil {
 		s.close()

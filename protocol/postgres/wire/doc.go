@@ -12,6 +12,9 @@
 // allocated for it.
 //
 // Memory: an idle Reader holds no pooled buffer, only a small inline array, so ten
-// thousand idle client connections cost little. Buffers for bursts and large messages
-// come from size-classed sync.Pools and go back when the Reader has consumed them.
+// thousand idle client connections cost little. Buffers for bursts come from
+// size-classed sync.Pools and go back when the Reader has consumed them. A message
+// longer than StreamSize is read by NextPart in parts through one pooled buffer, so it
+// costs the Reader at most that buffer whatever its declared length; Next and Rest
+// read a message whole in a buffer of its own that is dropped afterwards.
 package wire

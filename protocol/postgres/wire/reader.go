@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
+	"math"
 )
 
 const (
@@ -12,8 +14,12 @@ const (
 	// CancelRequest, GSSENCRequest), as PostgreSQL does.
 	MaxStartupPacketSize = 10000
 	// DefaultMaxMessageSize bounds a regular message unless SetMaxMessageSize says
-	// otherwise.
-	DefaultMaxMessageSize = 256 << 20
+	// otherwise: 2147483647, PgBouncer's default max_packet_size.
+	DefaultMaxMessageSize = math.MaxInt32
+	// StreamSize is the largest message NextPart returns whole. A larger one is
+	// returned in parts of at most this size, so a Reader never holds more than
+	// about StreamSize bytes of it.
+	StreamSize = maxPooledSize
 
 	smallSize = 512
 )
@@ -27,11 +33,21 @@ type Reader struct {
 	pooled *[]byte // non-nil while buf comes from the pool
 	r, w   int     // buf[r:w] is read but not yet returned
 	max    int
+
+	// A message NextPart streams: rem bytes of it are not yet returned; head is
+	// its first part while Rest may still read it whole.
+	rem    int
+	head   []byte
+	stream int // StreamSize; smaller in tests
 }
+
+// ErrNotStreaming reports a call to Rest that does not directly follow a NextPart
+// that began streaming a message.
+var ErrNotStreaming = errors.New("wire: no streamed message to read whole")
 
 // NewReader returns a Reader on rd with the default message size limit.
 func NewReader(rd io.Reader) *Reader {
-	r := &Reader{rd: rd, max: DefaultMaxMessageSize}
+	r := &Reader{rd: rd, max: DefaultMaxMessageSize, stream: StreamSize}
 	r.buf = r.small[:]
 	return r
 }
@@ -52,7 +68,7 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // HasMessage reports whether a whole message is buffered, so that Next will return
 // without reading from the underlying reader.
 func (r *Reader) HasMessage() bool {
-	if r.w-r.r < HeaderSize {
+	if r.rem > 0 || r.w-r.r < HeaderSize {
 		return false
 	}
 	n := int(binary.BigEndian.Uint32(r.buf[r.r+1:]))
@@ -61,8 +77,12 @@ func (r *Reader) HasMessage() bool {
 
 // Next returns the next regular message: its type byte and the whole message as it
 // arrived (type byte, 4-byte length, body). The slice is valid until the next call to
-// Next, ReadStartup or Release.
+// Next, ReadStartup or Release. The message is buffered whole, however large (up to
+// the maximum): for messages that need not be, use NextPart.
 func (r *Reader) Next() (typ byte, msg []byte, err error) {
+	if err := r.Discard(); err != nil {
+		return 0, nil, err
+	}
 	for {
 		if r.w-r.r >= HeaderSize {
 			typ = r.buf[r.r]
@@ -85,6 +105,135 @@ func (r *Reader) Next() (typ byte, msg []byte, err error) {
 			return 0, nil, err
 		}
 	}
+}
+
+// NextPart returns the next regular message like Next when it is at most StreamSize
+// bytes long. A longer one is not buffered whole: msg is then its first StreamSize
+// bytes (header included), Remaining reports how many bytes follow, and the caller
+// reads them with More (or Discard, or reads the message whole after all with Rest)
+// before it calls NextPart again; a NextPart or Next that finds bytes of the message
+// unread discards them. The limit on the message size applies before anything is
+// read. The slice is valid until the next call on the Reader.
+func (r *Reader) NextPart() (typ byte, msg []byte, err error) {
+	if err := r.Discard(); err != nil {
+		return 0, nil, err
+	}
+	for {
+		if r.w-r.r >= HeaderSize {
+			typ = r.buf[r.r]
+			n := int(binary.BigEndian.Uint32(r.buf[r.r+1:]))
+			if n < 4 {
+				return 0, nil, &MalformedError{Reason: "length below 4"}
+			}
+			if n > r.max {
+				return 0, nil, &TooLargeError{Type: typ, Size: n, Limit: r.max}
+			}
+			total := n + 1
+			if total > r.stream {
+				msg, err = r.startStream(total)
+				return typ, msg, err
+			}
+			if r.w-r.r >= total {
+				msg = r.buf[r.r : r.r+total]
+				r.r += total
+				return typ, msg, nil
+			}
+			r.reserve(total)
+		}
+		if err := r.fill(); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// startStream returns the first part of a message of total bytes that starts at r.r
+// and sets it up to be read in parts.
+func (r *Reader) startStream(total int) ([]byte, error) {
+	r.reserve(max(r.stream, minPooledSize))
+	for r.w-r.r < r.stream {
+		if err := r.fill(); err != nil {
+			return nil, err
+		}
+	}
+	msg := r.buf[r.r : r.r+r.stream]
+	r.r += r.stream
+	r.rem = total - r.stream
+	r.head = msg
+	return msg, nil
+}
+
+// Remaining reports how many bytes of the message NextPart began streaming are still
+// to be read.
+func (r *Reader) Remaining() int { return r.rem }
+
+// More returns the next part of the message NextPart began streaming: at least one
+// byte and at most what the Reader's buffer holds. It returns io.EOF when nothing of
+// the message is left. The slice is valid until the next call on the Reader.
+func (r *Reader) More() ([]byte, error) {
+	if r.rem == 0 {
+		return nil, io.EOF
+	}
+	r.head = nil
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+		if len(r.buf) < minPooledSize {
+			r.reserve(minPooledSize)
+		}
+		n, err := r.rd.Read(r.buf)
+		r.w = n
+		if n == 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	n := min(r.rem, r.w-r.r)
+	chunk := r.buf[r.r : r.r+n]
+	r.r += n
+	r.rem -= n
+	return chunk, nil
+}
+
+// Discard skips what is left of the message NextPart began streaming.
+func (r *Reader) Discard() error {
+	for r.rem > 0 {
+		if _, err := r.More(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rest reads the rest of the message NextPart just began streaming and returns the
+// message whole, header included, in a buffer of its own that is not pooled and not
+// kept (so the caller bounds what this costs by the maximum message size). It must
+// directly follow that NextPart; otherwise it returns ErrNotStreaming.
+func (r *Reader) Rest() ([]byte, error) {
+	if r.rem == 0 || r.head == nil {
+		return nil, ErrNotStreaming
+	}
+	msg := make([]byte, len(r.head)+r.rem)
+	k := copy(msg, r.head)
+	n := min(r.rem, r.w-r.r)
+	k += copy(msg[k:], r.buf[r.r:r.r+n])
+	r.r += n
+	r.rem -= n
+	r.head = nil
+	if r.rem > 0 {
+		if _, err := io.ReadFull(r.rd, msg[k:]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			r.rem = 0
+			return nil, err
+		}
+		r.rem = 0
+	}
+	return msg, nil
 }
 
 // ReadStartup reads a startup packet (length-prefixed, no type byte) and returns it
@@ -116,7 +265,7 @@ func (r *Reader) ReadStartup() ([]byte, error) {
 // Release gives back any pooled buffer when nothing is buffered. Call it when the
 // connection goes idle; Next and ReadStartup do it themselves before they block.
 func (r *Reader) Release() {
-	if r.r == r.w {
+	if r.r == r.w && r.rem == 0 {
 		r.r, r.w = 0, 0
 		if r.pooled != nil {
 			putBuf(r.pooled)
@@ -124,6 +273,13 @@ func (r *Reader) Release() {
 			r.buf = r.small[:]
 		}
 	}
+}
+
+// Free gives back the Reader's buffer whatever it holds, when its connection is done
+// with. The Reader starts afresh if it is used again.
+func (r *Reader) Free() {
+	r.r, r.w, r.rem, r.head = 0, 0, 0, nil
+	r.Release()
 }
 
 // reserve makes room for a message of total bytes starting at r.r.

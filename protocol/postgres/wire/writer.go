@@ -48,6 +48,16 @@ func (w *Writer) Flush() error {
 	return err
 }
 
+// WriteThrough writes what is buffered and then p, without copying p into the
+// buffer: for the parts of a message too large to buffer.
+func (w *Writer) WriteThrough(p []byte) error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	_, err := w.w.Write(p)
+	return err
+}
+
 // Reset discards what is buffered.
 func (w *Writer) Reset() { w.buf = w.buf[:0] }
 
