@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -136,6 +137,8 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 	pc.ServerIdleTimeout = c.ServerIdleTimeout
 	pc.ServerConnectTimeout = c.ServerConnectTimeout
 	pc.ServerLoginRetry = c.ServerLoginRetry
+	pc.ServerFastClose = c.ServerFastClose
+	pc.Verbose = c.Verbose
 
 	pc.QueryWaitTimeout = c.QueryWaitTimeout
 	pc.QueryTimeout = c.QueryTimeout
@@ -220,11 +223,16 @@ func (m *mapper) database(d *pgini.Database) *postgres.Database {
 		Password:    d.Password,
 		ReservePool: -1,
 		PoolMode:    optPoolMode(d.PoolMode),
+
+		LoadBalanceDisable: d.LoadBalanceHosts == pgini.LoadBalanceDisable,
+		AuthUser:           d.AuthUser,
+		ConnectQuery:       d.ConnectQuery,
 	}
+	hosts := strings.Split(d.Host, ",")
 	switch {
-	case strings.Contains(d.Host, ","):
-		m.fail(pos, d.Name, ErrUnsupported, "host lists (%q) are not supported by pgpool; give one host", d.Host)
-	case strings.HasPrefix(d.Host, "@"):
+	case len(hosts) > 1 && strings.TrimSpace(strings.Join(hosts, "")) == "":
+		m.fail(pos, d.Name, ErrUnsupported, "host list %q names no host", d.Host)
+	case slices.ContainsFunc(hosts, func(h string) bool { return strings.HasPrefix(strings.TrimSpace(h), "@") }):
 		m.fail(pos, d.Name, ErrUnsupported, "abstract unix sockets (%q) are not supported by pgpool", d.Host)
 	case d.Host == "" && m.ini.UnixSocketDir != "":
 		// As in PgBouncer: no host means the unix socket in unix_socket_dir.
@@ -260,14 +268,11 @@ func (m *mapper) database(d *pgini.Database) *postgres.Database {
 		out.StartupParams = params
 	}
 	unsupported := map[string]bool{
-		"auth_user":                 d.AuthUser != "",
 		"auth_dbname":               d.AuthDBName != "",
 		"auth_query":                d.AuthQuery != "",
-		"connect_query":             d.ConnectQuery != "",
 		"max_db_client_connections": d.MaxDBClientConnections != nil && *d.MaxDBClientConnections > 0,
 		"server_lifetime":           d.ServerLifetime != nil && *d.ServerLifetime > 0,
 		"query_wait_timeout":        d.QueryWaitTimeout != nil,
-		"load_balance_hosts":        d.LoadBalanceHosts != pgini.LoadBalanceUnset,
 	}
 	for _, key := range sortedKeys(unsupported) {
 		if unsupported[key] {
@@ -306,7 +311,7 @@ func (m *mapper) user(u *pgini.User) *postgres.User {
 func (m *mapper) unhonoured() {
 	for _, key := range []string{
 		"auth_dbname", "max_db_client_connections", "max_user_client_connections",
-		"server_round_robin", "server_fast_close", "transaction_timeout",
+		"server_round_robin", "transaction_timeout",
 		"query_wait_notify", "track_extra_parameters", "application_name_add_host",
 		"autodb_idle_timeout", "suspend_timeout", "listen_backlog", "pkt_buf",
 		"tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl",

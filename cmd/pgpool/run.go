@@ -213,11 +213,15 @@ func (s *supervisor) reload() error {
 }
 
 // setLevel applies -v, -q and the ini's verbose.
-func (s *supervisor) setLevel(rc *runConfig) {
+func (s *supervisor) setLevel(rc *runConfig) { s.setVerbose(rc.Ini.Verbose) }
+
+// setVerbose sets the log level for a verbose setting of n (the ini's, or the admin
+// console's SET verbose), to which -v adds: debug from 1 on. -q keeps warnings only.
+func (s *supervisor) setVerbose(n int) {
 	switch {
 	case s.opts.quiet:
 		s.level.Set(slog.LevelWarn)
-	case s.opts.verbose+rc.Ini.Verbose > 0:
+	case s.opts.verbose+n > 0:
 		s.level.Set(slog.LevelDebug)
 	default:
 		s.level.Set(slog.LevelInfo)
@@ -229,6 +233,12 @@ func (s *supervisor) setLevel(rc *runConfig) {
 func (s *supervisor) hookAdmin(shutdownReq chan<- struct{}) {
 	if h, ok := any(s.pl).(interface{ SetReloadFunc(func() error) }); ok {
 		h.SetReloadFunc(s.reload)
+	}
+	if h, ok := any(s.pl).(interface{ SetVerboseFunc(func(int)) }); ok {
+		h.SetVerboseFunc(func(n int) {
+			s.setVerbose(n)
+			s.log.Info("log level changed by the admin console", "verbose", n, "level", s.level.Level().String())
+		})
 	}
 	if h, ok := any(s.pl).(interface{ SetShutdownFunc(func()) }); ok {
 		h.SetShutdownFunc(func() {

@@ -153,6 +153,8 @@ var configParams = sortedParams([]configParam{
 	durationParam("server_idle_timeout", func(g *Config) *time.Duration { return &g.ServerIdleTimeout }),
 	durationParam("server_connect_timeout", func(g *Config) *time.Duration { return &g.ServerConnectTimeout }),
 	durationParam("server_login_retry", func(g *Config) *time.Duration { return &g.ServerLoginRetry }),
+	boolParam("server_fast_close", func(g *Config) *bool { return &g.ServerFastClose }),
+	intParam("verbose", func(g *Config) *int { return &g.Verbose }),
 	durationParam("query_wait_timeout", func(g *Config) *time.Duration { return &g.QueryWaitTimeout }),
 	durationParam("query_timeout", func(g *Config) *time.Duration { return &g.QueryTimeout }),
 	durationParam("idle_transaction_timeout", func(g *Config) *time.Duration { return &g.IdleTransactionTimeout }),
@@ -251,5 +253,8 @@ func (pl *Pooler) applySetting(p configParam, val string) error {
 		return err
 	}
 	pl.Reload(&ncfg)
+	if p.name == "verbose" {
+		pl.admin.applyVerbose(ncfg.Verbose)
+	}
 	return nil
 }

@@ -13,6 +13,7 @@ type adminState struct {
 	marked   map[*server]string // RECONNECT: connections to close when released -> database
 	reload   func() error       // SetReloadFunc
 	shutdown func()             // SetShutdownFunc
+	verbose  func(int)          // SetVerboseFunc
 	stats    statSamples        // for the avg_ columns of SHOW STATS
 	console  poolStats          // the admin console's own traffic, as database "pgbouncer"
 }
@@ -33,6 +34,22 @@ func (pl *Pooler) SetShutdownFunc(f func()) {
 	pl.admin.mu.Lock()
 	pl.admin.shutdown = f
 	pl.admin.mu.Unlock()
+}
+
+// SetVerboseFunc sets what the admin console's SET verbose = N runs once the setting
+// has changed: typically set the log level of the Pooler's logger (N >= 1: debug).
+// It is safe to call at any time.
+func (pl *Pooler) SetVerboseFunc(f func(verbose int)) {
+	pl.admin.mu.Lock()
+	pl.admin.verbose = f
+	pl.admin.mu.Unlock()
+}
+
+// applyVerbose runs the SetVerboseFunc function; the caller holds a.mu.
+func (a *adminState) applyVerbose(n int) {
+	if a.verbose != nil {
+		a.verbose(n)
+	}
 }
 
 // databaseDisabled reports whether DISABLE was run for the database (and no ENABLE

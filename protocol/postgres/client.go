@@ -282,6 +282,10 @@ func (c *client) forward(typ byte, msg []byte) error {
 		}
 	}
 	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return errFastClosed // server_fast_close ended the session (fastclose.go)
+	}
 	if c.discard {
 		if typ == wire.Sync {
 			c.discard = false

@@ -39,6 +39,11 @@ type Config struct {
 	ServerIdleTimeout      time.Duration // 0: never
 	ServerConnectTimeout   time.Duration
 	ServerLoginRetry       time.Duration
+	// ServerFastClose (server_fast_close): in session mode, a server connection that
+	// RECONNECT or a reload of its connection settings asked to close is closed, with
+	// its client, as soon as it is idle outside a transaction instead of when the
+	// client leaves.
+	ServerFastClose bool
 
 	QueryWaitTimeout       time.Duration // 0: wait forever
 	QueryTimeout           time.Duration // 0: off
@@ -51,6 +56,11 @@ type Config struct {
 	// reading requests, is closed after about this long instead of holding its
 	// connection for ever. 0: no limit (PgBouncer's behaviour).
 	WriteTimeout time.Duration
+
+	// Verbose is the verbose setting: 0 logs at info level, 1 and more at debug
+	// level. The Pooler only reports it (SHOW CONFIG) and passes console changes to the
+	// function set with SetVerboseFunc; whoever made the logger applies it.
+	Verbose int
 
 	// IgnoreStartupParameters are startup parameters accepted and not passed on.
 	IgnoreStartupParameters []string
@@ -86,7 +96,10 @@ type Config struct {
 
 // Database is one [databases] entry.
 type Database struct {
-	Host     string // host name, IP address, or unix socket directory ("/..."); default localhost
+	// Host is a host name, IP address, or unix socket directory ("/..."), or a
+	// comma-separated list of them; default localhost. New server connections go to
+	// the hosts of a list in turn (see LoadBalanceDisable).
+	Host     string
 	Port     int    // default 5432
 	DBName   string // database on the server; empty: the name the client asked for
 	User     string // forced server user; empty: the client's user
@@ -97,6 +110,15 @@ type Database struct {
 	ReservePool      int       // -1: ReservePoolSize
 	PoolMode         *PoolMode // nil: the user's or the global mode
 	MaxDBConnections int       // 0: MaxDBConnections
+	// LoadBalanceDisable (load_balance_hosts=disable) keeps new server connections
+	// on the first host of the list that works, moving on only when a connect
+	// fails; otherwise (round-robin) each new connection takes the next host.
+	LoadBalanceDisable bool
+	// AuthUser overrides Config.AuthUser for auth_query on this database.
+	AuthUser string
+	// ConnectQuery runs once on each new server connection after login, before a
+	// client gets it; an error it raises is logged and otherwise ignored.
+	ConnectQuery string
 	// StartupParams are sent to the server at connect (client_encoding, datestyle,
 	// timezone, application_name).
 	StartupParams map[string]string

@@ -63,6 +63,7 @@ type poolConfig struct {
 	checkDelay        time.Duration
 	resetQuery        string
 	resetAlways       bool
+	fastClose         bool // server_fast_close (fastclose.go)
 }
 
 // grant is what a waiting client is handed: a server connection, or permission to
@@ -214,6 +215,7 @@ type pool struct {
 	welcome        map[string]string // ParameterStatus values sent to new clients
 	nextID         *atomic.Uint64
 	bg             sync.WaitGroup // background work: min_pool_size connects, reset queries
+	hosts          hostState      // which host of a host list the next connect uses (hosts.go)
 
 	stats poolStats
 
@@ -520,7 +522,7 @@ func (p *pool) open() (*server, error) {
 	p.mu.Lock()
 	cfg := p.cfg
 	p.mu.Unlock()
-	s, err := connectServer(p, p.nextID.Add(1), &cfg.server)
+	s, err := dialServer(p, &p.hosts, p.nextID.Add(1), &cfg.server, cfg.serverLoginRetry, p.pooler.log)
 	if err != nil {
 		p.connectFailed(err)
 		return nil, err
@@ -656,7 +658,7 @@ func (p *pool) resumeRelease(s *server, transactionEnd bool) {
 // stale reports whether a connection was opened for a configuration that has since
 // changed where it matters (address, database, user).
 func (s *server) stale(cfg *poolConfig) bool {
-	return s.addr != cfg.server.addr
+	return !cfg.server.hasAddr(s.addr)
 }
 
 // serverClosed forgets a connection whose reader has ended, and lets a waiter open a

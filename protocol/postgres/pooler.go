@@ -398,6 +398,7 @@ func resolvePool(g *Config, database, user string, db *Database, cred *auth.Cred
 		checkDelay:        g.ServerCheckDelay,
 		resetQuery:        g.ServerResetQuery,
 		resetAlways:       g.ServerResetQueryAlways,
+		fastClose:         g.ServerFastClose,
 	}
 	if db.PoolSize > 0 {
 		cfg.size = db.PoolSize
@@ -414,17 +415,7 @@ func resolvePool(g *Config, database, user string, db *Database, cred *auth.Cred
 	if u, ok := g.Users[user]; ok && u.PoolMode != nil {
 		cfg.mode = *u.PoolMode
 	}
-	host := db.Host
-	if host == "" {
-		host = "localhost"
-	}
-	port := db.Port
-	if port == 0 {
-		port = 5432
-	}
 	so := serverOptions{
-		network:        "tcp",
-		addr:           net.JoinHostPort(host, fmt.Sprint(port)),
 		user:           user,
 		database:       database,
 		startup:        db.StartupParams,
@@ -432,10 +423,17 @@ func resolvePool(g *Config, database, user string, db *Database, cred *auth.Cred
 		connectTimeout: g.ServerConnectTimeout,
 		tlsMode:        g.ServerTLSMode,
 		tlsConfig:      g.ServerTLS,
+		stickyHost:     db.LoadBalanceDisable,
+		connectQuery:   db.ConnectQuery,
 	}
-	if host[0] == '/' {
-		so.network = "unix"
-		so.addr = fmt.Sprintf("%s/.s.PGSQL.%d", host, port)
+	hosts, err := parseHosts(db.Host, db.Port)
+	if err != nil {
+		// An entry with nothing but commas: nothing to connect to but the default.
+		hosts, _ = parseHosts("", db.Port)
+	}
+	so.network, so.addr = hosts[0].network, hosts[0].addr
+	if len(hosts) > 1 {
+		so.hosts = hosts
 	}
 	if db.DBName != "" {
 		so.database = db.DBName
@@ -451,7 +449,8 @@ func resolvePool(g *Config, database, user string, db *Database, cred *auth.Cred
 // database the client asked for.
 func (pl *Pooler) authQuery(db *Database, database, user string) (string, bool, error) {
 	g := pl.settings()
-	secret, ok := g.Userlist[g.AuthUser]
+	authUser := authUserOf(g, db)
+	secret, ok := g.Userlist[authUser]
 	var cred *auth.Credentials
 	if ok {
 		cred = auth.ParseSecret(secret).Credentials()
@@ -461,8 +460,9 @@ func (pl *Pooler) authQuery(db *Database, database, user string) (string, bool, 
 	adb := *db
 	adb.User = ""
 	adb.Password = ""
-	cfg := resolvePool(g, database, g.AuthUser, &adb, cred)
-	s, err := connectServer(nil, pl.nextServerID.Add(1), &cfg.server)
+	adb.ConnectQuery = ""
+	cfg := resolvePool(g, database, authUser, &adb, cred)
+	s, err := dialServer(nil, nil, pl.nextServerID.Add(1), &cfg.server, 0, pl.log)
 	if err != nil {
 		return "", false, err
 	}
@@ -475,6 +475,14 @@ func (pl *Pooler) authQuery(db *Database, database, user string) (string, bool, 
 		return "", false, nil
 	}
 	return rows[0][1], true, nil
+}
+
+// authUserOf is the auth_user for a database: its own, else the global one.
+func authUserOf(g *Config, db *Database) string {
+	if db != nil && db.AuthUser != "" {
+		return db.AuthUser
+	}
+	return g.AuthUser
 }
 
 // janitor runs pool maintenance about once a second until Shutdown.
@@ -490,6 +498,7 @@ func (pl *Pooler) janitor() {
 			pools := pl.poolList()
 			for _, p := range pools {
 				p.maintain(now)
+				p.fastClose()
 			}
 			// Waiters that may open now (server_login_retry passed, reserve_pool_timeout
 			// reached, a slot freed): oldest first. Those still held back by a shared

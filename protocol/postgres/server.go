@@ -123,6 +123,11 @@ type serverOptions struct {
 	connectTimeout time.Duration
 	tlsMode        string // disable, allow, prefer, require, verify-ca, verify-full
 	tlsConfig      *tls.Config
+	// hosts is the database's host list when it has more than one host; network and
+	// addr are then the address of the attempt (hosts.go).
+	hosts        []endpoint
+	stickyHost   bool   // load_balance_hosts=disable
+	connectQuery string // run once after login (connect_query)
 }
 
 // connectServer dials and logs in, then starts the reader goroutine. The whole login is

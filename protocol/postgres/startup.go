@@ -259,7 +259,7 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
 	}
 	secretText, known := g.Userlist[c.user]
-	if !known && db != nil && g.AuthUser != "" && g.AuthQuery != "" {
+	if !known && db != nil && authUserOf(g, db) != "" && g.AuthQuery != "" {
 		secretText, known, err = c.pl.authQuery(db, c.database, c.user)
 		if err != nil {
 			return nil, err
