@@ -297,16 +297,21 @@ pool_mode = transaction
 
 	good := write("good.ini", fmt.Sprintf(`[databases]
 app = host=127.0.0.1 port=5432
-multi = host=a,b
+multi = host=,
 [pgbouncer]
 auth_file = %s
 frobnicate = 1
 `, write("ok.txt", "\"alice\" \"secret\"\n")))
 	out.Reset()
 	code = execute(context.Background(), []string{"check-config", good}, &out, &out)
-	// multi's host list is an error for pgpool; without it the file is fine.
-	if code != 1 || !strings.Contains(out.String(), good+":3: multi: host lists") {
+	// multi's host list names no host; without it the file is fine.
+	if code != 1 || !strings.Contains(out.String(), good+":3: multi: host list") {
 		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	os.WriteFile(good, []byte("[databases]\nmulti = host=a,b\n[pgbouncer]\nfrobnicate = 1\n"), 0o644)
+	out.Reset()
+	if code := execute(context.Background(), []string{"check-config", good}, &out, &out); code != 0 {
+		t.Fatalf("host list: exit %d\n%s", code, out.String())
 	}
 	os.WriteFile(good, []byte("[databases]\napp = host=127.0.0.1\n[pgbouncer]\nfrobnicate = 1\n"), 0o644)
 	out.Reset()
