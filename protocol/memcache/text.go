@@ -11,31 +11,31 @@ type Command uint8
 // Text commands.
 const (
 	CmdUnknown        Command = iota // not a memcached command
-	CmdGet                    // get <key>+
-	CmdGets                   // gets <key>+
-	CmdGat                    // gat <exptime> <key>+
-	CmdGats                   // gats <exptime> <key>+
-	CmdSet                    // set <key> <flags> <exptime> <bytes> [noreply]
-	CmdAdd                    // add ...
-	CmdReplace                // replace ...
-	CmdAppend                 // append ...
-	CmdPrepend                // prepend ...
-	CmdCas                    // cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]
-	CmdDelete                 // delete <key> [0] [noreply]
-	CmdIncr                   // incr <key> <value> [noreply]
-	CmdDecr                   // decr <key> <value> [noreply]
-	CmdTouch                  // touch <key> <exptime> [noreply]
-	CmdVersion                // version
-	CmdQuit                   // quit
-	CmdVerbosity              // verbosity <n> [noreply]
-	CmdFlushAll               // flush_all [delay] [noreply]
-	CmdStats                  // stats [args]
-	CmdMetaGet                // mg <key> <flags>*
-	CmdMetaSet                // ms <key> <datalen> <flags>*
-	CmdMetaDelete             // md <key> <flags>*
-	CmdMetaArithmetic         // ma <key> <flags>*
-	CmdMetaNoop               // mn
-	CmdMetaDebug              // me <key> [b]
+	CmdGet                           // get <key>+
+	CmdGets                          // gets <key>+
+	CmdGat                           // gat <exptime> <key>+
+	CmdGats                          // gats <exptime> <key>+
+	CmdSet                           // set <key> <flags> <exptime> <bytes> [noreply]
+	CmdAdd                           // add ...
+	CmdReplace                       // replace ...
+	CmdAppend                        // append ...
+	CmdPrepend                       // prepend ...
+	CmdCas                           // cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]
+	CmdDelete                        // delete <key> [0] [noreply]
+	CmdIncr                          // incr <key> <value> [noreply]
+	CmdDecr                          // decr <key> <value> [noreply]
+	CmdTouch                         // touch <key> <exptime> [noreply]
+	CmdVersion                       // version
+	CmdQuit                          // quit
+	CmdVerbosity                     // verbosity <n> [noreply]
+	CmdFlushAll                      // flush_all [delay] [noreply]
+	CmdStats                         // stats [args]
+	CmdMetaGet                       // mg <key> <flags>*
+	CmdMetaSet                       // ms <key> <datalen> <flags>*
+	CmdMetaDelete                    // md <key> <flags>*
+	CmdMetaArithmetic                // ma <key> <flags>*
+	CmdMetaNoop                      // mn
+	CmdMetaDebug                     // me <key> [b]
 )
 
 var commandNames = [...]string{
