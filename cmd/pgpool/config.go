@@ -152,9 +152,11 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 	pc.MaxPreparedStatements = c.MaxPreparedStatements
 	pc.DisableSessionPinning = !c.SessionPinning
 
-	pc.ClientTLSMode = c.ClientTLS.SSLMode.String()
+	pc.ClientTLSMode = sslMode(c.ClientTLS.SSLMode, "disable")
+	pc.ClientTLSFiles = tlsFiles(c.ClientTLS)
 	pc.ClientTLS = m.clientTLS()
-	pc.ServerTLSMode = c.ServerTLS.SSLMode.String()
+	pc.ServerTLSMode = sslMode(c.ServerTLS.SSLMode, "prefer")
+	pc.ServerTLSFiles = tlsFiles(c.ServerTLS)
 	pc.ServerTLS = m.serverTLS()
 
 	pc.Databases = map[string]*postgres.Database{}
@@ -183,9 +185,11 @@ func (m *mapper) authType() string {
 		return "plain"
 	case pgini.AuthSCRAMSHA256:
 		return "scram-sha-256"
+	case pgini.AuthCert:
+		return "cert"
 	default:
 		m.fail(m.pos("auth_type"), "auth_type", ErrUnsupported,
-			"auth_type %s is not supported by pgpool (use scram-sha-256, md5, plain or trust)", a)
+			"auth_type %s is not supported by pgpool (use scram-sha-256, md5, plain, trust or cert)", a)
 		return "md5"
 	}
 }

@@ -76,7 +76,7 @@ server_check_query = <empty>
 	}
 }
 
-// TestMapConfigErrors checks that unsupported auth types and TLS without files
+// TestMapConfigErrors checks that an unsupported auth type and TLS without files
 // are errors with their class.
 func TestMapConfigErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -85,7 +85,6 @@ func TestMapConfigErrors(t *testing.T) {
 		want error
 	}{
 		{"auth_type = any\n", ErrUnsupported},
-		{"auth_type = cert\n", ErrUnsupported},
 		{"client_tls_sslmode = require\nclient_tls_key_file = /nonexistent.key\nclient_tls_cert_file = /nonexistent.crt\n", ErrTLS},
 	} {
 		ini := filepath.Join(dir, "p.ini")

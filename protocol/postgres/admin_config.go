@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -169,9 +170,70 @@ var configParams = sortedParams([]configParam{
 		}
 		return strconv.Itoa(wire.DefaultMaxMessageSize)
 	}}),
-	readOnly(stringParam("client_tls_sslmode", func(g *Config) *string { return &g.ClientTLSMode })),
-	readOnly(stringParam("server_tls_sslmode", func(g *Config) *string { return &g.ServerTLSMode })),
+	tlsParam("client_tls_sslmode", func(g *Config) *string { return &g.ClientTLSMode }),
+	tlsParam("client_tls_key_file", func(g *Config) *string { return &g.ClientTLSFiles.KeyFile }),
+	tlsParam("client_tls_cert_file", func(g *Config) *string { return &g.ClientTLSFiles.CertFile }),
+	tlsParam("client_tls_ca_file", func(g *Config) *string { return &g.ClientTLSFiles.CAFile }),
+	tlsParam("client_tls_protocols", func(g *Config) *string { return &g.ClientTLSFiles.Protocols }),
+	tlsParam("client_tls_ciphers", func(g *Config) *string { return &g.ClientTLSFiles.Ciphers }),
+	tlsParam("server_tls_sslmode", func(g *Config) *string { return &g.ServerTLSMode }),
+	tlsParam("server_tls_key_file", func(g *Config) *string { return &g.ServerTLSFiles.KeyFile }),
+	tlsParam("server_tls_cert_file", func(g *Config) *string { return &g.ServerTLSFiles.CertFile }),
+	tlsParam("server_tls_ca_file", func(g *Config) *string { return &g.ServerTLSFiles.CAFile }),
+	tlsParam("server_tls_protocols", func(g *Config) *string { return &g.ServerTLSFiles.Protocols }),
+	tlsParam("server_tls_ciphers", func(g *Config) *string { return &g.ServerTLSFiles.Ciphers }),
 })
+
+// tlsKept is the outcome of a SET of a TLS file or protocol that is stored but leaves
+// the running TLS configuration as it was, because the settings do not make a
+// usable one yet (a key set before its certificate): as PgBouncer does, the next SET
+// that completes them applies them.
+type tlsKept struct{ err error }
+
+func (k *tlsKept) Error() string { return k.err.Error() }
+func (k *tlsKept) Unwrap() error { return k.err }
+
+// tlsParam is a client_tls_* or server_tls_* setting. SET checks a file it names
+// (an unreadable file or one without a key or certificate fails the SET and changes
+// nothing), then rebuilds that side's TLS configuration for new connections;
+// connections already open keep theirs.
+func tlsParam(name string, field func(*Config) *string) configParam {
+	return configParam{
+		name: name,
+		get:  func(g *Config) string { return *field(g) },
+		set: func(g *Config, v string) error {
+			if strings.HasSuffix(name, "_sslmode") {
+				v = strings.ToLower(v)
+			}
+			if strings.HasSuffix(name, "_file") {
+				if err := CheckTLSFile(name, v); err != nil {
+					return err
+				}
+			}
+			*field(g) = v
+			var err error
+			if strings.HasPrefix(name, "client_") {
+				var cfg *tls.Config
+				if cfg, err = BuildClientTLS(g.ClientTLSMode, g.ClientTLSFiles); err == nil {
+					g.ClientTLS = cfg
+				}
+			} else {
+				var cfg *tls.Config
+				if cfg, err = BuildServerTLS(g.ServerTLSMode, g.ServerTLSFiles); err == nil {
+					g.ServerTLS = cfg
+				}
+			}
+			if err != nil && errors.Is(err, ErrTLSIncomplete) && !strings.HasSuffix(name, "_sslmode") {
+				return &tlsKept{err: err}
+			}
+			return err
+		},
+	}
+}
+
+// certAuthSettings decide who may log in when auth_type is cert; the console does
+// not change them then.
+var certAuthSettings = map[string]bool{"client_tls_sslmode": true, "client_tls_ca_file": true}
 
 func sortedParams(ps []configParam) []configParam {
 	slices.SortFunc(ps, func(a, b configParam) int { return strings.Compare(a.name, b.name) })
@@ -219,7 +281,7 @@ func (c *client) adminSet(cmd adminCommand) error {
 	if !c.isAdmin(c.pl.settings()) {
 		return errAdminAccess()
 	}
-	if authSettings[key] {
+	if authSettings[key] || (certAuthSettings[key] && c.pl.settings().AuthType == authCert) {
 		e := adminErr("SET failed")
 		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD", key)
 		return e
@@ -235,7 +297,13 @@ func (c *client) adminSet(cmd adminCommand) error {
 		e.Detail = fmt.Sprintf("%s cannot be changed while pgpool runs", key)
 		return e
 	}
-	if err := c.pl.applySetting(p, cmd.val); err != nil {
+	err := c.pl.applySetting(p, cmd.val)
+	var kept *tlsKept
+	if errors.As(err, &kept) {
+		c.pl.log.Warn("admin SET stored; TLS settings not applied yet", "client", c.id, "user", c.user, "key", key, "value", cmd.val, "err", kept.err)
+		return c.sendNoticeComplete(notice("TLS settings could not be applied, still using old configuration", kept.err.Error()), "SET "+key+"="+cmd.val)
+	}
+	if err != nil {
 		e := adminErr("SET failed")
 		e.Detail = err.Error()
 		return e
@@ -249,12 +317,14 @@ func (pl *Pooler) applySetting(p configParam, val string) error {
 	pl.admin.mu.Lock() // one SET at a time, so two do not undo each other
 	defer pl.admin.mu.Unlock()
 	ncfg := *pl.settings()
-	if err := p.set(&ncfg, val); err != nil {
+	err := p.set(&ncfg, val)
+	var kept *tlsKept
+	if err != nil && !errors.As(err, &kept) {
 		return err
 	}
 	pl.Reload(&ncfg)
 	if p.name == "verbose" {
 		pl.admin.applyVerbose(ncfg.Verbose)
 	}
-	return nil
+	return err
 }

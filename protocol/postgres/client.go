@@ -48,6 +48,7 @@ type client struct {
 	rd     *wire.Reader
 	log    *slog.Logger
 	tls    bool
+	unix   bool // connected over a unix socket: served without TLS
 	remote string
 
 	pid, secret uint32 // the BackendKeyData pgpool gave this client

@@ -11,7 +11,9 @@ import (
 // cmd/pgpool fills it from pgbouncer.ini; zero values mean what the field says, and
 // Defaults fills PgBouncer's defaults.
 type Config struct {
-	// AuthType is how clients log in: "scram-sha-256", "md5", "plain", or "trust".
+	// AuthType is how clients log in: "scram-sha-256", "md5", "plain", "trust", or
+	// "cert" (a client certificate, verified against client_tls_ca_file, whose Common
+	// Name is the user name; the user must be known, from Userlist or auth_query).
 	AuthType string
 	// Userlist maps user names to secrets (auth_file): plain, md5 or SCRAM.
 	Userlist map[string]string
@@ -72,12 +74,18 @@ type Config struct {
 	MaxPacketSize int
 
 	// ClientTLSMode is client_tls_sslmode: disable, allow, prefer, require, verify-ca,
-	// verify-full. ClientTLS holds the certificate (required unless disable).
+	// verify-full. ClientTLS holds the certificate (required unless disable). Clients
+	// on a unix socket are served without TLS whatever the mode, as by PgBouncer.
 	ClientTLSMode string
 	ClientTLS     *tls.Config
+	// ClientTLSFiles are the other client_tls_* settings, from which the admin
+	// console's SET rebuilds ClientTLS (BuildClientTLS).
+	ClientTLSFiles TLSFiles
 	// ServerTLSMode is server_tls_sslmode; ServerTLS the roots and client certificate.
 	ServerTLSMode string
 	ServerTLS     *tls.Config
+	// ServerTLSFiles are the other server_tls_* settings (BuildServerTLS).
+	ServerTLSFiles TLSFiles
 
 	// MaxPreparedStatements bounds the protocol-level prepared statements kept per
 	// server connection in transaction mode; 0 turns their tracking off.
@@ -155,7 +163,9 @@ func Defaults() *Config {
 		WriteTimeout:          60 * time.Second,
 		MaxPacketSize:         wire.DefaultMaxMessageSize,
 		ClientTLSMode:         "disable",
+		ClientTLSFiles:        TLSFiles{Protocols: "secure", Ciphers: "fast"},
 		ServerTLSMode:         "prefer",
+		ServerTLSFiles:        TLSFiles{Protocols: "secure", Ciphers: "fast"},
 		MaxPreparedStatements: 200,
 		Databases:             map[string]*Database{},
 		Users:                 map[string]*User{},

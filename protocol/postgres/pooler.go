@@ -140,6 +140,9 @@ func (pl *Pooler) handle(conn net.Conn) {
 		connectedAt: time.Now(),
 	}
 	c.w = wire.NewWriter(conn)
+	if la := conn.LocalAddr(); la != nil && la.Network() == "unix" {
+		c.unix = true
+	}
 	c.ref.s = c
 	c.rd.SetMaxMessageSize(loginMaxMessageSize) // until the client has logged in
 	c.setState(clientLogin)

@@ -55,10 +55,10 @@ func (c *client) startup() error {
 			c.pl.cancel(st.PID, st.Secret)
 			return errCancelRequest
 		}
-		if g.ClientTLSMode == "require" || g.ClientTLSMode == "verify-ca" || g.ClientTLSMode == "verify-full" {
-			if !c.tls {
-				return fatalf(CodeInvalidAuthorization, "SSL required")
-			}
+		// TLS over a unix socket is not offered, so a unix-socket client is served
+		// without it whatever client_tls_sslmode says, as by PgBouncer.
+		if tlsRequired(g.ClientTLSMode) && !c.tls && !c.unix {
+			return fatalf(CodeInvalidAuthorization, "SSL required")
 		}
 		return c.acceptParams(g, st.Params)
 	}
@@ -180,7 +180,7 @@ func (c *client) negotiateTLS(g *Config) error {
 	if c.tls {
 		return fatalf(CodeProtocolViolation, "duplicate SSLRequest")
 	}
-	if g.ClientTLSMode == "" || g.ClientTLSMode == "disable" || g.ClientTLS == nil {
+	if g.ClientTLSMode == "" || g.ClientTLSMode == "disable" || g.ClientTLS == nil || c.unix {
 		_, err := c.conn.Write([]byte{'N'})
 		return err
 	}
@@ -254,6 +254,9 @@ func (c *client) login() error {
 // server credentials are derived. A user found nowhere goes through a mock exchange
 // that fails as a wrong password does; with trust, such a user is refused.
 func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error) {
+	if g.AuthType == authCert {
+		return c.authenticateCert(g, db)
+	}
 	method, err := auth.ParseMethod(g.AuthType)
 	if err != nil {
 		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
@@ -284,6 +287,72 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 		}
 		return nil, err
 	}
+	if db != nil && db.Password != "" {
+		cred = &auth.Credentials{Password: db.Password}
+	}
+	if db != nil && db.User != "" {
+		if s, ok := g.Userlist[db.User]; ok && db.Password == "" {
+			cred = auth.ParseSecret(s).Credentials()
+		}
+	}
+	return cred, nil
+}
+
+// authCert is auth_type = cert: the client's TLS certificate authenticates it.
+const authCert = "cert"
+
+// errCertAuth is what a client refused by certificate authentication hears, in
+// PgBouncer's words; the reason goes to the log only.
+func errCertAuth() *Error {
+	return fatalf(CodeInvalidAuthorization, "certificate authentication failed")
+}
+
+// authenticateCert is auth_type = cert: the client must have connected over TLS with
+// a certificate that verified against client_tls_ca_file, whose Common Name is the
+// user name; no password is asked. The user must be known (Userlist, auth_query),
+// and its secret is what the pool logs in to PostgreSQL with.
+func (c *client) authenticateCert(g *Config, db *Database) (*auth.Credentials, error) {
+	reason := ""
+	var cn string
+	tc, _ := c.conn.(*tls.Conn)
+	switch {
+	case !c.tls || tc == nil:
+		reason = "TLS connection required"
+	default:
+		cs := tc.ConnectionState()
+		switch {
+		case len(cs.PeerCertificates) == 0:
+			reason = "TLS client certificate required"
+		case len(cs.VerifiedChains) == 0:
+			// Only a certificate checked against client_tls_ca_file proves anything.
+			reason = "TLS client certificate not verified (client_tls_ca_file)"
+		default:
+			cn = cs.PeerCertificates[0].Subject.CommonName
+			if cn != c.user {
+				reason = "TLS certificate name mismatch"
+			}
+		}
+	}
+	var secretText string
+	if reason == "" {
+		var known bool
+		var err error
+		secretText, known = g.Userlist[c.user]
+		if !known && db != nil && g.AuthUser != "" && g.AuthQuery != "" {
+			if secretText, known, err = c.pl.authQuery(db, c.database, c.user); err != nil {
+				return nil, err
+			}
+		}
+		if !known {
+			reason = "no such user"
+		}
+	}
+	if reason != "" {
+		c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote,
+			"err", "cert: "+reason, "certificate_cn", cn)
+		return nil, errCertAuth()
+	}
+	cred := auth.ParseSecret(secretText).Credentials()
 	if db != nil && db.Password != "" {
 		cred = &auth.Credentials{Password: db.Password}
 	}
