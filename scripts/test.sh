@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the servers and clients the tests drive (Debian
 # packages, via scripts/setup.sh), then go vet and go test -race over every package.
-# Extra arguments go to go test (e.g. scripts/test.sh -run Pgbench ./protocol/postgres/).
+# Extra arguments go to go test (e.g. scripts/test.sh -run Pgbench ./internal/pgpool/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

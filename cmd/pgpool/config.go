@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/poolsuite/poolsuite/internal/config/pgini"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 )
 
 // runConfig is everything pgpool runs with, derived from one pgbouncer.ini.
@@ -16,7 +16,7 @@ type runConfig struct {
 	// Ini is the file as read, for the listening, logging and pidfile settings.
 	Ini *pgini.Config
 	// Pooler is the pooler's configuration.
-	Pooler *postgres.Config
+	Pooler *pgpool.Config
 }
 
 // ConfigErrors is every problem found in a configuration and its auth_file, in
@@ -78,7 +78,7 @@ func flatten(err error) ConfigErrors {
 	return ConfigErrors{err}
 }
 
-// mapper fills a postgres.Config from a pgini.Config, collecting errors and
+// mapper fills a pgpool.Config from a pgini.Config, collecting errors and
 // warnings as it goes.
 type mapper struct {
 	ini      *pgini.Config
@@ -107,9 +107,9 @@ func (m *mapper) warn(pos, key, format string, args ...any) {
 }
 
 // pooler maps the whole configuration.
-func (m *mapper) pooler(users map[string]string) *postgres.Config {
+func (m *mapper) pooler(users map[string]string) *pgpool.Config {
 	c := m.ini
-	pc := postgres.Defaults()
+	pc := pgpool.Defaults()
 	pc.AuthType = m.authType()
 	pc.Userlist = users
 	pc.AuthUser = c.AuthUser
@@ -117,7 +117,7 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 	pc.AdminUsers = c.AdminUsers
 	pc.StatsUsers = c.StatsUsers
 
-	pc.PoolMode = poolMode(c.PoolMode, postgres.PoolSession)
+	pc.PoolMode = poolMode(c.PoolMode, pgpool.PoolSession)
 	pc.MaxClientConn = c.MaxClientConn
 	pc.DefaultPoolSize = c.DefaultPoolSize
 	pc.MinPoolSize = c.MinPoolSize
@@ -159,14 +159,14 @@ func (m *mapper) pooler(users map[string]string) *postgres.Config {
 	pc.ServerTLSFiles = tlsFiles(c.ServerTLS)
 	pc.ServerTLS = m.serverTLS()
 
-	pc.Databases = map[string]*postgres.Database{}
+	pc.Databases = map[string]*pgpool.Database{}
 	for _, name := range sortedKeys(c.Databases) {
 		pc.Databases[name] = m.database(c.Databases[name])
 	}
 	if c.Fallback != nil {
 		pc.Databases["*"] = m.database(c.Fallback)
 	}
-	pc.Users = map[string]*postgres.User{}
+	pc.Users = map[string]*pgpool.User{}
 	for _, name := range sortedKeys(c.Users) {
 		pc.Users[name] = m.user(c.Users[name])
 	}
@@ -195,31 +195,31 @@ func (m *mapper) authType() string {
 }
 
 // poolMode maps a pool mode; PoolModeInherit gives def.
-func poolMode(pm pgini.PoolMode, def postgres.PoolMode) postgres.PoolMode {
+func poolMode(pm pgini.PoolMode, def pgpool.PoolMode) pgpool.PoolMode {
 	switch pm {
 	case pgini.PoolModeSession:
-		return postgres.PoolSession
+		return pgpool.PoolSession
 	case pgini.PoolModeTransaction:
-		return postgres.PoolTransaction
+		return pgpool.PoolTransaction
 	case pgini.PoolModeStatement:
-		return postgres.PoolStatement
+		return pgpool.PoolStatement
 	}
 	return def
 }
 
 // optPoolMode maps a per-entry pool mode; nil means "inherit".
-func optPoolMode(pm pgini.PoolMode) *postgres.PoolMode {
+func optPoolMode(pm pgini.PoolMode) *pgpool.PoolMode {
 	if pm == pgini.PoolModeInherit {
 		return nil
 	}
-	v := poolMode(pm, postgres.PoolSession)
+	v := poolMode(pm, pgpool.PoolSession)
 	return &v
 }
 
 // database maps one [databases] entry.
-func (m *mapper) database(d *pgini.Database) *postgres.Database {
+func (m *mapper) database(d *pgini.Database) *pgpool.Database {
 	pos := d.Pos.String()
-	out := &postgres.Database{
+	out := &pgpool.Database{
 		Host:        d.Host,
 		Port:        d.Port,
 		DBName:      d.DBName,
@@ -287,8 +287,8 @@ func (m *mapper) database(d *pgini.Database) *postgres.Database {
 }
 
 // user maps one [users] entry.
-func (m *mapper) user(u *pgini.User) *postgres.User {
-	out := &postgres.User{PoolMode: optPoolMode(u.PoolMode)}
+func (m *mapper) user(u *pgini.User) *pgpool.User {
+	out := &pgpool.User{PoolMode: optPoolMode(u.PoolMode)}
 	if u.MaxUserConnections != nil {
 		out.MaxUserConnections = *u.MaxUserConnections
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 )
 
 // TestMapConfig checks the mapping from pgbouncer.ini to the pooler's Config.
@@ -48,13 +48,13 @@ server_check_query = <empty>
 	if pc.AuthType != "scram-sha-256" || pc.Userlist["alice"] != "secret" || !slices.Equal(pc.AdminUsers, []string{"alice"}) {
 		t.Errorf("auth: %q %v %v", pc.AuthType, pc.Userlist, pc.AdminUsers)
 	}
-	if pc.PoolMode != postgres.PoolTransaction || pc.DefaultPoolSize != 11 || pc.MaxClientConn != 999 ||
+	if pc.PoolMode != pgpool.PoolTransaction || pc.DefaultPoolSize != 11 || pc.MaxClientConn != 999 ||
 		pc.QueryWaitTimeout != 7*time.Second || pc.ServerIdleTimeout != 0 || pc.ServerCheckQuery != ";" {
 		t.Errorf("globals: %+v", pc)
 	}
 	app := pc.Databases["app"]
 	if app.Host != "db.example" || app.Port != 5433 || app.DBName != "real" || app.User != "alice" ||
-		app.PoolSize != 7 || app.ReservePool != 2 || *app.PoolMode != postgres.PoolSession ||
+		app.PoolSize != 7 || app.ReservePool != 2 || *app.PoolMode != pgpool.PoolSession ||
 		app.MaxDBConnections != 9 || app.StartupParams["client_encoding"] != "UTF8" || app.StartupParams["timezone"] != "UTC" {
 		t.Errorf("app: %+v", app)
 	}
@@ -64,7 +64,7 @@ server_check_query = <empty>
 	if pc.Databases["*"] == nil || pc.Databases["*"].Host != "127.0.0.1" {
 		t.Errorf("fallback: %+v", pc.Databases["*"])
 	}
-	if bob := pc.Users["bob"]; bob == nil || *bob.PoolMode != postgres.PoolStatement || bob.MaxUserConnections != 3 {
+	if bob := pc.Users["bob"]; bob == nil || *bob.PoolMode != pgpool.PoolStatement || bob.MaxUserConnections != 3 {
 		t.Errorf("bob: %+v", pc.Users["bob"])
 	}
 	want := [][2]string{{"tcp4", "0.0.0.0:7432"}, {"tcp6", "[::]:7432"}, {"unix", filepath.Join(dir, ".s.PGSQL.7432")}}
@@ -109,7 +109,7 @@ func TestDefaultsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, want := reflect.ValueOf(*rc.Pooler), reflect.ValueOf(*postgres.Defaults())
+	got, want := reflect.ValueOf(*rc.Pooler), reflect.ValueOf(*pgpool.Defaults())
 	skip := map[string]bool{ // filled from the file or from the environment, not defaults
 		"Userlist": true, "Databases": true, "Users": true, "ClientTLS": true, "ServerTLS": true,
 	}
@@ -119,10 +119,10 @@ func TestDefaultsAgree(t *testing.T) {
 			continue
 		}
 		if !reflect.DeepEqual(got.Field(i).Interface(), want.Field(i).Interface()) {
-			t.Errorf("%s: an empty pgbouncer.ini gives %v, postgres.Defaults() %v", name, got.Field(i).Interface(), want.Field(i).Interface())
+			t.Errorf("%s: an empty pgbouncer.ini gives %v, pgpool.Defaults() %v", name, got.Field(i).Interface(), want.Field(i).Interface())
 		}
 	}
-	if rc.Pooler.PoolMode != postgres.PoolSession {
+	if rc.Pooler.PoolMode != pgpool.PoolSession {
 		t.Errorf("pool_mode default %v, PgBouncer's is session", rc.Pooler.PoolMode)
 	}
 }
@@ -135,7 +135,7 @@ func TestMapConfigMaxPacketSize(t *testing.T) {
 		line string
 		want int
 	}{
-		{"", postgres.Defaults().MaxPacketSize},
+		{"", pgpool.Defaults().MaxPacketSize},
 		{"max_packet_size = 65536\n", 65536},
 	} {
 		ini := filepath.Join(dir, "p.ini")
@@ -148,7 +148,7 @@ func TestMapConfigMaxPacketSize(t *testing.T) {
 			t.Errorf("%q: MaxPacketSize %d, want %d", tc.line, got, tc.want)
 		}
 	}
-	if d := postgres.Defaults().MaxPacketSize; d != 2147483647 {
+	if d := pgpool.Defaults().MaxPacketSize; d != 2147483647 {
 		t.Errorf("default %d, want 2147483647", d)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolsuite/poolsuite/internal/cli"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 )
 
 func main() {
@@ -40,7 +40,7 @@ SIGINT or SIGTERM exits at once.`,
 		Example: `  pgpool /etc/pgbouncer/pgbouncer.ini
   pgpool --config /etc/pgbouncer/pgbouncer.ini -v
   pgpool check-config /etc/pgbouncer/pgbouncer.ini`,
-		Version:       postgres.VersionString,
+		Version:       pgpool.VersionString,
 		Args:          cobra.MaximumNArgs(1),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -81,7 +81,7 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print pgpool's version",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(stdout, postgres.VersionString)
+			_, err := fmt.Fprintln(stdout, pgpool.VersionString)
 			return err
 		},
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/poolsuite/poolsuite/internal/cli"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 )
 
 // runOptions are the run command's flags.
@@ -44,7 +44,7 @@ type supervisor struct {
 	opts  runOptions
 	log   *slog.Logger
 	level *slog.LevelVar
-	pl    *postgres.Pooler
+	pl    *pgpool.Pooler
 
 	mu  sync.Mutex // serialises reloads (SIGHUP and the admin console's RELOAD)
 	cur *runConfig
@@ -95,7 +95,7 @@ func run(ctx context.Context, opts runOptions) error {
 		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 		defer signal.Stop(sigs)
 	}
-	s.pl = postgres.New(rc.Pooler, s.log)
+	s.pl = pgpool.New(rc.Pooler, s.log)
 	shutdownReq := make(chan struct{}, 1)
 	s.hookAdmin(shutdownReq)
 	if opts.debugAddr != "" {
@@ -111,7 +111,7 @@ func run(ctx context.Context, opts runOptions) error {
 		addrs[i] = ln.Addr().String()
 		go func() { serveErr <- s.pl.Serve(ln) }()
 	}
-	s.log.Info("pgpool started", "version", postgres.Version, "pid", os.Getpid(),
+	s.log.Info("pgpool started", "version", pgpool.Version, "pid", os.Getpid(),
 		"config", opts.config, "listen", strings.Join(addrs, ","),
 		"pool_mode", rc.Pooler.PoolMode, "databases", len(rc.Pooler.Databases))
 

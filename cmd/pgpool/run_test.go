@@ -16,8 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 	"github.com/poolsuite/poolsuite/internal/testenv"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
 )
 
 // TestRunWithPgxAndPsql runs pgpool from a pgbouncer.ini, as pgbouncer is run,
@@ -251,7 +251,7 @@ func TestVersion(t *testing.T) {
 		if code := execute(context.Background(), args, &out, &errb); code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
 		}
-		if out.String() != postgres.VersionString+"\n" { // as SHOW VERSION prints it
+		if out.String() != pgpool.VersionString+"\n" { // as SHOW VERSION prints it
 			t.Fatalf("%v: %q", args, out.String())
 		}
 	}

@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"github.com/poolsuite/poolsuite/internal/config/pgini"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 )
 
 // tlsFiles maps one side's *_tls_* settings besides the sslmode.
-func tlsFiles(t pgini.TLSConfig) postgres.TLSFiles {
-	return postgres.TLSFiles{
+func tlsFiles(t pgini.TLSConfig) pgpool.TLSFiles {
+	return pgpool.TLSFiles{
 		KeyFile: t.KeyFile, CertFile: t.CertFile, CAFile: t.CAFile,
 		Protocols: t.Protocols, Ciphers: t.Ciphers,
 	}
@@ -27,20 +27,20 @@ func sslMode(m pgini.SSLMode, def string) string {
 
 // clientTLS builds the TLS configuration pgpool presents to clients
 // (client_tls_*), nil when client_tls_sslmode is disable; see
-// postgres.BuildClientTLS.
+// pgpool.BuildClientTLS.
 func (m *mapper) clientTLS() *tls.Config {
 	t := m.ini.ClientTLS
-	cfg, err := postgres.BuildClientTLS(sslMode(t.SSLMode, "disable"), tlsFiles(t))
+	cfg, err := pgpool.BuildClientTLS(sslMode(t.SSLMode, "disable"), tlsFiles(t))
 	m.tlsFail(err)
 	return cfg
 }
 
 // serverTLS builds the TLS configuration pgpool uses towards PostgreSQL
-// (server_tls_*); see postgres.BuildServerTLS. With verify-full the name checked
+// (server_tls_*); see pgpool.BuildServerTLS. With verify-full the name checked
 // is the database's host, which only one host makes unambiguous.
 func (m *mapper) serverTLS() *tls.Config {
 	t := m.ini.ServerTLS
-	cfg, err := postgres.BuildServerTLS(sslMode(t.SSLMode, "prefer"), tlsFiles(t))
+	cfg, err := pgpool.BuildServerTLS(sslMode(t.SSLMode, "prefer"), tlsFiles(t))
 	m.tlsFail(err)
 	if cfg == nil || t.SSLMode != pgini.SSLModeVerifyFull {
 		return cfg
@@ -56,12 +56,12 @@ func (m *mapper) serverTLS() *tls.Config {
 	return cfg
 }
 
-// tlsFail records a postgres.TLSError at the place of its setting.
+// tlsFail records a pgpool.TLSError at the place of its setting.
 func (m *mapper) tlsFail(err error) {
 	if err == nil {
 		return
 	}
-	var te *postgres.TLSError
+	var te *pgpool.TLSError
 	if errors.As(err, &te) {
 		m.fail(m.pos(te.Setting), te.Setting, ErrTLS, "%s", te.Msg)
 		return

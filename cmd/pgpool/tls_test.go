@@ -16,8 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/poolsuite/poolsuite/internal/pgpool"
 	"github.com/poolsuite/poolsuite/internal/testenv"
-	"github.com/poolsuite/poolsuite/protocol/postgres"
 )
 
 // TestMapTLSAndCertAuth: auth_type = cert and the client_tls_* files map onto the
@@ -39,7 +39,7 @@ func TestMapTLSAndCertAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := rc.Pooler
-	want := postgres.TLSFiles{KeyFile: ca.KeyFile, CertFile: ca.CertFile, CAFile: ca.CertFile, Protocols: "tlsv1.3", Ciphers: "fast"}
+	want := pgpool.TLSFiles{KeyFile: ca.KeyFile, CertFile: ca.CertFile, CAFile: ca.CertFile, Protocols: "tlsv1.3", Ciphers: "fast"}
 	if pc.AuthType != "cert" || pc.ClientTLSMode != "verify-full" || pc.ClientTLSFiles != want {
 		t.Errorf("got %q %q %+v", pc.AuthType, pc.ClientTLSMode, pc.ClientTLSFiles)
 	}

@@ -1,19 +1,8 @@
 package postgres
 
-import (
-	"strings"
-)
+import "strings"
 
-// This file reads the two other ways a client sets unreported parameters: the
-// set_config function (followed like SET) and the startup parameter "options"
-// (-c name=value, as libpq's PGOPTIONS).
-
-// codeSyntaxError and codeUndefinedObject are PostgreSQL's SQLSTATEs for a malformed
-// options switch and an unknown parameter name.
-const (
-	codeSyntaxError     = "42601"
-	codeUndefinedObject = "42704"
-)
+// set_config calls and the startup parameter "options".
 
 // sqlToken is one lexical token of a statement, as far as set_config detection needs.
 type sqlToken struct {
@@ -132,29 +121,29 @@ func boolLiteral(t sqlToken) (v, ok bool) {
 	return false, false
 }
 
-// parseSetConfig reads a statement that calls set_config. The one form pgpool
+// ParseSetConfig reads a statement that calls set_config. The one form pgpool
 // follows is a lone "SELECT set_config('name', 'value', false)" with literal
 // arguments (optionally schema-qualified, aliased, with a trailing semicolon): op then
 // sets name to value, confirmed by the SELECT's CommandComplete. A call with is_local
 // true lasts for the transaction only and is no SET. Any other call (parameters,
 // several calls, set_config inside a larger query) is a SET pgpool cannot follow.
-func parseSetConfig(sql string) (op setOp, isSet, followable bool) {
+func ParseSetConfig(sql string) (op SetOp, isSet, followable bool) {
 	if name, value, local, ok := lonelySetConfig(sql); ok {
 		if local {
-			return setOp{}, false, false
+			return SetOp{}, false, false
 		}
-		if _, reported := canonicalParam(name); reported {
-			return setOp{}, false, false // followed through ParameterStatus
+		if _, reported := ReportedParam(name); reported {
+			return SetOp{}, false, false // followed through ParameterStatus
 		}
-		if !plainName(name) {
-			return setOp{}, true, false
+		if !PlainName(name) {
+			return SetOp{}, true, false
 		}
-		return setOp{tag: "SELECT 1", name: strings.ToLower(name), value: value, raw: true}, true, true
+		return SetOp{Tag: "SELECT 1", Name: strings.ToLower(name), Value: value, Raw: true}, true, true
 	}
-	if allLocalSetConfig(sql) {
-		return setOp{}, false, false
+	if AllLocalSetConfig(sql) {
+		return SetOp{}, false, false
 	}
-	return setOp{}, true, false
+	return SetOp{}, true, false
 }
 
 // lonelySetConfig matches SELECT [pg_catalog.]set_config('n', 'v', bool) [[AS] alias] [;...].
@@ -201,9 +190,9 @@ func lonelySetConfig(sql string) (name, value string, local, ok bool) {
 	return n.text, v.text, local, true
 }
 
-// allLocalSetConfig reports whether every set_config call in sql visibly has is_local
+// AllLocalSetConfig reports whether every set_config call in sql visibly has is_local
 // true (a literal), so none of them outlives the transaction.
-func allLocalSetConfig(sql string) bool {
+func AllLocalSetConfig(sql string) bool {
 	l := sqlLexer{s: sql}
 	for t := l.next(); t.kind != 0; t = l.next() {
 		if t.kind != 'i' || t.text != "set_config" {
@@ -246,15 +235,15 @@ func allLocalSetConfig(sql string) bool {
 	return true
 }
 
-// optionsError is a malformed switch in the startup parameter "options".
-type optionsError struct{ msg string }
+// OptionsError is a malformed switch in the startup parameter "options".
+type OptionsError struct{ msg string }
 
-func (e *optionsError) Error() string { return e.msg }
+func (e *OptionsError) Error() string { return e.msg }
 
-// splitOptions splits the startup parameter "options" into words as PostgreSQL does:
+// SplitOptions splits the startup parameter "options" into words as PostgreSQL does:
 // at unescaped whitespace, a backslash making the next character literal (libpq
 // writes a space inside a value as "\ ").
-func splitOptions(s string) []string {
+func SplitOptions(s string) []string {
 	var words []string
 	var w strings.Builder
 	in := false
@@ -284,14 +273,14 @@ func splitOptions(s string) []string {
 	return words
 }
 
-// maxOptions bounds the settings one "options" parameter may carry.
-const maxOptions = 256
+// MaxOptions bounds the settings one "options" parameter may carry.
+const MaxOptions = 256
 
-// parseOptions reads the startup parameter "options": -c name=value, -cname=value and
+// ParseOptions reads the startup parameter "options": -c name=value, -cname=value and
 // --name=value switches, dashes in names read as underscores, as PostgreSQL does. It
 // returns the settings in order.
-func parseOptions(s string) ([][2]string, error) {
-	words := splitOptions(s)
+func ParseOptions(s string) ([][2]string, error) {
+	words := SplitOptions(s)
 	var out [][2]string
 	for i := 0; i < len(words); i++ {
 		w := words[i]
@@ -299,7 +288,7 @@ func parseOptions(s string) ([][2]string, error) {
 		switch {
 		case w == "-c":
 			if i+1 >= len(words) {
-				return nil, &optionsError{"-c requires a value"}
+				return nil, &OptionsError{"-c requires a value"}
 			}
 			i++
 			arg, flag = words[i], "-c "
@@ -308,17 +297,17 @@ func parseOptions(s string) ([][2]string, error) {
 		case strings.HasPrefix(w, "-c") && len(w) > 2:
 			arg, flag = w[2:], "-c "
 		default:
-			return nil, &optionsError{"invalid command-line argument for server process: " + w}
+			return nil, &OptionsError{"invalid command-line argument for server process: " + w}
 		}
 		eq := strings.IndexByte(arg, '=')
 		if eq < 0 {
-			return nil, &optionsError{flag + arg + " requires a value"}
+			return nil, &OptionsError{flag + arg + " requires a value"}
 		}
 		if eq == 0 {
-			return nil, &optionsError{"invalid command-line argument for server process: " + w}
+			return nil, &OptionsError{"invalid command-line argument for server process: " + w}
 		}
-		if len(out) == maxOptions {
-			return nil, &optionsError{"too many settings in options"}
+		if len(out) == MaxOptions {
+			return nil, &OptionsError{"too many settings in options"}
 		}
 		out = append(out, [2]string{strings.ReplaceAll(arg[:eq], "-", "_"), arg[eq+1:]})
 	}

@@ -1,0 +1,330 @@
+package pgpool
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// configParam is one setting SHOW CONFIG lists and SET may change, under its
+// pgbouncer.ini name.
+type configParam struct {
+	name string
+	get  func(*Config) string
+	// set parses a value into the Config; nil when the setting cannot change while
+	// pgpool runs.
+	set func(*Config, string) error
+}
+
+// errBadValue: a SET value does not parse or is out of range.
+var errBadValue = errors.New("pgpool: invalid value")
+
+func intParam(name string, field func(*Config) *int) configParam {
+	return configParam{
+		name: name,
+		get:  func(g *Config) string { return strconv.Itoa(*field(g)) },
+		set: func(g *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%w: %s wants a non-negative integer", errBadValue, name)
+			}
+			*field(g) = n
+			return nil
+		},
+	}
+}
+
+// durationParam shows a duration in seconds, as pgbouncer.ini has it; SET takes
+// seconds or a Go duration ("1.5", "90s", "250ms").
+func durationParam(name string, field func(*Config) *time.Duration) configParam {
+	return configParam{
+		name: name,
+		get: func(g *Config) string {
+			return strconv.FormatFloat(field(g).Seconds(), 'f', -1, 64)
+		},
+		set: func(g *Config, v string) error {
+			d, err := parseSeconds(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("%w: %s wants a duration in seconds", errBadValue, name)
+			}
+			*field(g) = d
+			return nil
+		},
+	}
+}
+
+func parseSeconds(v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
+}
+
+func boolParam(name string, field func(*Config) *bool) configParam {
+	return configParam{
+		name: name,
+		get: func(g *Config) string {
+			if *field(g) {
+				return "1"
+			}
+			return "0"
+		},
+		set: func(g *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "1", "on", "true", "yes":
+				*field(g) = true
+			case "0", "off", "false", "no":
+				*field(g) = false
+			default:
+				return fmt.Errorf("%w: %s wants a boolean", errBadValue, name)
+			}
+			return nil
+		},
+	}
+}
+
+func stringParam(name string, field func(*Config) *string) configParam {
+	return configParam{
+		name: name,
+		get:  func(g *Config) string { return *field(g) },
+		set:  func(g *Config, v string) error { *field(g) = v; return nil },
+	}
+}
+
+// listParam is a comma-separated list.
+func listParam(name string, field func(*Config) *[]string) configParam {
+	return configParam{
+		name: name,
+		get:  func(g *Config) string { return strings.Join(*field(g), ",") },
+		set: func(g *Config, v string) error {
+			var list []string
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					list = append(list, s)
+				}
+			}
+			*field(g) = list
+			return nil
+		},
+	}
+}
+
+func readOnly(p configParam) configParam {
+	p.set = nil
+	return p
+}
+
+// configParams are the settings of the console, sorted by name.
+var configParams = sortedParams([]configParam{
+	readOnly(listParam("admin_users", func(g *Config) *[]string { return &g.AdminUsers })),
+	readOnly(listParam("stats_users", func(g *Config) *[]string { return &g.StatsUsers })),
+	readOnly(stringParam("auth_type", func(g *Config) *string { return &g.AuthType })),
+	readOnly(stringParam("auth_user", func(g *Config) *string { return &g.AuthUser })),
+	readOnly(stringParam("auth_query", func(g *Config) *string { return &g.AuthQuery })),
+	{
+		name: "pool_mode",
+		get:  func(g *Config) string { return g.PoolMode.String() },
+		set: func(g *Config, v string) error {
+			m, ok := ParsePoolMode(v)
+			if !ok {
+				return fmt.Errorf("%w: pool_mode wants session, transaction or statement", errBadValue)
+			}
+			g.PoolMode = m
+			return nil
+		},
+	},
+	intParam("max_client_conn", func(g *Config) *int { return &g.MaxClientConn }),
+	intParam("default_pool_size", func(g *Config) *int { return &g.DefaultPoolSize }),
+	intParam("min_pool_size", func(g *Config) *int { return &g.MinPoolSize }),
+	intParam("reserve_pool_size", func(g *Config) *int { return &g.ReservePoolSize }),
+	durationParam("reserve_pool_timeout", func(g *Config) *time.Duration { return &g.ReservePoolTimeout }),
+	intParam("max_db_connections", func(g *Config) *int { return &g.MaxDBConnections }),
+	intParam("max_user_connections", func(g *Config) *int { return &g.MaxUserConnections }),
+	stringParam("server_reset_query", func(g *Config) *string { return &g.ServerResetQuery }),
+	boolParam("server_reset_query_always", func(g *Config) *bool { return &g.ServerResetQueryAlways }),
+	stringParam("server_check_query", func(g *Config) *string { return &g.ServerCheckQuery }),
+	durationParam("server_check_delay", func(g *Config) *time.Duration { return &g.ServerCheckDelay }),
+	durationParam("server_lifetime", func(g *Config) *time.Duration { return &g.ServerLifetime }),
+	durationParam("server_idle_timeout", func(g *Config) *time.Duration { return &g.ServerIdleTimeout }),
+	durationParam("server_connect_timeout", func(g *Config) *time.Duration { return &g.ServerConnectTimeout }),
+	durationParam("server_login_retry", func(g *Config) *time.Duration { return &g.ServerLoginRetry }),
+	boolParam("server_fast_close", func(g *Config) *bool { return &g.ServerFastClose }),
+	intParam("verbose", func(g *Config) *int { return &g.Verbose }),
+	durationParam("query_wait_timeout", func(g *Config) *time.Duration { return &g.QueryWaitTimeout }),
+	durationParam("query_timeout", func(g *Config) *time.Duration { return &g.QueryTimeout }),
+	durationParam("idle_transaction_timeout", func(g *Config) *time.Duration { return &g.IdleTransactionTimeout }),
+	durationParam("client_idle_timeout", func(g *Config) *time.Duration { return &g.ClientIdleTimeout }),
+	durationParam("client_login_timeout", func(g *Config) *time.Duration { return &g.ClientLoginTimeout }),
+	durationParam("cancel_wait_timeout", func(g *Config) *time.Duration { return &g.CancelWaitTimeout }),
+	listParam("ignore_startup_parameters", func(g *Config) *[]string { return &g.IgnoreStartupParameters }),
+	intParam("max_prepared_statements", func(g *Config) *int { return &g.MaxPreparedStatements }),
+	readOnly(configParam{name: "max_packet_size", get: func(g *Config) string {
+		if g.MaxPacketSize > 0 {
+			return strconv.Itoa(g.MaxPacketSize)
+		}
+		return strconv.Itoa(wire.DefaultMaxMessageSize)
+	}}),
+	tlsParam("client_tls_sslmode", func(g *Config) *string { return &g.ClientTLSMode }),
+	tlsParam("client_tls_key_file", func(g *Config) *string { return &g.ClientTLSFiles.KeyFile }),
+	tlsParam("client_tls_cert_file", func(g *Config) *string { return &g.ClientTLSFiles.CertFile }),
+	tlsParam("client_tls_ca_file", func(g *Config) *string { return &g.ClientTLSFiles.CAFile }),
+	tlsParam("client_tls_protocols", func(g *Config) *string { return &g.ClientTLSFiles.Protocols }),
+	tlsParam("client_tls_ciphers", func(g *Config) *string { return &g.ClientTLSFiles.Ciphers }),
+	tlsParam("server_tls_sslmode", func(g *Config) *string { return &g.ServerTLSMode }),
+	tlsParam("server_tls_key_file", func(g *Config) *string { return &g.ServerTLSFiles.KeyFile }),
+	tlsParam("server_tls_cert_file", func(g *Config) *string { return &g.ServerTLSFiles.CertFile }),
+	tlsParam("server_tls_ca_file", func(g *Config) *string { return &g.ServerTLSFiles.CAFile }),
+	tlsParam("server_tls_protocols", func(g *Config) *string { return &g.ServerTLSFiles.Protocols }),
+	tlsParam("server_tls_ciphers", func(g *Config) *string { return &g.ServerTLSFiles.Ciphers }),
+})
+
+// tlsKept is the outcome of a SET of a TLS file or protocol that is stored but leaves
+// the running TLS configuration as it was, because the settings do not make a
+// usable one yet (a key set before its certificate): as PgBouncer does, the next SET
+// that completes them applies them.
+type tlsKept struct{ err error }
+
+func (k *tlsKept) Error() string { return k.err.Error() }
+func (k *tlsKept) Unwrap() error { return k.err }
+
+// tlsParam is a client_tls_* or server_tls_* setting. SET checks a file it names
+// (an unreadable file or one without a key or certificate fails the SET and changes
+// nothing), then rebuilds that side's TLS configuration for new connections;
+// connections already open keep theirs.
+func tlsParam(name string, field func(*Config) *string) configParam {
+	return configParam{
+		name: name,
+		get:  func(g *Config) string { return *field(g) },
+		set: func(g *Config, v string) error {
+			if strings.HasSuffix(name, "_sslmode") {
+				v = strings.ToLower(v)
+			}
+			if strings.HasSuffix(name, "_file") {
+				if err := CheckTLSFile(name, v); err != nil {
+					return err
+				}
+			}
+			*field(g) = v
+			var err error
+			if strings.HasPrefix(name, "client_") {
+				var cfg *tls.Config
+				if cfg, err = BuildClientTLS(g.ClientTLSMode, g.ClientTLSFiles); err == nil {
+					g.ClientTLS = cfg
+				}
+			} else {
+				var cfg *tls.Config
+				if cfg, err = BuildServerTLS(g.ServerTLSMode, g.ServerTLSFiles); err == nil {
+					g.ServerTLS = cfg
+				}
+			}
+			if err != nil && errors.Is(err, ErrTLSIncomplete) && !strings.HasSuffix(name, "_sslmode") {
+				return &tlsKept{err: err}
+			}
+			return err
+		},
+	}
+}
+
+// certAuthSettings decide who may log in when auth_type is cert; the console does
+// not change them then.
+var certAuthSettings = map[string]bool{"client_tls_sslmode": true, "client_tls_ca_file": true}
+
+func sortedParams(ps []configParam) []configParam {
+	slices.SortFunc(ps, func(a, b configParam) int { return strings.Compare(a.name, b.name) })
+	return ps
+}
+
+func findParam(name string) (configParam, bool) {
+	i, ok := slices.BinarySearchFunc(configParams, name, func(p configParam, name string) int {
+		return strings.Compare(p.name, name)
+	})
+	if !ok {
+		return configParam{}, false
+	}
+	return configParams[i], true
+}
+
+func (c *client) showConfig() (*adminResult, error) {
+	g, def := c.pl.settings(), Defaults()
+	r := newResult(textCol("key"), textCol("value"), textCol("default"), textCol("changeable"))
+	for _, p := range configParams {
+		changeable := "yes"
+		if p.set == nil {
+			changeable = "no"
+		}
+		r.add(p.name, p.get(g), p.get(def), changeable)
+	}
+	return r, nil
+}
+
+// authSettings are the settings that decide who may log in; the console never changes
+// them, so that an admin session cannot weaken authentication (SET auth_type = trust).
+var authSettings = map[string]bool{
+	"auth_type": true, "auth_file": true, "auth_hba_file": true, "auth_query": true,
+	"auth_user": true, "auth_dbname": true, "admin_users": true, "stats_users": true,
+}
+
+// adminSet is SET key = value: the session parameters clients set at connect are
+// acknowledged and ignored, as PgBouncer does; settings of SHOW CONFIG marked
+// changeable take effect through Reload until the next RELOAD reads the file again.
+func (c *client) adminSet(cmd adminCommand) error {
+	key := strings.ToLower(cmd.arg)
+	if _, ok := fakeParams[key]; ok {
+		return c.sendNoticeComplete(notice("SET ignored", ""), "SET")
+	}
+	if !c.isAdmin(c.pl.settings()) {
+		return errAdminAccess()
+	}
+	if authSettings[key] || (certAuthSettings[key] && c.pl.settings().AuthType == authCert) {
+		e := adminErr("SET failed")
+		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD", key)
+		return e
+	}
+	p, ok := findParam(key)
+	if !ok {
+		e := adminErr("SET failed")
+		e.Detail = fmt.Sprintf("unknown setting %q", cmd.arg)
+		return e
+	}
+	if p.set == nil {
+		e := adminErr("SET failed")
+		e.Detail = fmt.Sprintf("%s cannot be changed while pgpool runs", key)
+		return e
+	}
+	err := c.pl.applySetting(p, cmd.val)
+	var kept *tlsKept
+	if errors.As(err, &kept) {
+		c.pl.log.Warn("admin SET stored; TLS settings not applied yet", "client", c.id, "user", c.user, "key", key, "value", cmd.val, "err", kept.err)
+		return c.sendNoticeComplete(notice("TLS settings could not be applied, still using old configuration", kept.err.Error()), "SET "+key+"="+cmd.val)
+	}
+	if err != nil {
+		e := adminErr("SET failed")
+		e.Detail = err.Error()
+		return e
+	}
+	c.pl.log.Info("admin SET", "client", c.id, "user", c.user, "key", key, "value", cmd.val)
+	return c.sendComplete("SET " + key + "=" + cmd.val)
+}
+
+// applySetting changes one setting of the running configuration through Reload.
+func (pl *Pooler) applySetting(p configParam, val string) error {
+	pl.admin.mu.Lock() // one SET at a time, so two do not undo each other
+	defer pl.admin.mu.Unlock()
+	ncfg := *pl.settings()
+	err := p.set(&ncfg, val)
+	var kept *tlsKept
+	if err != nil && !errors.As(err, &kept) {
+		return err
+	}
+	pl.Reload(&ncfg)
+	if p.name == "verbose" {
+		pl.admin.applyVerbose(ncfg.Verbose)
+	}
+	return err
+}

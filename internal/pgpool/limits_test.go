@@ -1,0 +1,97 @@
+package pgpool
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// sleepOnce connects to dsn, runs select pg_sleep(0.5) and disconnects.
+func sleepOnce(ctx context.Context, dsn string) error {
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(ctx, "select pg_sleep(0.5)")
+	return err
+}
+
+// runAll runs every dsn's sleepOnce at once and reports each failure.
+func runAll(t *testing.T, dsns []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errs := make([]error, len(dsns))
+	var wg sync.WaitGroup
+	for i, dsn := range dsns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = sleepOnce(ctx, dsn)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("client %d: %v", i, err)
+		}
+	}
+}
+
+// TestMaxDBConnectionsServesEveryUser: five users share a database limited to four
+// server connections, two clients each. A slot freed by one user's pool goes to the
+// clients of every pool by how long they have waited, so all of them are served well
+// within query_wait_timeout.
+func TestMaxDBConnectionsServesEveryUser(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.QueryWaitTimeout = 20 * time.Second
+	cfg.Databases[f.db].MaxDBConnections = 4
+	users := []string{f.user}
+	for i := 1; i < 5; i++ {
+		u := fmt.Sprintf("%s_m%d", f.user, i)
+		f.pg.CreateRole(t, u, f.password)
+		cfg.Userlist[u] = f.password
+		users = append(users, u)
+	}
+	_, addr := startPooler(t, cfg)
+	host, port, _ := net.SplitHostPort(addr)
+	var dsns []string
+	for _, u := range users {
+		for k := 0; k < 2; k++ {
+			dsns = append(dsns, fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable&default_query_exec_mode=exec", u, f.password, host, port, f.db))
+		}
+	}
+	runAll(t, dsns)
+}
+
+// TestMaxUserConnectionsServesEveryDatabase: one user limited to three server
+// connections uses three databases, three clients each; every client is served.
+func TestMaxUserConnectionsServesEveryDatabase(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.QueryWaitTimeout = 20 * time.Second
+	cfg.MaxUserConnections = 3
+	dbs := []string{f.db}
+	for i := 1; i < 3; i++ {
+		db := fmt.Sprintf("%s_m%d", f.db, i)
+		f.pg.CreateDatabase(t, db, f.user)
+		cfg.Databases[db] = &Database{Host: f.pg.Host, Port: f.pg.Port, ReservePool: -1}
+		dbs = append(dbs, db)
+	}
+	_, addr := startPooler(t, cfg)
+	host, port, _ := net.SplitHostPort(addr)
+	var dsns []string
+	for _, db := range dbs {
+		for k := 0; k < 3; k++ {
+			dsns = append(dsns, fmt.Sprintf("postgres://%s:%s@%s:%s/%s?sslmode=disable&default_query_exec_mode=exec", f.user, f.password, host, port, db))
+		}
+	}
+	runAll(t, dsns)
+}

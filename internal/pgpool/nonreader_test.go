@@ -1,0 +1,165 @@
+package pgpool
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// stallListener hands out connections whose writes can be made to block, as a client
+// that stops reading makes them block once the kernel's buffers are full. A stalled
+// write returns only when the connection is closed.
+type stallListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[string]*stallConn // by the client's address
+}
+
+func (l *stallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sc := &stallConn{Conn: c, blocked: make(chan struct{}), closed: make(chan struct{})}
+	l.mu.Lock()
+	l.conns[c.RemoteAddr().String()] = sc
+	l.mu.Unlock()
+	return sc, nil
+}
+
+func (l *stallListener) conn(remote string) *stallConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns[remote]
+}
+
+type stallConn struct {
+	net.Conn
+	stalled     atomic.Bool
+	blocked     chan struct{} // closed when the first write stalls
+	blockedOnce sync.Once
+	closed      chan struct{}
+	closeOnce   sync.Once
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	if c.stalled.Load() {
+		c.blockedOnce.Do(func() { close(c.blocked) })
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *stallConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestClientNotReadingBlocksNobody checks that while pgpool's write of replies to a
+// client that stopped reading is blocked, the admin console (SHOW CLIENTS, SHOW POOLS),
+// a cancel request for that client, another client of the same pool and Shutdown all
+// go on: no socket write is made under a lock they need.
+func TestClientNotReadingBlocksNobody(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 2
+	cfg.WriteTimeout = 10 * time.Minute // the stalled write stays stalled for the whole test
+	cfg.AdminUsers = []string{f.user}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := &stallListener{Listener: ln, conns: map[string]*stallConn{}}
+	pl := New(cfg, testLogger(t))
+	served := make(chan error, 1)
+	go func() { served <- pl.Serve(sl) }()
+	addr := ln.Addr().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stuck, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close(context.Background())
+	// A named statement: its replies take the tracked path (prepared.go), which holds
+	// the client's lock while it matches them.
+	if _, err := stuck.Prepare(ctx, "s", "select 1 where false", nil); err != nil {
+		t.Fatal(err)
+	}
+	sc := sl.conn(stuck.Conn().LocalAddr().String())
+	if sc == nil {
+		t.Fatal("pgpool's side of the client connection not found")
+	}
+	sc.stalled.Store(true)
+	batch := &pgconn.Batch{}
+	for i := 0; i < 3000; i++ {
+		batch.ExecPrepared("s", nil, nil, nil)
+	}
+	batchDone := make(chan struct{})
+	go func() {
+		defer close(batchDone)
+		stuck.ExecBatch(context.Background(), batch).ReadAll() // fails when Shutdown closes it
+	}()
+	select {
+	case <-sc.blocked:
+	case <-ctx.Done():
+		t.Fatal("pgpool never wrote replies to the client")
+	}
+
+	// The admin console lists the stuck client.
+	admin := adminConnect(t, (&adminEnv{f: f, addr: addr}).dsn(false, f.user, f.password, "pgbouncer"))
+	for _, q := range []string{"SHOW CLIENTS", "SHOW POOLS", "SHOW SERVERS"} {
+		qctx, qcancel := context.WithTimeout(ctx, 15*time.Second)
+		rows, err := admin.Query(qctx, q)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+		}
+		qcancel()
+		if err != nil {
+			t.Fatalf("%s while a client does not read: %v", q, err)
+		}
+	}
+
+	// A cancel request for the stuck client returns.
+	cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
+	err = stuck.CancelRequest(cctx)
+	ccancel()
+	if err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+
+	// Another client of the same pool is served.
+	other := connect(t, f.connString(addr))
+	var one int
+	octx, ocancel := context.WithTimeout(ctx, 15*time.Second)
+	err = other.QueryRow(octx, "select 1").Scan(&one)
+	ocancel()
+	if err != nil || one != 1 {
+		t.Fatalf("other client: %v", err)
+	}
+
+	// Shutdown ends within its grace period: the stuck write is unblocked by closing
+	// the client.
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	shutdownDone := make(chan error, 1)
+	go func() { shutdownDone <- pl.Shutdown(sctx) }()
+	select {
+	case <-shutdownDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown did not return while a client does not read")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	<-batchDone
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pgpool
+
+const raceEnabled = false
