@@ -281,7 +281,7 @@ func (c *client) showClients() (*adminResult, error) {
 		if cl.server != nil {
 			link = serverPtr(cl.server)
 		}
-		if v, ok := cl.vals["application_name"]; ok {
+		if v, ok := cl.sess.vals["application_name"]; ok {
 			appName = v
 		}
 		pinned := cl.pinReason()

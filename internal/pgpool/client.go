@@ -57,11 +57,7 @@ type client struct {
 	database    string
 	appName     string
 	params      map[string]string // startup parameters the client sent
-	vals        map[string]string // the client's values of reported parameters (guarded by mu)
-	sets        map[string]string // per unreported parameter, the statement that sets the client's value (guarded by mu)
-	base        map[string]string // the same for the client's startup values, which RESET goes back to
-	startupSets map[string]string // startup values of unreported parameters, as sent
-	setOps      []postgres.SetOp  // SET/RESET statements sent, not yet confirmed (guarded by mu)
+	sess        session           // what PostgreSQL would keep for this client between transactions (guarded by mu)
 	pool        *pool
 	cfg         *poolConfig
 	admin       bool
@@ -85,11 +81,8 @@ type client struct {
 	aborted bool
 	abort   abortState
 	pinned  bool // the client keeps its server connection (untracked named statements)
-	// pins: what keeps the server connection with this client (pinning.go); pinCheck:
-	// some of it may have been released, check when the transaction ends; checking:
-	// that check runs now (closed when done), nothing may be sent meanwhile.
-	pins     pins
-	pinCheck bool
+	// checking: a check of what session state still pins the client (sess.pins,
+	// pinning.go) runs now (closed when done); nothing may be sent meanwhile.
 	checking chan struct{}
 	closing  bool      // the client is going away; the server is cleaned up on its own
 	queryAt  time.Time // when the oldest unanswered request was sent
@@ -658,7 +651,7 @@ func (c *client) ready(s *server, status byte) {
 	}
 	now := time.Now()
 	if c.inflight.len() == 0 {
-		c.setOps = c.setOps[:0] // those not confirmed by now failed
+		c.sess.unconfirmed() // those not confirmed by now failed
 		if c.queryTimer != nil {
 			c.queryTimer.Stop()
 		}
@@ -724,7 +717,7 @@ func (c *client) ready(s *server, status byte) {
 // ReadyForQuery with status. Call with c.mu held.
 func (c *client) releasable(status byte) bool {
 	return c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && c.pins == 0 && !c.closing
+		c.cfg.mode != PoolSession && !c.pinned && c.sess.pins == 0 && !c.closing
 }
 
 // released gives back a server connection the client has just let go of (c.server
@@ -849,10 +842,10 @@ func (c *client) unbind() {
 	s := c.server
 	c.server = nil
 	clean := s != nil && c.inflight.len() == 0 && !c.unsynced && !c.inCopy
-	pinned := c.pinned || c.pins != 0
-	if c.pins != 0 {
+	pinned := c.pinned || c.sess.pins != 0
+	if c.sess.pins != 0 {
 		c.pool.stats.pinned.Add(-1)
-		c.pins = 0
+		c.sess.pins = 0
 	}
 	c.mu.Unlock()
 	if c.queryTimer != nil {

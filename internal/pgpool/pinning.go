@@ -118,23 +118,12 @@ func (c *client) notePinning(typ byte, msg []byte, unfollowedSet, partial bool) 
 		// when the transaction ends.
 		ch.Takes, ch.Recheck = ch.Takes|postgres.SessionState(serverPins), true
 	}
-	was := c.pins
-	c.pins = c.pins.add(pins(ch.Takes))
-	if unfollowedSet {
-		c.pins = c.pins.add(pinSet)
-	}
-	if ch.Unset {
-		c.pins = c.pins.clear(pinSet)
-	}
-	if ch.Recheck && c.pins.has(serverPins) {
-		c.pinCheck = true
-	}
-	c.countPin(was)
+	c.countPin(c.sess.note(ch, unfollowedSet))
 }
 
 // countPin keeps SHOW STATS' count of pinned clients. Call with c.mu held.
 func (c *client) countPin(was pins) {
-	now := c.pins
+	now := c.sess.pins
 	switch {
 	case now != 0 && was == 0:
 		c.pool.stats.pinned.Add(1)
@@ -150,11 +139,11 @@ func (c *client) countPin(was pins) {
 // then marks it running (c.checking), so the client's next message waits for its
 // outcome. Call with c.mu held.
 func (c *client) startPinCheck(status byte) bool {
-	if !c.pinCheck || status != 'I' || !c.pins.has(serverPins) || c.inflight.len() > 0 || c.unsynced ||
+	if !c.sess.pinCheck || status != 'I' || !c.sess.pins.has(serverPins) || c.inflight.len() > 0 || c.unsynced ||
 		c.inCopy || c.streamIn || c.closing || c.checking != nil || c.cfg.mode != PoolTransaction {
 		return false
 	}
-	c.pinCheck = false
+	c.sess.pinCheck = false
 	c.checking = make(chan struct{})
 	return true
 }
@@ -182,19 +171,17 @@ func (c *client) checkPins(s *server) {
 		if c.server == s && !c.closing {
 			s.owner.Store(&c.ref)
 		}
-		c.pinCheck = true // try again when the next transaction ends
+		c.sess.pinCheck = true // try again when the next transaction ends
 		close(done)
 		c.mu.Unlock()
 		return
 	}
 	release := false
 	if remain, ok := remainingPins(rows); ok {
-		was := c.pins
-		c.pins = c.pins.checked(remain)
-		c.countPin(was)
+		c.countPin(c.sess.checked(remain))
 	}
 	if c.server == s && !c.closing {
-		if c.pins == 0 && !c.pinned {
+		if c.sess.pins == 0 && !c.pinned {
 			release = true
 			c.server = nil
 		} else {
@@ -234,7 +221,7 @@ func (c *client) waitPinCheck() {
 // pinReason says why the client keeps its server connection, "" when it does not
 // (SHOW CLIENTS' pinned column). Call with c.mu held.
 func (c *client) pinReason() string {
-	p := c.pins
+	p := c.sess.pins
 	if c.pinned {
 		p = p.add(pinPipeline)
 	}

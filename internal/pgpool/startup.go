@@ -81,7 +81,7 @@ func (c *client) acceptParams(g *Config, params map[string]string) error {
 	}
 	c.appName = params["application_name"]
 	c.params = make(map[string]string)
-	c.startupSets = nil
+	c.sess.startupSets = nil
 	admin := adminDatabases[c.database]
 	if _, ok := params["replication"]; ok {
 		return fatalf(CodeProtocolViolation, "replication connections are not supported")
@@ -127,10 +127,10 @@ func (c *client) startupParam(name, value string) error {
 	if !postgres.PlainName(lname) {
 		return fatalf(codeUndefinedObject, "unrecognized configuration parameter \"%s\"", name)
 	}
-	if c.startupSets == nil {
-		c.startupSets = make(map[string]string)
+	if c.sess.startupSets == nil {
+		c.sess.startupSets = make(map[string]string)
 	}
-	c.startupSets[lname] = value
+	c.sess.startupSets[lname] = value
 	return nil
 }
 
@@ -138,13 +138,13 @@ func (c *client) startupParam(name, value string) error {
 // length of one statement's implicit transaction, so nothing stays), and returns
 // PostgreSQL's error for a setting it would refuse at login.
 func (c *client) checkStartupSets(p *pool, deadline time.Time) error {
-	if len(c.startupSets) == 0 {
+	if len(c.sess.startupSets) == 0 {
 		return nil
 	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	first := true
-	for name, value := range c.startupSets {
+	for name, value := range c.sess.startupSets {
 		if !first {
 			b.WriteString(", ")
 		}
@@ -414,7 +414,7 @@ func (c *client) sendWelcome(welcome map[string]string) error {
 	defer c.wmu.Unlock()
 	c.w.Send(&pgproto3.AuthenticationOk{})
 	for k, v := range welcome {
-		if cv, ok := c.vals[k]; ok {
+		if cv, ok := c.sess.vals[k]; ok {
 			v = cv
 		}
 		c.w.Send(&pgproto3.ParameterStatus{Name: k, Value: v})
