@@ -115,6 +115,23 @@ func listParam(name string, field func(*Config) *[]string) configParam {
 	}
 }
 
+// authTypes are the auth_type values pgpool implements.
+var authTypes = []string{"trust", "plain", "md5", "scram-sha-256", authCert}
+
+// authTypeParam is auth_type, limited to the methods pgpool implements.
+func authTypeParam() configParam {
+	p := stringParam("auth_type", func(g *Config) *string { return &g.AuthType })
+	p.set = func(g *Config, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if !slices.Contains(authTypes, v) {
+			return fmt.Errorf("%w: auth_type %q: want one of %s", errBadValue, v, strings.Join(authTypes, ", "))
+		}
+		g.AuthType = v
+		return nil
+	}
+	return p
+}
+
 func readOnly(p configParam) configParam {
 	p.set = nil
 	return p
@@ -122,11 +139,11 @@ func readOnly(p configParam) configParam {
 
 // configParams are the settings of the console, sorted by name.
 var configParams = sortedParams([]configParam{
-	readOnly(listParam("admin_users", func(g *Config) *[]string { return &g.AdminUsers })),
-	readOnly(listParam("stats_users", func(g *Config) *[]string { return &g.StatsUsers })),
-	readOnly(stringParam("auth_type", func(g *Config) *string { return &g.AuthType })),
-	readOnly(stringParam("auth_user", func(g *Config) *string { return &g.AuthUser })),
-	readOnly(stringParam("auth_query", func(g *Config) *string { return &g.AuthQuery })),
+	listParam("admin_users", func(g *Config) *[]string { return &g.AdminUsers }),
+	listParam("stats_users", func(g *Config) *[]string { return &g.StatsUsers }),
+	authTypeParam(),
+	stringParam("auth_user", func(g *Config) *string { return &g.AuthUser }),
+	stringParam("auth_query", func(g *Config) *string { return &g.AuthQuery }),
 	{
 		name: "pool_mode",
 		get:  func(g *Config) string { return g.PoolMode.String() },
@@ -255,7 +272,7 @@ func (c *client) showConfig() (*adminResult, error) {
 	r := newResult(textCol("key"), textCol("value"), textCol("default"), textCol("changeable"))
 	for _, p := range configParams {
 		changeable := "yes"
-		if p.set == nil {
+		if p.set == nil || !c.mayChange(p.name) {
 			changeable = "no"
 		}
 		r.add(p.name, p.get(g), p.get(def), changeable)
@@ -263,11 +280,23 @@ func (c *client) showConfig() (*adminResult, error) {
 	return r, nil
 }
 
-// authSettings are the settings that decide who may log in; the console never changes
-// them, so that an admin session cannot weaken authentication (SET auth_type = trust).
+// authSettings are the settings that decide who may log in. The console changes them
+// only for pgpool's own OS user connected over the unix socket (peer credentials), who
+// can edit the configuration file and RELOAD anyway; an admin who logged in with a
+// password, over TCP or as another OS user, cannot weaken authentication
+// (SET auth_type = trust). auth_file, auth_hba_file and auth_dbname change only in the
+// file.
 var authSettings = map[string]bool{
 	"auth_type": true, "auth_file": true, "auth_hba_file": true, "auth_query": true,
 	"auth_user": true, "auth_dbname": true, "admin_users": true, "stats_users": true,
+}
+
+// mayChange reports whether this console session may change setting key.
+func (c *client) mayChange(key string) bool {
+	if authSettings[key] || (certAuthSettings[key] && c.pl.settings().AuthType == authCert) {
+		return c.ownUser
+	}
+	return true
 }
 
 // adminSet is SET key = value: the session parameters clients set at connect are
@@ -281,9 +310,9 @@ func (c *client) adminSet(cmd adminCommand) error {
 	if !c.isAdmin(c.pl.settings()) {
 		return errAdminAccess()
 	}
-	if authSettings[key] || (certAuthSettings[key] && c.pl.settings().AuthType == authCert) {
+	if !c.mayChange(key) {
 		e := adminErr("SET failed")
-		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD", key)
+		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD, or from the console by pgpool's own OS user over the unix socket", key)
 		return e
 	}
 	p, ok := findParam(key)

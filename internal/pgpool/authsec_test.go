@@ -1,6 +1,7 @@
 package pgpool
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -274,5 +275,29 @@ func TestAdminOwnOSUserOverUnixSocket(t *testing.T) {
 	wantSQLState(t, err, CodeInvalidPassword)
 	// Other user names go through authentication on the unix socket too.
 	_, err = adminTryConnect(fmt.Sprintf("host=%s port=5432 user=someone password=x dbname=pgbouncer sslmode=disable", dir))
+	wantSQLState(t, err, CodeInvalidPassword)
+
+	// pgpool's own OS user may change authentication from the console (it could edit
+	// the file and RELOAD anyway), as PgBouncer's own test suite does.
+	_, rows := adminQueryResult(t, c, "SHOW CONFIG")
+	for _, row := range rows {
+		if row["key"] == "auth_type" && row["changeable"] != "yes" {
+			t.Errorf("auth_type changeable = %q for pgpool's own OS user", row["changeable"])
+		}
+	}
+	if pe := adminExecErr(t, c, "SET auth_type = 'nosuch'"); pe.Message != "SET failed" {
+		t.Errorf("bad auth_type: %v", pe)
+	}
+	adminExecOK(t, c, "SET auth_type = 'trust'")
+	if got := pl.settings().AuthType; got != "trust" {
+		t.Fatalf("auth_type = %q", got)
+	}
+	u, err := adminTryConnect(dsnFor(tcpAddr, f.user, "not-the-password", f.db))
+	if err != nil {
+		t.Fatalf("trust set by the own OS user: %v", err)
+	}
+	u.Close(context.Background())
+	adminExecOK(t, c, "SET auth_type = 'scram-sha-256'")
+	_, err = adminTryConnect(dsnFor(tcpAddr, f.user, "not-the-password", f.db))
 	wantSQLState(t, err, CodeInvalidPassword)
 }
