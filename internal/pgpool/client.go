@@ -424,16 +424,16 @@ func (c *client) endStream(s *server) {
 // bind takes a server connection from the pool and makes this client its owner.
 func (c *client) bind() (*server, error) {
 	g := c.pl.settings()
-	var deadline time.Time
-	if g.QueryWaitTimeout > 0 {
-		deadline = time.Now().Add(g.QueryWaitTimeout)
-	}
+	deadline, reason := waitDeadline(g)
 	c.setState(clientWaiting)
 	c.waitStart.Store(time.Now().UnixNano())
 	s, err := c.pool.acquire(c, deadline)
 	c.waitStart.Store(0)
 	if err != nil {
 		c.setState(clientIdle)
+		if errors.Is(err, ErrQueryWaitTimeout) {
+			return nil, waitError(err, reason)
+		}
 		return nil, err
 	}
 	if q := c.syncQuery(s); q != "" {

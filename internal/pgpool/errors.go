@@ -3,6 +3,7 @@ package pgpool
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -110,7 +111,13 @@ func waitTimeout(cause error) error {
 // query_wait_timeout, as PgBouncer reports it, with the last server connect failure,
 // if any, in the detail.
 func queryWaitTimeoutError(err error) *Error {
-	e := fatalf(CodeProtocolViolation, "query_wait_timeout")
+	return waitError(err, "query_wait_timeout")
+}
+
+// waitError is the error of a wait for a server connection that ran out: reason is
+// the timeout that ended it, query_wait_timeout or query_timeout (PgBouncer's words).
+func waitError(err error, reason string) *Error {
+	e := fatalf(CodeProtocolViolation, "%s", reason)
 	var wt *waitTimeoutError
 	if errors.As(err, &wt) {
 		e.Detail = "last server connect attempt failed: " + asClientError(wt.cause).Message
@@ -151,3 +158,18 @@ const (
 	codeSyntaxError     = "42601"
 	codeUndefinedObject = "42704"
 )
+
+// waitDeadline is when a wait for a server connection that starts now must give up,
+// and the timeout that sets it: the shorter of query_wait_timeout and query_timeout
+// (PgBouncer applies both to waiting clients, logging in ones included), zero time
+// for none.
+func waitDeadline(g *Config) (time.Time, string) {
+	d, reason := g.QueryWaitTimeout, "query_wait_timeout"
+	if g.QueryTimeout > 0 && (d <= 0 || g.QueryTimeout < d) {
+		d, reason = g.QueryTimeout, "query_timeout"
+	}
+	if d <= 0 {
+		return time.Time{}, reason
+	}
+	return time.Now().Add(d), reason
+}

@@ -238,3 +238,46 @@ func TestClientThatNeverReads(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryTimeoutEndsWait: as in PgBouncer, query_timeout also bounds a client's wait
+// for a server connection, logging in included, when it is shorter than
+// query_wait_timeout; the client is told query_timeout.
+func TestQueryTimeoutEndsWait(t *testing.T) {
+	t.Run("waiting for a busy pool", func(t *testing.T) {
+		f := newFixture(t)
+		cfg := f.config()
+		cfg.DefaultPoolSize = 1
+		cfg.QueryWaitTimeout = time.Minute
+		cfg.QueryTimeout = 500 * time.Millisecond
+		_, addr := startPooler(t, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		a := connect(t, f.connString(addr))
+		b := connect(t, f.connString(addr))
+		tx, err := a.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "select 1"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Exec(ctx, "select 1")
+		if pgErr := wantSQLState(t, err, CodeProtocolViolation); pgErr.Message != "query_timeout" {
+			t.Fatalf("message %q, want query_timeout", pgErr.Message)
+		}
+	})
+	t.Run("logging in while the server is unreachable", func(t *testing.T) {
+		f := newFixture(t)
+		cfg := f.config()
+		cfg.Databases[f.db] = &Database{Host: "127.0.0.1", Port: testenv.FreePort(t), ReservePool: -1}
+		cfg.ServerLoginRetry = time.Hour
+		cfg.QueryWaitTimeout = time.Minute
+		cfg.QueryTimeout = 500 * time.Millisecond
+		_, addr := startPooler(t, cfg)
+		pgErr := wantSQLState(t, tryConnect(f.connString(addr)), CodeProtocolViolation)
+		if pgErr.Message != "query_timeout" || !strings.Contains(pgErr.Detail, "server connection failed") {
+			t.Fatalf("message %q, detail %q: want query_timeout naming the connect failure", pgErr.Message, pgErr.Detail)
+		}
+	})
+}

@@ -137,7 +137,7 @@ func (c *client) startupParam(name, value string) error {
 // checkStartupSets has a server connection try the client's startup SETs (for the
 // length of one statement's implicit transaction, so nothing stays), and returns
 // PostgreSQL's error for a setting it would refuse at login.
-func (c *client) checkStartupSets(p *pool, deadline time.Time) error {
+func (c *client) checkStartupSets(p *pool, deadline time.Time, reason string) error {
 	if len(c.sess.startupSets) == 0 {
 		return nil
 	}
@@ -155,7 +155,7 @@ func (c *client) checkStartupSets(p *pool, deadline time.Time) error {
 	s, err := p.acquire(c, deadline)
 	if err != nil {
 		if errors.Is(err, ErrQueryWaitTimeout) {
-			return fatalf(CodeProtocolViolation, "query_wait_timeout")
+			return waitError(err, reason)
 		}
 		return err
 	}
@@ -231,18 +231,15 @@ func (c *client) login() error {
 	}
 	c.pool = p
 	c.cfg = p.config()
-	var deadline time.Time
-	if g.QueryWaitTimeout > 0 {
-		deadline = time.Now().Add(g.QueryWaitTimeout)
-	}
+	deadline, reason := waitDeadline(g)
 	welcome, err := p.welcomeParams(c, deadline)
 	if err != nil {
 		if errors.Is(err, ErrQueryWaitTimeout) {
-			return queryWaitTimeoutError(err)
+			return waitError(err, reason)
 		}
 		return err
 	}
-	if err := c.checkStartupSets(p, deadline); err != nil {
+	if err := c.checkStartupSets(p, deadline, reason); err != nil {
 		return err
 	}
 	c.initParams(welcome)
