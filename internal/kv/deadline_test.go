@@ -1,15 +1,14 @@
 package kv_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/internal/testenv"
 	"github.com/poolsuite/poolsuite/protocol/redis"
 )
 
@@ -95,22 +94,7 @@ func TestFrozenShardDeepPipeline(t *testing.T) {
 }
 
 // syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 // counterValue returns the value of the counter name with label pool=pool in the
 // proxy's registry, or -1 if it has none.

@@ -1,7 +1,6 @@
 package pgpool
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -194,23 +192,8 @@ func TestHostListRoundRobin(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written from many goroutines.
+type syncBuffer = testenv.SyncBuffer
 
 // startPoolerLog is startPooler with the pooler's log kept in a buffer.
 func startPoolerLog(t *testing.T, cfg *Config) (*Pooler, string, *syncBuffer) {
