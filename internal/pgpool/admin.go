@@ -6,47 +6,24 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
-// The admin console is the virtual database "pgbouncer" (or "pgpool"). It speaks
-// PgBouncer 1.18's console dialect: the same commands, column names, column types and
-// error texts, so dashboards and exporters written for PgBouncer read pgpool
-// unchanged. Users in admin_users may run every command, users in stats_users only
-// SHOW. Only the simple query protocol is served.
+// The admin console is the virtual database "pgbouncer" (or "pgpool"). Package admin
+// parses its statements, builds their results from a Snapshot and runs its commands
+// through consoleControl; this file logs its clients in, reads their Query messages
+// and writes the answers. Users in admin_users may run every command, users in
+// stats_users only SHOW. Only the simple query protocol is served.
 
 // compatVersion is the PgBouncer release whose console pgpool imitates.
-const compatVersion = "1.18.0"
-
-// adminDatabase is the name the console reports itself under in SHOW POOLS, SHOW
-// DATABASES and SHOW STATS, as PgBouncer does, whichever of adminDatabases the client
-// connected to. Its pool's user is named the same.
-const adminDatabase = "pgbouncer"
-
-// adminWelcome are the ParameterStatus values sent at login, PgBouncer's set;
-// server_version says "bouncer" because clients test for it.
-var adminWelcome = map[string]string{
-	"server_version":              compatVersion + "/bouncer",
-	"client_encoding":             "UTF8",
-	"server_encoding":             "UTF8",
-	"DateStyle":                   "ISO",
-	"TimeZone":                    "GMT",
-	"standard_conforming_strings": "on",
-	"is_superuser":                "on",
-}
-
-// errAdminExit ends an admin connection without a message (SHUTDOWN).
-var errAdminExit = errors.New("pgpool: admin console session ended")
+const compatVersion = admin.CompatVersion
 
 // adminErr is an error of the console. PgBouncer reports all of them as ERROR with
 // SQLSTATE 08P01 and keeps the connection.
 func adminErr(format string, args ...any) *Error {
 	return errorf(CodeProtocolViolation, format, args...)
 }
-
-// errAdminAccess is PgBouncer's answer to a stats user running a command that
-// changes something.
-func errAdminAccess() *Error { return adminErr("admin access needed") }
 
 // ownAdminUser is the user name with which pgpool's own OS user logs in to the admin
 // console over the unix socket without a password.
@@ -65,7 +42,7 @@ func (c *client) loginAdmin(g *Config) error {
 		// As PgBouncer: the OS user pgpool runs as is admin over the unix socket.
 		c.ownUser, c.admin = true, true
 		c.pl.log.Info("admin console login from pgpool's own OS user", "client", c.id, "user", c.user, "remote", c.remote)
-		return c.sendWelcome(adminWelcome)
+		return c.sendWelcome(admin.Welcome)
 	}
 	if _, err := c.authenticate(g, nil); err != nil {
 		return err
@@ -76,7 +53,7 @@ func (c *client) loginAdmin(g *Config) error {
 	}
 	c.admin = true
 	c.pl.log.Info("admin console login", "client", c.id, "user", c.user, "remote", c.remote, "admin", c.isAdmin(g))
-	return c.sendWelcome(adminWelcome)
+	return c.sendWelcome(admin.Welcome)
 }
 
 // runAdmin serves the admin console until the client leaves.
@@ -101,7 +78,7 @@ func (c *client) runAdmin() error {
 		default:
 			err = c.adminBadPacket(adminErr("unsupported packet type for admin console: %q", typ))
 		}
-		if errors.Is(err, errAdminExit) {
+		if errors.Is(err, admin.ErrExit) {
 			return nil
 		}
 		if err != nil {
@@ -119,31 +96,6 @@ func (c *client) adminBadPacket(e *Error) error {
 	return fatal
 }
 
-// adminHandler runs one console command.
-type adminHandler struct {
-	run func(c *client, cmd adminCommand) error
-	// admin says the command needs admin_users; stats_users may run the others.
-	admin bool
-}
-
-// adminCommands maps the verbs to their handlers. SHOW and SELECT check access per
-// subcommand.
-var adminCommands = map[string]adminHandler{
-	"show":       {run: (*client).adminShow},
-	"select":     {run: (*client).adminShow},
-	"set":        {run: (*client).adminSet},
-	"pause":      {run: (*client).adminPause, admin: true},
-	"resume":     {run: (*client).adminResume, admin: true},
-	"kill":       {run: (*client).adminKill, admin: true},
-	"reconnect":  {run: (*client).adminReconnect, admin: true},
-	"disable":    {run: (*client).adminDisable, admin: true},
-	"enable":     {run: (*client).adminEnable, admin: true},
-	"reload":     {run: (*client).adminReload, admin: true},
-	"shutdown":   {run: (*client).adminShutdown, admin: true},
-	"suspend":    {run: (*client).adminSuspend, admin: true},
-	"wait_close": {run: (*client).adminWaitClose, admin: true},
-}
-
 // adminQuery runs one Query message.
 func (c *client) adminQuery(msg []byte) error {
 	st := &c.pl.admin.console
@@ -155,89 +107,42 @@ func (c *client) adminQuery(msg []byte) error {
 		body = body[:i]
 	}
 	q := string(body)
-	err := c.adminExec(q)
-	var pe *Error
-	if errors.As(err, &pe) {
-		if pe.Fatal() {
-			c.sendError(pe)
-			return pe
-		}
-		c.pl.log.Debug("admin console error", "client", c.id, "user", c.user, "query", q, "err", pe.Message)
-		return c.sendErrorReady(pe, 'I')
-	}
-	return err
-}
-
-// adminExec parses and runs a console statement.
-func (c *client) adminExec(q string) error {
-	cmd, err := parseAdminCommand(q)
-	if errors.Is(err, errAdminArgs) {
-		return adminErr("bad arguments")
-	}
-	if err != nil {
-		return adminSyntaxError(q)
-	}
-	h, ok := adminCommands[cmd.verb]
-	if !ok {
-		return adminSyntaxError(q)
-	}
 	g := c.pl.settings()
-	if !c.isStats(g) || (h.admin && !c.isAdmin(g)) {
-		// Also when admin_users or stats_users changed since login.
-		return errAdminAccess()
+	con := admin.Console{Control: consoleControl{c.pl}, Log: c.pl.log}
+	reply, err := con.Exec(admin.Caller{ID: c.id, User: c.user, Stats: c.isStats(g), Admin: c.isAdmin(g), Owner: c.ownUser}, q)
+	if err == nil {
+		return c.sendReply(reply)
 	}
-	if h.admin {
-		c.pl.log.Info("admin command", "client", c.id, "user", c.user, "command", q)
+	var ae *admin.Error
+	if !errors.As(err, &ae) {
+		return err
 	}
-	return h.run(c, withQuery(cmd, q))
-}
-
-// withQuery keeps the statement's text for error messages.
-func withQuery(cmd adminCommand, q string) adminCommand {
-	cmd.query = q
-	return cmd
-}
-
-// adminSyntaxError is PgBouncer's answer to a statement it does not know.
-func adminSyntaxError(q string) *Error {
-	return adminErr("invalid command '%s', use SHOW HELP;", q)
-}
-
-// requireNoArg answers a syntax error when a command that takes no argument got one.
-func requireNoArg(cmd adminCommand) error {
-	if cmd.arg != "" {
-		return adminSyntaxError(cmd.query)
+	pe := &Error{Severity: "ERROR", Code: ae.Code, Message: ae.Message, Detail: ae.Detail}
+	if ae.Fatal {
+		pe.Severity = "FATAL"
+		c.sendError(pe)
+		return pe
 	}
-	return nil
+	c.pl.log.Debug("admin console error", "client", c.id, "user", c.user, "query", q, "err", pe.Message)
+	return c.sendErrorReady(pe, 'I')
 }
 
-// notice returns a NoticeResponse like PgBouncer's.
-func notice(msg, detail string) *pgproto3.NoticeResponse {
-	return &pgproto3.NoticeResponse{
-		Severity:            "NOTICE",
-		SeverityUnlocalized: "NOTICE",
-		Code:                "00000",
-		Message:             msg,
-		Detail:              detail,
+// sendReply writes a console answer: its notice, its result set, CommandComplete
+// and ReadyForQuery.
+func (c *client) sendReply(r *admin.Reply) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if r.Notice != nil {
+		c.w.Send(r.Notice)
 	}
-}
-
-// adminHelp is the Detail of SHOW HELP's notice.
-var adminHelp = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|STATE\n" +
-	"\tSHOW LISTS|MEM\n" +
-	"\tSHOW DNS_HOSTS|DNS_ZONES\n" +
-	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n" +
-	"\tSET key = arg\n" +
-	"\tRELOAD\n" +
-	"\tPAUSE [<db>]\n" +
-	"\tRESUME [<db>]\n" +
-	"\tDISABLE <db>\n" +
-	"\tENABLE <db>\n" +
-	"\tRECONNECT [<db>]\n" +
-	"\tKILL <db>\n" +
-	"\tSHUTDOWN\n" +
-	"\tWAIT_CLOSE [<db>]"
-
-func (c *client) adminShowHelp() error {
-	return c.sendNoticeComplete(notice("Console usage", adminHelp), "SHOW")
+	if r.Result != nil {
+		c.w.Send(r.Result.RowDescription())
+		for _, row := range r.Result.Rows {
+			c.w.Send(&pgproto3.DataRow{Values: row})
+		}
+	}
+	c.w.Send(&pgproto3.CommandComplete{CommandTag: []byte(r.Tag)})
+	c.w.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	c.pl.admin.console.sent.Add(int64(c.w.Buffered()))
+	return c.w.Flush()
 }

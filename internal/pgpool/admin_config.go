@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
@@ -22,8 +23,25 @@ type configParam struct {
 	set func(*Config, string) error
 }
 
-// errBadValue: a SET value does not parse or is out of range.
-var errBadValue = errors.New("pgpool: invalid value")
+// Errors of the console's SET.
+var (
+	// errBadValue: a SET value does not parse or is out of range.
+	errBadValue = errors.New("pgpool: invalid value")
+	// errNotChangeable: the setting cannot change through the console.
+	errNotChangeable = errors.New("pgpool: not changeable")
+	// errUnknownSetting: no setting has the name.
+	errUnknownSetting = errors.New("pgpool: unknown setting")
+)
+
+// setError is a refused SET: its text is the Detail the console answers with, kind
+// the sentinel it wraps.
+type setError struct {
+	kind error
+	msg  string
+}
+
+func (e *setError) Error() string { return e.msg }
+func (e *setError) Unwrap() error { return e.kind }
 
 func intParam(name string, field func(*Config) *int) configParam {
 	return configParam{
@@ -267,17 +285,14 @@ func findParam(name string) (configParam, bool) {
 	return configParams[i], true
 }
 
-func (c *client) showConfig() (*adminResult, error) {
-	g, def := c.pl.settings(), Defaults()
-	r := newResult(textCol("key"), textCol("value"), textCol("default"), textCol("changeable"))
+// configRows are the rows of SHOW CONFIG.
+func configRows(g *Config) []admin.Setting {
+	def := Defaults()
+	rows := make([]admin.Setting, 0, len(configParams))
 	for _, p := range configParams {
-		changeable := "yes"
-		if p.set == nil || !c.mayChange(p.name) {
-			changeable = "no"
-		}
-		r.add(p.name, p.get(g), p.get(def), changeable)
+		rows = append(rows, admin.Setting{Key: p.name, Value: p.get(g), Default: p.get(def), Changeable: p.set != nil, OwnerOnly: authSetting(g, p.name)})
 	}
-	return r, nil
+	return rows
 }
 
 // authSettings are the settings that decide who may log in. The console changes them
@@ -291,54 +306,34 @@ var authSettings = map[string]bool{
 	"auth_user": true, "auth_dbname": true, "admin_users": true, "stats_users": true,
 }
 
-// mayChange reports whether this console session may change setting key.
-func (c *client) mayChange(key string) bool {
-	if authSettings[key] || (certAuthSettings[key] && c.pl.settings().AuthType == authCert) {
-		return c.ownUser
-	}
-	return true
+// authSetting reports whether key decides who may log in: then only pgpool's own OS
+// user may change it from the console.
+func authSetting(g *Config, key string) bool {
+	return authSettings[key] || (certAuthSettings[key] && g.AuthType == authCert)
 }
 
-// adminSet is SET key = value: the session parameters clients set at connect are
-// acknowledged and ignored, as PgBouncer does; settings of SHOW CONFIG marked
-// changeable take effect through Reload until the next RELOAD reads the file again.
-func (c *client) adminSet(cmd adminCommand) error {
-	key := strings.ToLower(cmd.arg)
-	if _, ok := fakeParams[key]; ok {
-		return c.sendNoticeComplete(notice("SET ignored", ""), "SET")
-	}
-	if !c.isAdmin(c.pl.settings()) {
-		return errAdminAccess()
-	}
-	if !c.mayChange(key) {
-		e := adminErr("SET failed")
-		e.Detail = fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD, or from the console by pgpool's own OS user over the unix socket", key)
-		return e
+// setSetting is the console's SET of a setting of SHOW CONFIG marked changeable: it
+// takes effect through Reload until the next RELOAD reads the file again. owner says
+// the console client is pgpool's own OS user over the unix socket. Its error says why
+// not, or is an *admin.SetKept.
+func (pl *Pooler) setSetting(owner bool, name, val string) error {
+	key := strings.ToLower(name)
+	if authSetting(pl.settings(), key) && !owner {
+		return &setError{errNotChangeable, fmt.Sprintf("%s controls authentication and can be changed only in the configuration file, then RELOAD, or from the console by pgpool's own OS user over the unix socket", key)}
 	}
 	p, ok := findParam(key)
 	if !ok {
-		e := adminErr("SET failed")
-		e.Detail = fmt.Sprintf("unknown setting %q", cmd.arg)
-		return e
+		return &setError{errUnknownSetting, fmt.Sprintf("unknown setting %q", name)}
 	}
 	if p.set == nil {
-		e := adminErr("SET failed")
-		e.Detail = fmt.Sprintf("%s cannot be changed while pgpool runs", key)
-		return e
+		return &setError{errNotChangeable, fmt.Sprintf("%s cannot be changed while pgpool runs", key)}
 	}
-	err := c.pl.applySetting(p, cmd.val)
+	err := pl.applySetting(p, val)
 	var kept *tlsKept
 	if errors.As(err, &kept) {
-		c.pl.log.Warn("admin SET stored; TLS settings not applied yet", "client", c.id, "user", c.user, "key", key, "value", cmd.val, "err", kept.err)
-		return c.sendNoticeComplete(notice("TLS settings could not be applied, still using old configuration", kept.err.Error()), "SET "+key+"="+cmd.val)
+		return &admin.SetKept{Err: kept.err}
 	}
-	if err != nil {
-		e := adminErr("SET failed")
-		e.Detail = err.Error()
-		return e
-	}
-	c.pl.log.Info("admin SET", "client", c.id, "user", c.user, "key", key, "value", cmd.val)
-	return c.sendComplete("SET " + key + "=" + cmd.val)
+	return err
 }
 
 // applySetting changes one setting of the running configuration through Reload.

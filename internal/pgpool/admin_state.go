@@ -3,6 +3,8 @@ package pgpool
 import (
 	"sync"
 	"time"
+
+	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
 )
 
 // adminState is what the admin console keeps in the Pooler beyond the pools
@@ -14,7 +16,7 @@ type adminState struct {
 	reload   func() error       // SetReloadFunc
 	shutdown func()             // SetShutdownFunc
 	verbose  func(int)          // SetVerboseFunc
-	stats    statSamples        // for the avg_ columns of SHOW STATS
+	stats    admin.Sampler      // for the avg_ columns of SHOW STATS
 	console  poolStats          // the admin console's own traffic, as database "pgbouncer"
 }
 

@@ -17,44 +17,6 @@ import (
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
-func TestAdminParseCommand(t *testing.T) {
-	tests := []struct {
-		q    string
-		want adminCommand
-		err  error
-	}{
-		{q: "SHOW POOLS", want: adminCommand{verb: "show", arg: "POOLS"}},
-		{q: "  show\tpools ; ", want: adminCommand{verb: "show", arg: "pools"}},
-		{q: "pause", want: adminCommand{verb: "pause"}},
-		{q: "PAUSE;", want: adminCommand{verb: "pause"}},
-		{q: `KILL "my-db"`, want: adminCommand{verb: "kill", arg: "my-db"}},
-		{q: `KILL "a""b"`, want: adminCommand{verb: "kill", arg: `a"b`}},
-		{q: "SET default_pool_size = 30", want: adminCommand{verb: "set", arg: "default_pool_size", val: "30"}},
-		{q: "set server_reset_query to 'DISCARD ALL'", want: adminCommand{verb: "set", arg: "server_reset_query", val: "DISCARD ALL"}},
-		{q: "SET x = 'it''s'", want: adminCommand{verb: "set", arg: "x", val: "it's"}},
-		{q: "", err: errAdminSyntax},
-		{q: ";", err: errAdminSyntax},
-		{q: "SHOW POOLS; SHOW LISTS", err: errAdminSyntax},
-		{q: "SELECT 1 + 1", err: errAdminSyntax},
-		{q: "SHOW a b", err: errAdminSyntax},
-		{q: "KILL 'db'", err: errAdminSyntax},
-		{q: `KILL "unterminated`, err: errAdminSyntax},
-		{q: "SET x 1", err: errAdminSyntax},
-		{q: "KILL " + strings.Repeat("d", 64), err: errAdminArgs},
-		{q: "SET x = '" + strings.Repeat("v", 256) + "'", err: errAdminArgs},
-	}
-	for _, tt := range tests {
-		got, err := parseAdminCommand(tt.q)
-		if !errors.Is(err, tt.err) {
-			t.Errorf("parseAdminCommand(%q): error %v, want %v", tt.q, err, tt.err)
-			continue
-		}
-		if err == nil && got != tt.want {
-			t.Errorf("parseAdminCommand(%q) = %+v, want %+v", tt.q, got, tt.want)
-		}
-	}
-}
-
 // adminEnv is one database served by pgpool and by PgBouncer 1.18 side by side, with
 // an admin user and a stats user on both.
 type adminEnv struct {

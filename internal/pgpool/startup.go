@@ -13,13 +13,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
 	"github.com/poolsuite/poolsuite/protocol/postgres"
 	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
 // adminDatabases are the virtual databases of the admin console.
-var adminDatabases = map[string]bool{"pgbouncer": true, "pgpool": true}
+var adminDatabases = map[string]bool{admin.ConsoleDatabase: true, admin.AltConsoleDatabase: true}
 
 // ErrCancelRequest ends a connection that carried a CancelRequest.
 var errCancelRequest = errors.New("pgpool: cancel request")

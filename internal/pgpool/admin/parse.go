@@ -1,18 +1,16 @@
-package pgpool
+package admin
 
 import (
 	"errors"
 	"strings"
 )
 
-// adminCommand is one parsed admin console statement: either "VERB [arg]" or
+// Command is one parsed console statement: either "VERB [arg]" or
 // "SET key = value".
-type adminCommand struct {
-	verb string // lower case: "show", "pause", ...; "set" for SET
-	arg  string // the optional argument, or SET's key; unquoted, case kept
-	val  string // SET's value, unquoted
-
-	query string // the statement as sent, for error messages
+type Command struct {
+	Verb string // lower case: "show", "pause", ...; "set" for SET
+	Arg  string // the optional argument, or SET's key; unquoted, case kept
+	Val  string // SET's value, unquoted
 }
 
 // Limits on the parts of an admin statement, as PgBouncer has them.
@@ -23,10 +21,10 @@ const (
 )
 
 var (
-	// errAdminSyntax: the statement is not one of the console's forms.
-	errAdminSyntax = errors.New("pgpool: admin console syntax error")
-	// errAdminArgs: a part of the statement is too long or empty.
-	errAdminArgs = errors.New("pgpool: admin console bad arguments")
+	// ErrSyntax: the statement is not one of the console's forms.
+	ErrSyntax = errors.New("pgpool: admin console syntax error")
+	// ErrArgs: a part of the statement is too long or empty.
+	ErrArgs = errors.New("pgpool: admin console bad arguments")
 )
 
 // adminToken is one token of an admin statement.
@@ -35,63 +33,63 @@ type adminToken struct {
 	text string // unquoted text for 'w', '"' and '\''
 }
 
-// parseAdminCommand parses the console's grammar: a verb and at most one argument,
+// Parse parses the console's grammar: a verb and at most one argument,
 // or SET key (= | TO) value, with an optional trailing semicolon; words are letters,
 // digits and underscores, identifiers may be double-quoted and SET values
 // single-quoted. Verbs are case-insensitive.
-func parseAdminCommand(q string) (adminCommand, error) {
+func Parse(q string) (Command, error) {
 	toks, err := tokenizeAdmin(q)
 	if err != nil {
-		return adminCommand{}, err
+		return Command{}, err
 	}
 	if n := len(toks); n > 0 && toks[n-1].kind == ';' {
 		toks = toks[:n-1]
 	}
 	for _, t := range toks {
 		if t.kind == ';' {
-			return adminCommand{}, errAdminSyntax // one statement per query
+			return Command{}, ErrSyntax // one statement per query
 		}
 	}
 	if len(toks) == 0 || toks[0].kind != 'w' {
-		return adminCommand{}, errAdminSyntax
+		return Command{}, ErrSyntax
 	}
 	verb := strings.ToLower(toks[0].text)
 	if verb == "set" && len(toks) == 4 {
 		return parseAdminSet(toks[1:])
 	}
 	if len(verb) > maxAdminVerb {
-		return adminCommand{}, errAdminArgs
+		return Command{}, ErrArgs
 	}
 	switch len(toks) {
 	case 1:
-		return adminCommand{verb: verb}, nil
+		return Command{Verb: verb}, nil
 	case 2:
 		if a := toks[1]; a.kind == 'w' || a.kind == '"' {
 			if len(a.text) > maxAdminArg {
-				return adminCommand{}, errAdminArgs
+				return Command{}, ErrArgs
 			}
-			return adminCommand{verb: verb, arg: a.text}, nil
+			return Command{Verb: verb, Arg: a.text}, nil
 		}
 	}
-	return adminCommand{}, errAdminSyntax
+	return Command{}, ErrSyntax
 }
 
 // parseAdminSet parses the tokens after SET: key, "=" or TO, value.
-func parseAdminSet(toks []adminToken) (adminCommand, error) {
+func parseAdminSet(toks []adminToken) (Command, error) {
 	key, op, val := toks[0], toks[1], toks[2]
 	if key.kind != 'w' && key.kind != '"' {
-		return adminCommand{}, errAdminSyntax
+		return Command{}, ErrSyntax
 	}
 	if op.kind != '=' && !(op.kind == 'w' && strings.EqualFold(op.text, "to")) {
-		return adminCommand{}, errAdminSyntax
+		return Command{}, ErrSyntax
 	}
 	if val.kind == '=' || val.kind == ';' {
-		return adminCommand{}, errAdminSyntax
+		return Command{}, ErrSyntax
 	}
 	if key.text == "" || len(key.text) > maxAdminArg || len(val.text) > maxAdminValue {
-		return adminCommand{}, errAdminArgs
+		return Command{}, ErrArgs
 	}
-	return adminCommand{verb: "set", arg: key.text, val: val.text}, nil
+	return Command{Verb: "set", Arg: key.text, Val: val.text}, nil
 }
 
 func isAdminSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
@@ -114,10 +112,10 @@ func tokenizeAdmin(q string) ([]adminToken, error) {
 		case b == '"' || b == '\'':
 			text, n, ok := unquoteAdmin(q[i:], b)
 			if !ok {
-				return nil, errAdminSyntax
+				return nil, ErrSyntax
 			}
 			if b == '"' && text == "" {
-				return nil, errAdminSyntax
+				return nil, ErrSyntax
 			}
 			toks = append(toks, adminToken{kind: b, text: text})
 			i += n
@@ -129,10 +127,10 @@ func tokenizeAdmin(q string) ([]adminToken, error) {
 			toks = append(toks, adminToken{kind: 'w', text: q[i:j]})
 			i = j
 		default:
-			return nil, errAdminSyntax
+			return nil, ErrSyntax
 		}
 		if len(toks) > 8 {
-			return nil, errAdminSyntax
+			return nil, ErrSyntax
 		}
 	}
 	return toks, nil

@@ -1,4 +1,4 @@
-package pgpool
+package admin
 
 import (
 	"errors"
@@ -18,30 +18,30 @@ func FuzzAdminCommand(f *testing.F) {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		cmd, err := parseAdminCommand(q)
+		cmd, err := Parse(q)
 		if err != nil {
-			if !errors.Is(err, errAdminSyntax) && !errors.Is(err, errAdminArgs) {
+			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrArgs) {
 				t.Fatalf("%q: untyped error %v", q, err)
 			}
 			return
 		}
-		if cmd.verb == "" || strings.ToLower(cmd.verb) != cmd.verb {
-			t.Fatalf("%q: verb %q", q, cmd.verb)
+		if cmd.Verb == "" || strings.ToLower(cmd.Verb) != cmd.Verb {
+			t.Fatalf("%q: verb %q", q, cmd.Verb)
 		}
-		if len(cmd.arg) > maxAdminArg || len(cmd.val) > maxAdminValue || (cmd.verb != "set" && len(cmd.verb) > maxAdminVerb) {
+		if len(cmd.Arg) > maxAdminArg || len(cmd.Val) > maxAdminValue || (cmd.Verb != "set" && len(cmd.Verb) > maxAdminVerb) {
 			t.Fatalf("%q: over the limits: %+v", q, cmd)
 		}
 		var canon string
 		switch {
-		case cmd.verb == "set" && cmd.arg != "":
-			canon = `SET "` + strings.ReplaceAll(cmd.arg, `"`, `""`) + `" = '` + strings.ReplaceAll(cmd.val, "'", "''") + "'"
-		case cmd.arg != "":
-			canon = cmd.verb + ` "` + strings.ReplaceAll(cmd.arg, `"`, `""`) + `"`
+		case cmd.Verb == "set" && cmd.Arg != "":
+			canon = `SET "` + strings.ReplaceAll(cmd.Arg, `"`, `""`) + `" = '` + strings.ReplaceAll(cmd.Val, "'", "''") + "'"
+		case cmd.Arg != "":
+			canon = cmd.Verb + ` "` + strings.ReplaceAll(cmd.Arg, `"`, `""`) + `"`
 		default:
-			canon = cmd.verb
+			canon = cmd.Verb
 		}
-		again, err := parseAdminCommand(canon)
-		if err != nil || again.verb != cmd.verb || again.arg != cmd.arg || again.val != cmd.val {
+		again, err := Parse(canon)
+		if err != nil || again.Verb != cmd.Verb || again.Arg != cmd.Arg || again.Val != cmd.Val {
 			t.Fatalf("%q parsed as %+v; canonical %q parsed as %+v, %v", q, cmd, canon, again, err)
 		}
 	})
