@@ -7,12 +7,15 @@
 # nutcracker.yml with one pool, timeout 500), runs redis-benchmark and a split
 # MSET/MGET through it, freezes one shard with SIGSTOP to show its keys answering
 # "-ERR timeout" within the timeout while the other shards keep working, and prints
-# kvproxy's twemproxy stats. Everything it starts is stopped, and its files removed,
-# on exit.
+# kvproxy's twemproxy stats. Last, 3 memcached servers behind kvproxy (a pool
+# without redis: true): memcslap and memccp/memccat through it, in text and binary
+# protocol, and one server frozen with SIGSTOP answered within the timeout.
+# Everything it starts is stopped, and its files removed, on exit.
 #
 # Run from anywhere, as root on a fresh Debian machine (or as a user with sudo):
 #   scripts/demo.sh
-# Environment: DEMO_CLIENTS (500), DEMO_DURATION (10s), DEMO_SECTIONS ("pgpool kvproxy").
+# Environment: DEMO_CLIENTS (500), DEMO_DURATION (10s),
+# DEMO_SECTIONS ("pgpool kvproxy memcached").
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +23,7 @@ cd "$root"
 
 clients=${DEMO_CLIENTS:-500}
 duration=${DEMO_DURATION:-10s}
-sections=${DEMO_SECTIONS:-pgpool kvproxy}
+sections=${DEMO_SECTIONS:-pgpool kvproxy memcached}
 pgbin=/usr/lib/postgresql/15/bin
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -341,6 +344,108 @@ demo_kvproxy() {
   run_kv_workload
   freeze_shard
   show_kv_stats
+}
+
+# --- kvproxy in front of memcached ------------------------------------------------
+
+mc_servers=3
+
+# mc_do sends the text requests $2 (printf format) to 127.0.0.1:$1, then quit, and
+# prints every reply line.
+mc_do() {
+  exec 4<>"/dev/tcp/127.0.0.1/$1"
+  printf "$2quit\r\n" >&4
+  timeout 5 cat <&4 | tr -d '\r' || true
+  exec 4<&-
+}
+
+# mc_server_of prints the number of the memcached that holds key $1.
+mc_server_of() {
+  local i
+  for ((i = 1; i <= mc_servers; i++)); do
+    if mc_do "${mc_ports[i - 1]}" "get $1\r\n" | grep -q '^VALUE'; then
+      echo "$i"
+      return
+    fi
+  done
+  echo "?"
+}
+
+demo_memcached() {
+  say "Starting $mc_servers memcached servers and kvproxy in front of them (no redis: true: a memcached pool)"
+  [ -x "$tmp/bin/kvproxy" ] || go build -o "$tmp/bin/kvproxy" ./cmd/kvproxy
+  mkdir -p "$tmp/memcached"
+  mc_ports=()
+  mc_pids=()
+  local i user=() port pid
+  if [ "$(id -u)" -eq 0 ]; then user=(-u nobody); fi
+  for ((i = 1; i <= mc_servers; i++)); do
+    port=$(free_port)
+    memcached -l 127.0.0.1 -p "$port" -U 0 "${user[@]}" 2>>"$tmp/memcached/mc$i.log" &
+    pid=$!
+    pids+=("$pid")
+    cleanups+=("kill -CONT $pid")
+    wait_port "$port" 30
+    mc_ports+=("$port")
+    mc_pids+=("$pid")
+    echo "  mc$i: memcached on 127.0.0.1:$port (pid $pid)"
+  done
+  mc_port=$(free_port)
+  {
+    cat <<EOF
+cache:
+  listen: 127.0.0.1:$mc_port
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 500
+  servers:
+EOF
+    for ((i = 1; i <= mc_servers; i++)); do
+      echo "   - 127.0.0.1:${mc_ports[i - 1]}:1 mc$i"
+    done
+  } >"$tmp/memcached/nutcracker.yml"
+  sed 's/^/  | /' "$tmp/memcached/nutcracker.yml"
+  "$tmp/bin/kvproxy" check-config "$tmp/memcached/nutcracker.yml"
+  "$tmp/bin/kvproxy" -c "$tmp/memcached/nutcracker.yml" -s 0 2>>"$tmp/memcached/kvproxy.log" &
+  pids+=($!)
+  wait_port "$mc_port" 30
+
+  local proto
+  for proto in text binary; do
+    say "memcslap through kvproxy ($proto protocol): 10 threads get 2000 keys 10 times each"
+    memcslap --servers="127.0.0.1:$mc_port" $([ $proto = binary ] && echo --binary || true) \
+      --concurrency=10 --execute-number=2000 --test=get 2>&1 |
+      grep -E '^Time to (set|get)' | tr -s ' ' | sed 's/^/  /'
+  done
+  say "memccp a 300 KB file through kvproxy (binary), memccat it back (text)"
+  head -c 300000 /dev/urandom >"$tmp/memcached/blob"
+  (cd "$tmp/memcached" && memccp --servers="127.0.0.1:$mc_port" --binary blob)
+  if memccat --servers="127.0.0.1:$mc_port" blob | head -c 300000 | cmp -s - "$tmp/memcached/blob"; then
+    echo "  blob: 300000 bytes back, identical (stored on mc$(mc_server_of blob))"
+  else
+    echo "demo: memccat returned other bytes" >&2
+    return 1
+  fi
+
+  local keys=(user:alice user:bob user:carol user:dave user:erin user:frank) k req="" frozen healthy="" start end out
+  for k in "${keys[@]}"; do req+="set $k 0 0 ${#k}\r\n$k\r\n"; done
+  mc_do "$mc_port" "$req" >/dev/null
+  frozen=$(mc_server_of "${keys[0]}")
+  for k in "${keys[@]}"; do
+    if [ "$(mc_server_of "$k")" != "$frozen" ]; then healthy=$k; break; fi
+  done
+  [ -n "$healthy" ] || { echo "demo: every key is on mc$frozen" >&2; return 1; }
+  say "Freezing mc$frozen (kill -STOP ${mc_pids[frozen - 1]}): it accepts connections but never answers; timeout is 500 ms"
+  kill -STOP "${mc_pids[frozen - 1]}"
+  for req in "get ${keys[0]}" "get $healthy" "get ${keys[*]}"; do
+    start=$EPOCHREALTIME
+    out=$(mc_do "$mc_port" "$req\r\n" | paste -sd ' ' -)
+    end=$EPOCHREALTIME
+    printf '  %s  ->  %s  (%d ms)\n' "$req" "$out" $(((10#${end//[.,]/} - 10#${start//[.,]/}) / 1000))
+  done
+  echo "  (as in twemproxy, a multi-get touching the frozen server gets one SERVER_ERROR, then the connection closes)"
+  kill -CONT "${mc_pids[frozen - 1]}"
+  echo "  mc$frozen resumed: get ${keys[0]} -> $(mc_do "$mc_port" "get ${keys[0]}\r\n" | paste -sd ' ' -)"
 }
 
 for section in $sections; do

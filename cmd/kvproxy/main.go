@@ -18,7 +18,9 @@ import (
 	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/internal/kv/kvmemcache"
 	"github.com/poolsuite/poolsuite/internal/kv/kvredis"
+	"github.com/poolsuite/poolsuite/protocol/memcache"
 	"github.com/poolsuite/poolsuite/protocol/redis"
 )
 
@@ -53,6 +55,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	maxBulk         int
 	maxArgs         int
+	maxItemSize     int
 
 	stderr io.Writer
 	// signals, when set, replaces the process's signals (tests).
@@ -70,9 +73,9 @@ func newRootCommand(stdout, stderr io.Writer, hook func(*options)) *cobra.Comman
 	opts := &options{stderr: stderr}
 	root := &cobra.Command{
 		Use:   "kvproxy [-c FILE] [nutcracker's options]",
-		Short: "A twemproxy-compatible sharding proxy for Redis",
-		Long: `kvproxy reads twemproxy's nutcracker.yml and shards keys over Redis servers
-exactly as twemproxy does, with a finite default timeout (1s), replicas,
+		Short: "A twemproxy-compatible sharding proxy for Redis and memcached",
+		Long: `kvproxy reads twemproxy's nutcracker.yml and shards keys over Redis or
+memcached servers exactly as twemproxy does, with a finite default timeout (1s), replicas,
 separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 		Example: `  kvproxy -c /etc/nutcracker/nutcracker.yml
   kvproxy -d -o /var/log/nutcracker/nutcracker.log -p /run/nutcracker/nutcracker.pid -v 6
@@ -132,6 +135,7 @@ separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM wait for requests in flight")
 	f.IntVar(&opts.maxBulk, "max-bulk", redis.DefaultMaxBulk, "largest bulk string a client may send, in bytes")
 	f.IntVar(&opts.maxArgs, "max-args", redis.DefaultMaxArgs, "most arguments a client request may have")
+	f.IntVar(&opts.maxItemSize, "max-item-size", memcache.DefaultMaxValue, "largest memcached value a client may store, in bytes (set it to the servers' -I)")
 	root.AddCommand(newCheckConfigCommand(stdout), newVersionCommand(stdout))
 	return root
 }
@@ -223,14 +227,6 @@ func describeStats(w io.Writer) error {
 // status 1 if there is any.
 func checkConfig(w io.Writer, path string) error {
 	cfg, err := nutyml.Load(path)
-	if err == nil {
-		for _, p := range cfg.Pools {
-			if !p.Redis {
-				err = &nutyml.ConfigError{Line: p.Line, Pool: p.Name, Key: "redis", Msg: "memcached pools are not supported yet; set redis: true", Err: nutyml.ErrInvalidValue}
-				break
-			}
-		}
-	}
 	if err != nil {
 		var list nutyml.Errors
 		if errors.As(err, &list) {
@@ -288,7 +284,7 @@ func checkFlags(cmd *cobra.Command, opts *options) error {
 	return nil
 }
 
-// load reads and checks the file; memcached pools are refused until supported.
+// load reads and checks the file.
 func load(path string) (*nutyml.Config, error) {
 	cfg, err := nutyml.Load(path)
 	if err != nil {
@@ -337,7 +333,7 @@ func run(ctx context.Context, opts *options) error {
 	}
 	limits := redis.Limits{MaxBulk: opts.maxBulk, MaxArgs: opts.maxArgs}
 	p, err := kv.Start(cfg, kv.Options{
-		NewCodec:    kvredis.NewCodecFunc(limits),
+		NewCodec:    newCodec(limits, memcache.Limits{MaxValue: opts.maxItemSize}),
 		Logger:      log,
 		StatsAddr:   statsAddr,
 		MetricsAddr: opts.metricsAddr,
@@ -376,6 +372,18 @@ func run(ctx context.Context, opts *options) error {
 				return shutdown(p, log, opts.shutdownTimeout, sigs)
 			}
 		}
+	}
+}
+
+// newCodec returns the codec of each pool: Redis with redis: true, memcached
+// otherwise, as in twemproxy.
+func newCodec(rl redis.Limits, ml memcache.Limits) func(*nutyml.Pool) (kv.Codec, error) {
+	rc, mc := kvredis.NewCodecFunc(rl), kvmemcache.NewCodecFunc(ml)
+	return func(p *nutyml.Pool) (kv.Codec, error) {
+		if p.Redis {
+			return rc(p)
+		}
+		return mc(p)
 	}
 }
 

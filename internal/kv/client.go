@@ -38,6 +38,10 @@ const (
 	maxKeptReplies = 256 << 10
 )
 
+// errClosedAfterReply stops a client's writer after the reply a session asked to close
+// the connection after (Request.CloseAfterReply).
+var errClosedAfterReply = errors.New("kv: connection closed after reply")
+
 // client is one client connection, served by two goroutines: serve reads, parses and
 // dispatches requests, and queues them in order; writeLoop writes each reply once
 // its request is answered, in request order, flushing whenever the next reply is not
@@ -417,7 +421,7 @@ func (c *client) writeLoop(wdone chan<- struct{}) {
 				req.replies = append(req.replies, f.reply)
 			}
 			if werr == nil {
-				if len(req.Frags) == 1 {
+				if len(req.Frags) == 1 && !req.AlwaysMerge {
 					buf = append(buf, req.replies[0]...)
 				} else {
 					buf = c.sess.Merge(buf, req, req.replies)
@@ -426,7 +430,19 @@ func (c *client) writeLoop(wdone chan<- struct{}) {
 			clear(req.replies)
 			c.meter.held.Add(-held)
 		}
+		closeAfter := req.CloseAfterReply
 		c.pop(req)
+		if closeAfter && werr == nil {
+			// The session ends the connection after this reply: write what is
+			// gathered, then close; later replies are taken and dropped.
+			flush()
+			if werr == nil {
+				werr = errClosedAfterReply
+				c.broken.Store(true)
+				c.nc.Close()
+			}
+			continue
+		}
 		if len(buf) >= clientFlushLen {
 			flush()
 		}

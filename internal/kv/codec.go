@@ -31,10 +31,29 @@ type Session interface {
 	// the engine logs it and closes the connection. A request the proxy refuses is not an
 	// error: the session puts the refusal in req.Local.
 	Parse(buf []byte, req *Request, rt Router) (n int, err error)
-	// Merge appends to dst the client's reply to a request with more than one fragment;
-	// replies[i] answers req.Frags[i]. A request with one fragment gets that fragment's
-	// reply unchanged.
+	// Merge appends to dst the client's reply to a request with more than one fragment,
+	// or with one when the session set req.AlwaysMerge; replies[i] answers req.Frags[i]
+	// (a fragment that failed has the Codec's AppendError reply). Otherwise a request
+	// with one fragment gets that fragment's reply unchanged. Merge may append nothing
+	// (no reply for that request), and may set req.CloseAfterReply. It runs on the
+	// client's writer goroutine, concurrently with Parse of later requests: it must use
+	// only req (its Scratch) and replies, not state Parse changes.
 	Merge(dst []byte, req *Request, replies [][]byte) []byte
+}
+
+// ClassCodec is a Codec whose server connections come in several protocol classes,
+// such as memcached's text and binary protocols: a client speaking binary has its
+// requests sent on binary connections, so the server answers them in its protocol.
+// Each server then keeps server_connections connections per class, dialed when a
+// request of that class first needs one (preconnect dials class 0 only). A Frag's
+// Class says which connections carry it.
+type ClassCodec interface {
+	Codec
+	// Classes returns the number of classes (Frag.Class is below it).
+	Classes() int
+	// ClassReplyLen is ReplyLen for the replies of connections of class c; ReplyLen is
+	// never used for such a Codec's server connections.
+	ClassReplyLen(c int, buf []byte) (int, error)
 }
 
 // Router maps a routing key to the shard that owns it, or -1 when no server is live.
@@ -47,6 +66,7 @@ type ServerInfo struct {
 	Name     string
 	Password string // "" for none
 	DB       int
+	Class    int // the connection's class (see ClassCodec); 0 for a plain Codec
 }
 
 // Request is one client request as the engine tracks it. The engine reuses Requests;
@@ -54,10 +74,19 @@ type ServerInfo struct {
 type Request struct {
 	// Frags are the pieces sent to servers, added with AddFrag.
 	Frags []*Frag
-	// Local is a reply the session produced itself (no fragments then).
+	// Local is a reply the session produced itself (no fragments then). It may be
+	// empty: a request can consume bytes and need no reply at all.
 	Local []byte
 	// Close asks the engine to close the connection after this request's reply.
 	Close bool
+	// AlwaysMerge asks for Session.Merge to be called even when the request has one
+	// fragment: the session rewrites or drops that fragment's reply.
+	AlwaysMerge bool
+	// CloseAfterReply is set by Session.Merge to have the connection closed once this
+	// request's reply is written; nothing after it is written (twemproxy closes a
+	// client whose multi-key get failed). Close, by contrast, is read when the request
+	// is parsed.
+	CloseAfterReply bool
 	// Scratch is the session's own, kept with the Request from one use to the next
 	// (for example a reusable splitter).
 	Scratch any
@@ -71,7 +100,7 @@ type Request struct {
 func (r *Request) reset() {
 	r.Frags = r.Frags[:0]
 	r.Local = r.Local[:0]
-	r.Close = false
+	r.Close, r.AlwaysMerge, r.CloseAfterReply = false, false, false
 }
 
 // AddFrag adds a fragment bound for shard (from a Router; -1 for none) and returns it
@@ -85,6 +114,7 @@ func (r *Request) AddFrag(shard int, readOnly bool) *Frag {
 	f := r.spare[n]
 	f.Shard = shard
 	f.ReadOnly = readOnly
+	f.Class = 0
 	f.Payload = f.Payload[:0]
 	r.Frags = append(r.Frags, f)
 	return f
@@ -96,6 +126,9 @@ type Frag struct {
 	Shard int
 	// ReadOnly fragments may go to a replica.
 	ReadOnly bool
+	// Class is the class of server connection that carries the fragment (see
+	// ClassCodec); 0 for a plain Codec.
+	Class uint8
 	// Payload is the request to send, appended by the session.
 	Payload []byte
 

@@ -6,8 +6,14 @@
 // each client in request order, flushed whenever the next reply is not ready yet.
 //
 // The wire protocol is a Codec (see codec.go), chosen per pool by Options.NewCodec;
-// internal/kv/kvredis is the Redis one. The engine never looks inside requests or
-// replies beyond what a Codec tells it.
+// internal/kv/kvredis is the Redis one, internal/kv/kvmemcache the memcached one. The
+// engine never looks inside requests or replies beyond what a Codec tells it. A
+// session may ask for a one-fragment reply to go through Merge (AlwaysMerge: it drops
+// or rewrites it), answer a request with nothing (an empty Local), and have the client
+// closed after a reply (CloseAfterReply). A ClassCodec gives each server connections
+// of several protocol classes (memcached's text and binary), each fragment naming its
+// class. A client's read buffer grows as a request needs (up to 80 MB), so a whole
+// request with its value is parsed at once.
 //
 // # Server connections
 //

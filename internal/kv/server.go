@@ -43,7 +43,8 @@ type server struct {
 	codec      Codec
 	log        *slog.Logger
 
-	conns []*serverConn
+	conns   []*serverConn   // every connection, of every class
+	byClass [][]*serverConn // the connections of each class (see ClassCodec)
 
 	// retiring is set, and then drain closed, when a reload removed the server: each
 	// connection closes as soon as it has nothing queued or in flight (see retire).
@@ -65,17 +66,31 @@ type health struct {
 
 func newServer(key, name, network, addr string, info ServerInfo, nconns int, timeout time.Duration, codec Codec, log *slog.Logger, m *serverMetrics) *server {
 	s := &server{key: key, name: name, network: network, addr: addr, info: info, timeout: timeout, codec: codec, log: log, metrics: m, drain: make(chan struct{})}
-	for i := 0; i < nconns; i++ {
-		c := &serverConn{srv: s, queue: make(chan *Frag, queueLen), quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
-		s.conns = append(s.conns, c)
+	classes, cc := 1, ClassCodec(nil)
+	if x, ok := codec.(ClassCodec); ok && x.Classes() > 1 {
+		classes, cc = x.Classes(), x
+	}
+	for class := 0; class < classes; class++ {
+		replyLen := codec.ReplyLen
+		if cc != nil {
+			replyLen = func(b []byte) (int, error) { return cc.ClassReplyLen(class, b) }
+		}
+		var row []*serverConn
+		for i := 0; i < nconns; i++ {
+			c := &serverConn{srv: s, class: class, replyLen: replyLen, queue: make(chan *Frag, queueLen), quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+			s.conns = append(s.conns, c)
+			row = append(row, c)
+		}
+		s.byClass = append(s.byClass, row)
 	}
 	return s
 }
 
-// start launches the connections' goroutines; preconnect dials them at once.
+// start launches the connections' goroutines; preconnect dials those of class 0 at
+// once (the others are dialed when a request of their class first comes).
 func (s *server) start(preconnect bool) {
 	for _, c := range s.conns {
-		go c.run(preconnect)
+		go c.run(preconnect && c.class == 0)
 	}
 }
 
@@ -105,10 +120,16 @@ func (s *server) retire() {
 // to this server goes on the same connection, so the server runs them in the order the
 // client sent them (a GET after a SET of the same key sees it), as with one
 // connection; the pool's clients are spread over the connections in turn.
+//
+// A Frag of a class the codec does not have (see ClassCodec) goes on class 0.
 func (s *server) enqueue(f *Frag) {
-	c := s.conns[0]
-	if n := uint32(len(s.conns)); n > 1 {
-		c = s.conns[f.lane%n]
+	row := s.byClass[0]
+	if int(f.Class) < len(s.byClass) {
+		row = s.byClass[f.Class]
+	}
+	c := row[0]
+	if n := uint32(len(row)); n > 1 {
+		c = row[f.lane%n]
 	}
 	c.enqueue(f)
 }
@@ -145,10 +166,13 @@ func (s *server) dialTimeout() time.Duration {
 // connection matches replies to the requests in flight, oldest first.
 type serverConn struct {
 	srv   *server
-	queue chan *Frag
-	quit  chan struct{} // closed by stop
-	done  chan struct{} // closed when run returns
-	wake  chan struct{} // the reader tells a retiring writer that nothing is in flight
+	class int // the protocol class of its requests (see ClassCodec)
+	// replyLen frames the replies of this connection's protocol.
+	replyLen func([]byte) (int, error)
+	queue    chan *Frag
+	quit     chan struct{} // closed by stop
+	done     chan struct{} // closed when run returns
+	wake     chan struct{} // the reader tells a retiring writer that nothing is in flight
 
 	mu     sync.RWMutex // guards closed against enqueue
 	closed bool
@@ -285,7 +309,9 @@ func (c *serverConn) connect(first *Frag) (net.Conn, error) {
 	if err != nil {
 		return nil, &ServerError{Server: s.name, Err: ErrServerUnavailable, Cause: err}
 	}
-	hs, n := s.codec.Handshake(c.wbuf[:0], s.info)
+	info := s.info
+	info.Class = c.class
+	hs, n := s.codec.Handshake(c.wbuf[:0], info)
 	if n == 0 {
 		return nc, nil
 	}
@@ -296,7 +322,7 @@ func (c *serverConn) connect(first *Frag) (net.Conn, error) {
 	}
 	buf := make([]byte, 0, 512)
 	for n > 0 {
-		l, err := s.codec.ReplyLen(buf)
+		l, err := c.replyLen(buf)
 		if err != nil {
 			nc.Close()
 			return nil, &ServerError{Server: s.name, Err: ErrHandshake, Cause: err}
@@ -589,7 +615,7 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 			now := time.Now()
 			replied := false
 			for r < w {
-				l, perr := s.codec.ReplyLen(buf[r:w])
+				l, perr := c.replyLen(buf[r:w])
 				if perr != nil {
 					out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: perr}
 					return

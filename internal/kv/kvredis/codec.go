@@ -10,7 +10,7 @@ import (
 )
 
 // ErrNotRedis is returned by New for a pool with redis: false.
-var ErrNotRedis = errors.New("kvredis: pool is not a Redis pool (redis: true missing); memcached is not supported yet")
+var ErrNotRedis = errors.New("kvredis: pool is not a Redis pool (redis: true missing): it is a memcached pool")
 
 // HandshakeError is a server's error reply to the connection setup (AUTH or SELECT).
 type HandshakeError struct {

@@ -1,0 +1,254 @@
+package kvmemcache_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poolsuite/poolsuite/internal/kv"
+)
+
+// TestFrozenServerPipeline freezes one of 4 memcached servers (SIGSTOP: it accepts
+// connections and answers nothing) while one client pipelines 2000 gets over all of
+// them with timeout 1000 ms: every reply arrives within the timeout plus 0.5 s of
+// the pipeline being sent, the frozen server's keys get "SERVER_ERROR Connection
+// timed out" and every other key its value.
+func TestFrozenServerPipeline(t *testing.T) {
+	ms := startMemcacheds(t, 4)
+	addr := freeAddr(t)
+	cfg := parseConfig(t, poolYAML("mc", addr, ms, true, "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n"))
+	startProxy(t, cfg, kv.Options{})
+	ks := keysByServer(t, picker(t, cfg.Pools[0]), 4, 50, "frz:")
+	c := dialText(t, addr)
+	var all []string
+	for _, keys := range ks {
+		for _, k := range keys {
+			if r := c.do("set " + k + " 0 0 " + fmt.Sprint(len(k)) + "\r\n" + k + "\r\n"); r != "STORED\r\n" {
+				t.Fatalf("set %s: %q", k, r)
+			}
+			all = append(all, k)
+		}
+	}
+	frozen := byAddr(t, ms, addrOf(cfg, 0))
+	frozen.Freeze()
+	defer frozen.Thaw()
+	isFrozen := map[string]bool{}
+	for _, k := range ks[0] {
+		isFrozen[k] = true
+	}
+
+	const n = 2000
+	var req strings.Builder
+	want := make([]string, n)
+	for i := 0; i < n; i++ {
+		k := all[i%len(all)]
+		req.WriteString("get " + k + "\r\n")
+		want[i] = fmt.Sprintf("VALUE %s 0 %d\r\n%s\r\nEND\r\n", k, len(k), k)
+		if isFrozen[k] {
+			want[i] = "SERVER_ERROR Connection timed out\r\n"
+		}
+	}
+	type result struct {
+		reply string
+		at    time.Time
+		err   error
+	}
+	results := make(chan result, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			r, err := c.replyErr(5 * time.Second)
+			results <- result{r, time.Now(), err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	sent := time.Now()
+	c.send(req.String())
+	limit := sent.Add(1500 * time.Millisecond)
+	var late, wrong int
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("reply %d: %v (have %q)", i, r.err, r.reply)
+		}
+		if r.at.After(limit) {
+			late++
+		}
+		if r.reply != want[i] {
+			if wrong == 0 {
+				t.Errorf("reply %d: %q, want %q", i, r.reply, want[i])
+			}
+			wrong++
+		}
+	}
+	if late > 0 || wrong > 0 {
+		t.Fatalf("%d replies later than timeout + 0.5 s, %d wrong", late, wrong)
+	}
+}
+
+// TestEjectFrozenServer: with auto_eject_hosts and server_failure_limit 2, a frozen
+// memcached is ejected after two timeouts, its keys are then served by the other
+// servers, and the ejection shows in the stats JSON and the Prometheus metrics.
+func TestEjectFrozenServer(t *testing.T) {
+	ms := startMemcacheds(t, 3)
+	addr := freeAddr(t)
+	cfg := parseConfig(t, poolYAML("mc", addr, ms, true,
+		"  hash: fnv1a_64\n  distribution: ketama\n  timeout: 300\n  auto_eject_hosts: true\n  server_failure_limit: 2\n  server_retry_timeout: 60000\n"))
+	p := startProxy(t, cfg, kv.Options{StatsAddr: "127.0.0.1:0"})
+	ks := keysByServer(t, picker(t, cfg.Pools[0]), 3, 5, "ej:")
+	c := dialText(t, addr)
+	for _, keys := range ks {
+		for _, k := range keys {
+			if r := c.do("set " + k + " 0 0 1\r\nv\r\n"); r != "STORED\r\n" {
+				t.Fatalf("set %s: %q", k, r)
+			}
+		}
+	}
+	frozen := byAddr(t, ms, addrOf(cfg, 0))
+	frozen.Freeze()
+	defer frozen.Thaw()
+	k := ks[0][0]
+	errs := 0
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatalf("still not ejected after %d timeouts", errs)
+		}
+		r := c.do("get " + k + "\r\n")
+		if r == "SERVER_ERROR Connection timed out\r\n" {
+			errs++
+			continue
+		}
+		if r != "END\r\n" {
+			t.Fatalf("get %s after ejection: %q, want a miss from another server", k, r)
+		}
+		break
+	}
+	if errs != 2 {
+		t.Fatalf("%d timeouts before ejection, want server_failure_limit = 2", errs)
+	}
+	for _, k := range ks[0] {
+		if r := c.do("set " + k + " 0 0 2\r\nv2\r\n"); r != "STORED\r\n" {
+			t.Fatalf("set %s after ejection: %q", k, r)
+		}
+		if r := c.do("get " + k + "\r\n"); r != "VALUE "+k+" 0 2\r\nv2\r\nEND\r\n" {
+			t.Fatalf("get %s after ejection: %q", k, r)
+		}
+		found := 0
+		for _, m := range ms {
+			if m != frozen {
+				if v, ok := direct(t, m, k); ok && v == "v2" {
+					found++
+				}
+			}
+		}
+		if found != 1 {
+			t.Fatalf("key %s on %d live servers, want 1", k, found)
+		}
+	}
+	// Keys of the live servers were never affected.
+	for _, k := range ks[1] {
+		if r := c.do("get " + k + "\r\n"); r != "VALUE "+k+" 0 1\r\nv\r\nEND\r\n" {
+			t.Fatalf("get %s: %q", k, r)
+		}
+	}
+
+	nc, err := net.Dial("tcp", p.StatsAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(nc)
+	nc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("stats: %v: %s", err, b)
+	}
+	pool, _ := doc["mc"].(map[string]any)
+	s0, _ := pool["s0"].(map[string]any)
+	if pool["server_ejects"] != float64(1) || s0 == nil || s0["server_ejected_at"] == float64(0) || s0["server_timedout"] != float64(2) {
+		t.Fatalf("stats: %s", b)
+	}
+	mfs, err := p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ejections := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() != "kvproxy_server_ejections_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "server" && l.GetValue() == "s0" {
+					ejections = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if ejections != 1 {
+		t.Fatalf("kvproxy_server_ejections_total{server=s0} = %v, want 1", ejections)
+	}
+}
+
+// TestFailedMultiGetCloses: with one server down (connection refused), a single-key get
+// of its key is answered "SERVER_ERROR Connection refused" and the connection stays
+// open, as in twemproxy; a multi-key get with a part on it gets one SERVER_ERROR and
+// the connection is then closed. A binary client's get of that key gets status 0x84
+// with the same text, its opaque kept, and its connection stays open.
+func TestFailedMultiGetCloses(t *testing.T) {
+	ms := startMemcacheds(t, 2)
+	addr := freeAddr(t)
+	cfg := parseConfig(t, poolYAML("mc", addr, ms, true, "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n"))
+	startProxy(t, cfg, kv.Options{})
+	ks := keysByServer(t, picker(t, cfg.Pools[0]), 2, 1, "down:")
+	byAddr(t, ms, addrOf(cfg, 0)).Kill()
+	down, up := ks[0][0], ks[1][0]
+
+	c := dialText(t, addr)
+	if r := c.do("get " + down + "\r\n"); r != "SERVER_ERROR Connection refused\r\n" {
+		t.Fatalf("get of a down server's key: %q", r)
+	}
+	if r := c.do("set " + up + " 0 0 1\r\nv\r\n"); r != "STORED\r\n" {
+		t.Fatalf("set after a single-key error: %q", r)
+	}
+	c.send("get " + up + " " + down + "\r\nget " + up + "\r\n")
+	if r := c.reply(); r != "SERVER_ERROR Connection refused\r\n" {
+		t.Fatalf("multi-get with a down part: %q", r)
+	}
+	if r, err := c.replyErr(5 * time.Second); !errors.Is(err, io.EOF) || r != "" {
+		t.Fatalf("after a failed multi-get: %q, %v; want the connection closed", r, err)
+	}
+
+	bc := dialText(t, addr)
+	bget := func(key string, opaque byte) []byte {
+		h := make([]byte, 24)
+		h[0], h[1], h[3], h[11], h[15] = 0x80, 0x00, byte(len(key)), byte(len(key)), opaque
+		return append(h, key...)
+	}
+	bc.send(string(bget(down, 7)) + string(bget(up, 8)))
+	for _, want := range []struct {
+		opaque byte
+		status uint16
+		body   string
+	}{{7, 0x84, "Connection refused"}, {8, 0, "\x00\x00\x00\x00v"}} {
+		h := make([]byte, 24)
+		if _, err := io.ReadFull(bc.nc, h); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, int(h[8])<<24|int(h[9])<<16|int(h[10])<<8|int(h[11]))
+		if _, err := io.ReadFull(bc.nc, body); err != nil {
+			t.Fatal(err)
+		}
+		if h[0] != 0x81 || h[15] != want.opaque || uint16(h[6])<<8|uint16(h[7]) != want.status || !strings.Contains(string(body), want.body) {
+			t.Fatalf("binary reply: header % x body %q; want opaque %d status %#x body %q", h, body, want.opaque, want.status, want.body)
+		}
+	}
+}
