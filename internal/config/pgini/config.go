@@ -216,6 +216,16 @@ type Config struct {
 	// StatsPeriod (stats_period, default 60s, whole seconds) is how often
 	// aggregated statistics are computed.
 	StatsPeriod time.Duration
+	// Syslog (syslog, default 0) also sends log messages to syslog, with
+	// SyslogIdent (syslog_ident, default "pgbouncer") and SyslogFacility
+	// (syslog_facility, default "daemon": auth, authpriv, daemon, user,
+	// local0 to local7).
+	Syslog         bool
+	SyslogIdent    string
+	SyslogFacility string
+	// LogFormat (log_format, a pgpool setting, default "text") is "text" for
+	// PgBouncer's log lines or "json" for one JSON object a line.
+	LogFormat string
 	// Verbose (verbose, default 0) raises log detail; each -v adds one.
 	Verbose int
 

@@ -41,13 +41,15 @@
 //   - session_pinning is pgpool's own setting (default 1): clients holding
 //     session state keep their server connection in transaction mode until
 //     they release it; 0 gives PgBouncer's behaviour.
+//   - log_format is pgpool's own setting: "text" (default) for PgBouncer's
+//     log lines, "json" for one JSON object a line.
 //
 // As in PgBouncer, a second [pgbouncer] section header resets every
 // [pgbouncer] setting to its default before the lines that follow it; the
 // reader reports this with a Warning of kind WarnSectionReset.
 //
 // Settings that PgBouncer has but pgpool does not implement (for example
-// syslog, user, sbuf_loopcnt) are recognised, their values are checked, and
+// user, sbuf_loopcnt) are recognised, their values are checked, and
 // each occurrence yields a Warning of kind WarnUnsupported; the raw values are
 // kept in Config.Ignored.
 //

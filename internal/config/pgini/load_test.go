@@ -58,6 +58,10 @@ func TestDefaults(t *testing.T) {
 		{"unix_socket_group", c.UnixSocketGroup, ""},
 		{"so_reuseport", c.SoReuseport, false},
 		{"session_pinning", c.SessionPinning, true},
+		{"syslog", c.Syslog, false},
+		{"syslog_ident", c.SyslogIdent, "pgbouncer"},
+		{"syslog_facility", c.SyslogFacility, "daemon"},
+		{"log_format", c.LogFormat, "text"},
 		{"auth_type", c.AuthType, AuthMD5},
 		{"auth_file", c.AuthFile, ""},
 		{"auth_hba_file", c.AuthHBAFile, ""},
@@ -249,6 +253,8 @@ func TestBadValues(t *testing.T) {
 		{"unix_socket_mode = 0999", "unix_socket_mode", ErrInvalidValue},
 		{"scram_iterations = 0", "scram_iterations", ErrInvalidValue},
 		{"syslog = yes", "syslog", ErrInvalidValue},
+		{"syslog_facility = kern", "syslog_facility", ErrInvalidValue},
+		{"log_format = xml", "log_format", ErrInvalidValue},
 		{"auth_type = pam", "auth_type", ErrUnsupported},
 		{"auth_type = ldap", "auth_type", ErrUnsupported},
 		{"auth_type = hba", "auth_type", ErrInconsistent},
@@ -350,7 +356,7 @@ func TestSyntax(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	src := `[pgbouncer]
 listen_port = 1
-syslog = 1
+sbuf_loopcnt = 1
 user = postgres
 no_such_setting = 3
 [peers]
@@ -364,7 +370,7 @@ default_pool_size = 7
 		key  string
 		kind WarningKind
 	}{
-		{3, "syslog", WarnUnsupported},
+		{3, "sbuf_loopcnt", WarnUnsupported},
 		{4, "user", WarnUnsupported},
 		{5, "no_such_setting", WarnUnknownSetting},
 		{6, "[peers]", WarnUnsupported},
@@ -378,7 +384,7 @@ default_pool_size = 7
 			t.Errorf("warning %d = %+v, want %+v", i, w[i], ww)
 		}
 	}
-	if !strings.Contains(w[0].String(), "test.ini:3: syslog: not supported by pgpool, ignored") {
+	if !strings.Contains(w[0].String(), "test.ini:3: sbuf_loopcnt: not supported by pgpool, ignored") {
 		t.Errorf("warning text %q", w[0])
 	}
 	// The repeated [pgbouncer] header reset listen_port, as PgBouncer does.
@@ -388,11 +394,11 @@ default_pool_size = 7
 	if c.Ignored != nil {
 		t.Errorf("ignored values survived the reset: %v", c.Ignored)
 	}
-	c, _ = load(t, "[pgbouncer]\nsyslog_ident = pg\n")
-	if c.Ignored["syslog_ident"] != "pg" {
+	c, _ = load(t, "[pgbouncer]\njob_name = pg\n")
+	if c.Ignored["job_name"] != "pg" {
 		t.Errorf("Ignored = %v", c.Ignored)
 	}
-	if pos, ok := c.SettingPos("syslog_ident"); ok {
+	if pos, ok := c.SettingPos("job_name"); ok {
 		t.Errorf("SettingPos of an ignored setting = %v", pos)
 	}
 }

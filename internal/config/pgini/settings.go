@@ -135,6 +135,14 @@ var settings = []setting{
 	{name: "log_disconnections", def: "1", set: boolSetting(func(c *Config) *bool { return &c.LogDisconnections })},
 	{name: "log_pooler_errors", def: "1", set: boolSetting(func(c *Config) *bool { return &c.LogPoolerErrors })},
 	{name: "log_stats", def: "1", set: boolSetting(func(c *Config) *bool { return &c.LogStats })},
+	{name: "log_format", def: "text", set: func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "text", "json":
+			c.LogFormat = strings.ToLower(v)
+			return nil
+		}
+		return invalidf("log_format is text or json")
+	}},
 	{name: "logfile", set: strSetting(func(c *Config) *string { return &c.Logfile })},
 	{name: "login_notify_message", check: checkAny},
 	{name: "max_client_conn", def: "100", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.MaxClientConn })},
@@ -188,9 +196,15 @@ var settings = []setting{
 	{name: "stats_period", def: "60", set: intDurationSetting(time.Second, func(c *Config) *time.Duration { return &c.StatsPeriod })},
 	{name: "stats_users", set: listSetting(func(c *Config) *[]string { return &c.StatsUsers })},
 	{name: "suspend_timeout", def: "10", set: secondsSetting(func(c *Config) *time.Duration { return &c.SuspendTimeout })},
-	{name: "syslog", def: "0", check: checkInt},
-	{name: "syslog_facility", def: "daemon", check: checkAny},
-	{name: "syslog_ident", def: "pgbouncer", check: checkAny},
+	{name: "syslog", def: "0", set: boolSetting(func(c *Config) *bool { return &c.Syslog })},
+	{name: "syslog_facility", def: "daemon", set: func(c *Config, v string) error {
+		if !syslogFacilities[strings.ToLower(v)] {
+			return invalidf("unknown syslog facility (auth, authpriv, daemon, user, local0 to local7)")
+		}
+		c.SyslogFacility = v
+		return nil
+	}},
+	{name: "syslog_ident", def: "pgbouncer", set: strSetting(func(c *Config) *string { return &c.SyslogIdent })},
 	{name: "tcp_defer_accept", def: "1", check: checkInt},
 	{name: "tcp_keepalive", def: "1", set: boolSetting(func(c *Config) *bool { return &c.TCPKeepalive })},
 	{name: "tcp_keepcnt", def: "0", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.TCPKeepcnt })},
@@ -268,4 +282,11 @@ func Settings() []Setting {
 func (c *Config) SettingPos(name string) (pos Pos, ok bool) {
 	pos, ok = c.pos[strings.ToLower(name)]
 	return pos, ok
+}
+
+// syslogFacilities are the syslog_facility names PgBouncer accepts.
+var syslogFacilities = map[string]bool{
+	"auth": true, "authpriv": true, "daemon": true, "user": true,
+	"local0": true, "local1": true, "local2": true, "local3": true,
+	"local4": true, "local5": true, "local6": true, "local7": true,
 }
