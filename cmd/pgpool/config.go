@@ -139,6 +139,11 @@ func (m *mapper) pooler(users map[string]string) *pgpool.Config {
 	pc.ServerLoginRetry = c.ServerLoginRetry
 	pc.ServerFastClose = c.ServerFastClose
 	pc.Verbose = c.Verbose
+	pc.LogConnections = c.LogConnections
+	pc.LogDisconnections = c.LogDisconnections
+	pc.LogPoolerErrors = c.LogPoolerErrors
+	pc.LogStats = c.LogStats
+	pc.StatsPeriod = c.StatsPeriod
 
 	pc.QueryWaitTimeout = c.QueryWaitTimeout
 	pc.QueryTimeout = c.QueryTimeout
@@ -320,8 +325,7 @@ func (m *mapper) unhonoured() {
 		"autodb_idle_timeout", "suspend_timeout", "listen_backlog", "pkt_buf",
 		"tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl",
 		"tcp_user_timeout", "tcp_socket_buffer", "dns_max_ttl", "dns_nxdomain_ttl",
-		"scram_iterations", "log_connections", "log_disconnections",
-		"log_pooler_errors", "log_stats", "stats_period",
+		"scram_iterations",
 		"client_tls_ciphers", "client_tls13_ciphers", "server_tls_ciphers", "server_tls13_ciphers",
 	} {
 		if p, ok := m.ini.SettingPos(key); ok {

@@ -58,7 +58,7 @@ func TestSetVerboseChangesLogLevel(t *testing.T) {
 	f := newFixture(t)
 	ini := f.writeConfig(t, "")
 	f.startPgpool(t, ini)
-	if strings.Contains(f.logText(), "level=DEBUG") {
+	if strings.Contains(f.logText(), "] DEBUG ") {
 		t.Fatalf("debug lines without verbose:\n%s", f.logText())
 	}
 	ctx := ctxT(t, 30*time.Second)
@@ -88,6 +88,6 @@ func TestSetVerboseChangesLogLevel(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "a debug line in the log", func() bool {
-		return strings.Contains(f.logText(), "level=DEBUG")
+		return strings.Contains(f.logText(), "] DEBUG ")
 	})
 }

@@ -70,7 +70,11 @@ func run(ctx context.Context, opts runOptions) error {
 		return &cli.ExitError{Code: 1, Err: err}
 	}
 	defer closeLog()
-	s.log = slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: s.level}))
+	h, syslogErr := newLogHandler(logOut, rc.Ini, s.level)
+	s.log = slog.New(h)
+	if syslogErr != nil {
+		s.log.Warn("cannot open syslog", "err", syslogErr)
+	}
 	s.setLevel(rc)
 	for _, w := range warnings {
 		s.log.Warn("configuration warning", "warning", w)

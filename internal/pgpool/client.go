@@ -109,6 +109,10 @@ type client struct {
 	waitStart   atomic.Int64
 	queryTimer  *time.Timer
 	closeOnce   sync.Once
+	// terminated: the client sent Terminate; closeReason is why it closes, for
+	// log_disconnections (both owned by the client's goroutine).
+	terminated  bool
+	closeReason string
 	ddlPending  atomic.Bool // a schema change ran in the current transaction (prepared.go)
 }
 
@@ -155,6 +159,7 @@ func (c *client) run() error {
 			return c.readError(err)
 		}
 		if typ == wire.Terminate {
+			c.terminated = true
 			return nil
 		}
 		if typ == wire.Parse && c.rd.Remaining() > 0 {

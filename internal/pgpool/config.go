@@ -63,6 +63,22 @@ type Config struct {
 	// level. The Pooler only reports it (SHOW CONFIG) and passes console changes to the
 	// function set with SetVerboseFunc; whoever made the logger applies it.
 	Verbose int
+	// LogConnections (log_connections) logs each login attempt ("login attempt:
+	// db=... user=... tls=...") and each new server connection ("new connection to
+	// server").
+	LogConnections bool
+	// LogDisconnections (log_disconnections) logs why each client and server
+	// connection closes ("closing because: <reason> (age=<N>s)").
+	LogDisconnections bool
+	// LogPoolerErrors (log_pooler_errors) logs each error pgpool itself sends to a
+	// client ("pooler error: <message>").
+	LogPoolerErrors bool
+	// LogStats (log_stats) logs a line of averages over all pools every
+	// StatsPeriod ("stats: N xacts/s, N queries/s, in N B/s, out N B/s, xact N us,
+	// query N us, wait N us").
+	LogStats bool
+	// StatsPeriod (stats_period) is the period of the stats line; 0: 60 seconds.
+	StatsPeriod time.Duration
 
 	// IgnoreStartupParameters are startup parameters accepted and not passed on.
 	IgnoreStartupParameters []string
@@ -161,6 +177,11 @@ func Defaults() *Config {
 		ClientLoginTimeout:    60 * time.Second,
 		CancelWaitTimeout:     10 * time.Second,
 		WriteTimeout:          60 * time.Second,
+		LogConnections:        true,
+		LogDisconnections:     true,
+		LogPoolerErrors:       true,
+		LogStats:              true,
+		StatsPeriod:           60 * time.Second,
 		MaxPacketSize:         wire.DefaultMaxMessageSize,
 		ClientTLSMode:         "disable",
 		ClientTLSFiles:        TLSFiles{Protocols: "secure", Ciphers: "fast"},

@@ -71,7 +71,9 @@ type poolConfig struct {
 type grant struct {
 	s    *server
 	open bool
-	err  error
+	// reserve: the connection to open is one of the reserve pool.
+	reserve bool
+	err     error
 }
 
 type waiter struct {
@@ -364,8 +366,12 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 			}
 			if p.mayOpen(start) && !p.contended() {
 				if p.takeLimits() {
+					reserve := p.total() >= p.cfg.size
 					p.opening++
 					p.mu.Unlock()
+					if reserve && c != nil {
+						c.logReserve()
+					}
 					s, err := p.open()
 					if err == nil {
 						p.stats.waitTime(start)
@@ -419,6 +425,9 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 			}
 		}
 		if g.open {
+			if g.reserve && c != nil {
+				c.logReserve()
+			}
 			s, err := p.open()
 			if err == nil {
 				p.stats.waitTime(start)
@@ -527,6 +536,7 @@ func (p *pool) open() (*server, error) {
 		p.connectFailed(err)
 		return nil, err
 	}
+	s.logNewServer(p)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.opening--
@@ -556,13 +566,13 @@ func (p *pool) open() (*server, error) {
 // of the login goes to every waiting client at once when nobody can be served; a
 // failure for want of the server leaves them waiting for the next attempt.
 func (p *pool) connectFailed(err error) {
+	p.logServerLoginFailed(err)
 	p.mu.Lock()
 	p.opening--
 	p.dbLimit.give()
 	p.usrLimit.give()
 	p.lastErr, p.lastErrAt = err, time.Now()
 	p.lastErrRefused = !transientConnectError(err)
-	p.pooler.log.Warn("server connect failed", "database", p.database, "user", p.user, "err", err)
 	if p.lastErrRefused && p.total() == 0 {
 		for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
 			w.ch <- grant{err: err}
@@ -598,8 +608,13 @@ func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.D
 		return "", 0
 	}
 	if p.closed || (!s.expiresAt.IsZero() && now.After(s.expiresAt)) || s.stale(p.cfg) {
+		expired := !p.closed && !s.expiresAt.IsZero() && now.After(s.expiresAt)
 		p.mu.Unlock()
-		s.close()
+		if expired {
+			s.closeBecause(reasonServerLifetime)
+		} else {
+			s.close()
+		}
 		return "", 0
 	}
 	if transactionEnd && p.cfg.resetAlways && p.cfg.resetQuery != "" {
@@ -708,8 +723,9 @@ func (p *pool) grantOne() bool {
 		return false
 	}
 	w := p.waiters.pop()
+	reserve := p.total() >= p.cfg.size
 	p.opening++
-	w.ch <- grant{open: true}
+	w.ch <- grant{open: true, reserve: reserve}
 	return true
 }
 
@@ -727,6 +743,12 @@ func (p *pool) maintain(now time.Time) {
 		expired := !s.expiresAt.IsZero() && now.After(s.expiresAt)
 		tooIdle := cfg.serverIdleTimeout > 0 && idleFor > cfg.serverIdleTimeout && n > cfg.minSize
 		if expired || tooIdle || p.closed || s.stale(cfg) {
+			switch {
+			case expired:
+				s.reason.CompareAndSwap(nil, ptrTo(reasonServerLifetime))
+			case tooIdle:
+				s.reason.CompareAndSwap(nil, ptrTo(reasonServerIdle))
+			}
 			toClose = append(toClose, s)
 			n--
 			continue

@@ -81,6 +81,8 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 	pl.cfg.Store(cfg)
 	pl.wg.Add(1)
 	go pl.janitor()
+	pl.wg.Add(1)
+	go pl.statsLogger()
 	return pl
 }
 
@@ -177,6 +179,7 @@ func (pl *Pooler) serveClient(c *client, g *Config) {
 
 // endClient cleans up after a client connection.
 func (pl *Pooler) endClient(c *client) {
+	c.logClosing()
 	c.unbind()
 	c.setState(clientClosed)
 	pl.unregister(c)
@@ -197,7 +200,7 @@ func (pl *Pooler) loginClient(c *client, g *Config) bool {
 			var tl *wire.TooLargeError
 			switch {
 			case errors.As(err, &pe):
-				c.sendStartupError(err)
+				c.refuse(err)
 			case errors.As(err, &tl), errors.Is(err, wire.ErrMalformed):
 				// The client hears why before the connection closes, as from PostgreSQL.
 				c.sendStartupError(fatalf(CodeProtocolViolation, "invalid startup packet: %s", startupProblem(err)))
@@ -207,20 +210,21 @@ func (pl *Pooler) loginClient(c *client, g *Config) bool {
 	}
 	if n := pl.nclients.Load(); g.MaxClientConn > 0 && int(n) > g.MaxClientConn {
 		pl.log.Warn("max_client_conn reached", "remote", c.remote, "max_client_conn", g.MaxClientConn)
-		c.sendStartupError(fatalf(CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
+		c.refuse(fatalf(CodeTooManyConnections, "no more connections allowed (max_client_conn)"))
 		return false
 	}
 	select {
 	case <-pl.done:
-		c.sendStartupError(fatalf(CodeCannotConnectNow, "pgpool is shutting down"))
+		c.refuse(fatalf(CodeCannotConnectNow, "pgpool is shutting down"))
 		return false
 	default:
 	}
 	c.pid, c.secret = newCancelKey()
 	pl.register(c)
+	c.logLoginAttempt()
 	if err := c.login(); err != nil {
-		pl.log.Info("client login failed", "client", c.id, "user", c.user, "database", c.database, "remote", c.remote, "err", err)
-		c.sendStartupError(err)
+		pl.log.Debug("client login failed", "client", c.id, "user", c.user, "database", c.database, "remote", c.remote, "err", err)
+		c.refuse(err)
 		return false
 	}
 	c.conn.SetDeadline(time.Time{})
@@ -239,19 +243,22 @@ func (pl *Pooler) runClient(c *client, g *Config) {
 		pl.endClient(c)
 	}()
 	if c.admin {
-		if err := c.runAdmin(); err != nil {
+		err := c.runAdmin()
+		if err != nil {
 			pl.log.Debug("admin connection closed", "client", c.id, "err", err)
+		}
+		c.closeReason = "client close request"
+		if err != nil {
+			c.closeReason = c.runEndReason(err)
 		}
 		return
 	}
-	if err := c.run(); err != nil {
-		var pe *Error
-		if errors.As(err, &pe) {
-			pl.log.Info("client closed", "client", c.id, "user", c.user, "database", c.database, "reason", pe.Message)
-		} else {
-			pl.log.Info("client connection error", "client", c.id, "user", c.user, "database", c.database, "err", err)
-		}
+	err := c.run()
+	var pe *Error
+	if errors.As(err, &pe) {
+		c.logPoolerError(pe.Message)
 	}
+	c.closeReason = c.runEndReason(err)
 }
 
 // startupProblem says what is wrong with a startup packet, without the package prefix.

@@ -105,6 +105,11 @@ type server struct {
 	cancels int
 	parked  parkedRelease
 
+	// logDB and logUser name the connection in log lines; reason is why pgpool
+	// closed it (closeBecause), for log_disconnections.
+	logDB, logUser string
+	reason         atomic.Pointer[string]
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	done      chan struct{} // closed when the reader goroutine ends
@@ -152,6 +157,10 @@ func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
 		sets:      make(map[string]string),
 		createdAt: time.Now(),
 		done:      make(chan struct{}),
+		logDB:     o.database, logUser: o.user,
+	}
+	if p != nil {
+		s.logDB = p.database
 	}
 	s.setState(serverLogin)
 	if err := s.login(o); err != nil {
@@ -389,6 +398,7 @@ func (s *server) fail(err error) {
 		ref.s.serverGone(s, err)
 	}
 	if s.pool != nil {
+		s.logClosing(s.pool)
 		s.pool.serverClosed(s)
 	}
 }

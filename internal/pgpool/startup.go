@@ -216,7 +216,9 @@ func (c *client) login() error {
 		if _, err := c.authenticate(g, nil); err != nil {
 			return err
 		}
-		c.pl.log.Info("login failed: no such database", "client", c.id, "user", c.user, "database", c.database, "remote", c.remote)
+		if g.LogConnections {
+			c.pl.log.Info(fmt.Sprintf("login failed: db=%s user=%s", c.database, c.user), c.logConn())
+		}
 		return fatalf(CodeInvalidCatalogName, "no such database: %s", c.database)
 	}
 	cred, err := c.authenticate(g, db)
@@ -226,9 +228,14 @@ func (c *client) login() error {
 	if c.pl.databaseDisabled(c.database) {
 		return fatalf(CodeCannotConnectNow, "database \"%s\" is disabled", c.database)
 	}
+	_, explicit := g.Databases[c.database]
+	known := explicit || c.pl.databaseSeen(c.database)
 	p, err := c.pl.poolFor(c.database, c.user, db, cred)
 	if err != nil {
 		return err
+	}
+	if !known {
+		c.logAutoDatabase()
 	}
 	c.pool = p
 	c.cfg = p.config()
