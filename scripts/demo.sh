@@ -111,9 +111,19 @@ local all all trust
 host  all all 127.0.0.1/32 scram-sha-256
 host  all all ::1/128      scram-sha-256
 EOF
-  as_postgres "$pgbin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/postgres.log" -w -t 60 \
-    -o "-p $pg_port -k $tmp/pg -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off -c synchronous_commit=off" \
-    start >/dev/null
+  # A port taken by someone else between free_port and the start is retried on another.
+  local attempt
+  for attempt in 1 2 3; do
+    if as_postgres "$pgbin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/postgres.log" -w -t 60 \
+      -o "-p $pg_port -k $tmp/pg -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off -c synchronous_commit=off" \
+      start >/dev/null; then
+      break
+    fi
+    echo "demo: PostgreSQL did not start (attempt $attempt); its log ends with:" >&2
+    tail -n 5 "$tmp/pg/postgres.log" >&2 || true
+    [ "$attempt" -eq 3 ] && return 1
+    pg_port=$(free_port)
+  done
   cleanups+=("as_postgres $pgbin/pg_ctl -D $tmp/pg/data -m immediate stop")
   pg_dsn="postgres://postgres:$pg_password@127.0.0.1:$pg_port/postgres?sslmode=disable"
   app_password=app-$pg_password
