@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(
-  postgresql-15 postgresql-client-15 pgbouncer
+  postgresql-15 postgresql-client-15 pgbouncer prometheus
   redis-server redis-tools
   memcached libmemcached-tools
   nutcracker

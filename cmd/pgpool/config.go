@@ -156,6 +156,7 @@ func (m *mapper) pooler(users map[string]string) *pgpool.Config {
 	pc.MaxPacketSize = int(c.MaxPacketSize) // 2147483647 unless set, as in Defaults
 	pc.MaxPreparedStatements = c.MaxPreparedStatements
 	pc.DisableSessionPinning = !c.SessionPinning
+	pc.MetricsListen = c.MetricsListen
 
 	pc.ClientTLSMode = sslMode(c.ClientTLS.SSLMode, "disable")
 	pc.ClientTLSFiles = tlsFiles(c.ClientTLS)

@@ -661,7 +661,9 @@ func (c *client) ready(s *server, status byte) {
 			c.queryTimer.Stop()
 		}
 		if !c.queryAt.IsZero() {
-			c.pool.stats.queryTime.Add(now.Sub(c.queryAt).Microseconds())
+			d := now.Sub(c.queryAt)
+			c.pool.stats.queryTime.Add(d.Microseconds())
+			c.pool.stats.queryHist.observe(d)
 			c.queryAt = time.Time{}
 		}
 	}
@@ -674,7 +676,9 @@ func (c *client) ready(s *server, status byte) {
 		}
 		c.pool.stats.xactCount.Add(1)
 		if !c.xactAt.IsZero() {
-			c.pool.stats.xactTime.Add(now.Sub(c.xactAt).Microseconds())
+			d := now.Sub(c.xactAt)
+			c.pool.stats.xactTime.Add(d.Microseconds())
+			c.pool.stats.xactHist.observe(d)
 		}
 		c.xactAt = time.Time{}
 		c.boundAt = now // a transaction that follows on the same connection starts here

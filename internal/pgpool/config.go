@@ -112,6 +112,10 @@ type Config struct {
 	// behaviour, where such state leaks onto whichever client gets the connection next.
 	DisableSessionPinning bool
 
+	// MetricsListen is the host:port where the Pooler serves Prometheus metrics at
+	// /metrics from New until Shutdown; empty: none. A change takes a restart.
+	MetricsListen string
+
 	// Databases maps names clients connect to onto servers; "*" is the fallback.
 	Databases map[string]*Database
 	// Users holds per-user settings ([users]).

@@ -868,8 +868,14 @@ type poolStats struct {
 	waiting       atomic.Int64
 	serversOpened atomic.Int64
 	pinned        atomic.Int64
+
+	// Distributions for the metrics endpoint: client waits for a server connection,
+	// transactions, requests (histogram.go).
+	waitHist, xactHist, queryHist histogram
 }
 
 func (st *poolStats) waitTime(since time.Time) {
-	st.waitTimeUS.Add(time.Since(since).Microseconds())
+	d := time.Since(since)
+	st.waitTimeUS.Add(d.Microseconds())
+	st.waitHist.observe(d)
 }

@@ -51,6 +51,8 @@ type Pooler struct {
 	startedAt time.Time
 
 	admin adminState // admin console state: DISABLE, RECONNECT, callbacks (admin_state.go)
+	// metrics serves Config.MetricsListen (metrics.go); nil without. Set in New.
+	metrics *metricsServer
 
 	done     chan struct{} // closed by Shutdown
 	doneOnce sync.Once
@@ -79,6 +81,9 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 		done:      make(chan struct{}),
 	}
 	pl.cfg.Store(cfg)
+	if cfg.MetricsListen != "" {
+		pl.startMetrics(cfg.MetricsListen)
+	}
 	pl.wg.Add(1)
 	go pl.janitor()
 	pl.wg.Add(1)
@@ -650,7 +655,9 @@ func (pl *Pooler) clientList() []*client {
 // their idle connections so new ones use the new settings; pools of removed databases
 // finish their work and close.
 func (pl *Pooler) Reload(cfg *Config) {
-	pl.cfg.Store(cfg)
+	if old := pl.cfg.Swap(cfg); old.MetricsListen != cfg.MetricsListen {
+		pl.log.Warn("metrics_listen changes need a restart", "running", old.MetricsListen, "new", cfg.MetricsListen)
+	}
 	var removed []*pool
 	defer func() {
 		// Closed outside pl.mu: closing sockets takes a moment per connection.
@@ -695,6 +702,7 @@ func (pl *Pooler) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	pl.mu.Unlock()
+	pl.stopMetrics()
 	// Close clients as they become idle; close the rest when ctx ends.
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()

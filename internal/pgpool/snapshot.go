@@ -135,6 +135,7 @@ func (pl *Pooler) poolRow(p *pool) admin.Pool {
 	p.mu.Unlock()
 	r.Stats = p.stats.totals()
 	r.Pinned = p.stats.pinned.Load()
+	r.Wait, r.Xact, r.Query = p.stats.waitHist.snapshot(), p.stats.xactHist.snapshot(), p.stats.queryHist.snapshot()
 	r.Servers = make([]admin.Server, 0, len(ss))
 	for _, s := range ss {
 		r.Servers = append(r.Servers, pl.serverRow(s, cfg))

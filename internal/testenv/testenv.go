@@ -40,6 +40,7 @@ var debianPackage = map[string]string{
 	"psql":            "postgresql-client-15",
 	"pgbench":         "postgresql-client-15",
 	"pgbouncer":       "pgbouncer",
+	"promtool":        "prometheus",
 	"redis-server":    "redis-server",
 	"redis-cli":       "redis-tools",
 	"redis-benchmark": "redis-tools",

@@ -112,6 +112,9 @@ type Config struct {
 	// PgBouncer's behaviour, where such state stays on the connection for the next
 	// client.
 	SessionPinning bool
+	// MetricsListen (metrics_listen, a pgpool setting, default empty) is the
+	// host:port where pgpool serves Prometheus metrics at /metrics; empty: none.
+	MetricsListen string
 
 	// ServerResetQuery (server_reset_query, default "DISCARD ALL") runs
 	// before a server connection is reused by another client, in session

@@ -43,6 +43,8 @@
 //     they release it; 0 gives PgBouncer's behaviour.
 //   - log_format is pgpool's own setting: "text" (default) for PgBouncer's
 //     log lines, "json" for one JSON object a line.
+//   - metrics_listen is pgpool's own setting (default empty: off): the
+//     host:port where Prometheus metrics are served at /metrics.
 //
 // As in PgBouncer, a second [pgbouncer] section header resets every
 // [pgbouncer] setting to its default before the lines that follow it; the

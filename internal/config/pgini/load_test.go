@@ -62,6 +62,7 @@ func TestDefaults(t *testing.T) {
 		{"syslog_ident", c.SyslogIdent, "pgbouncer"},
 		{"syslog_facility", c.SyslogFacility, "daemon"},
 		{"log_format", c.LogFormat, "text"},
+		{"metrics_listen", c.MetricsListen, ""},
 		{"auth_type", c.AuthType, AuthMD5},
 		{"auth_file", c.AuthFile, ""},
 		{"auth_hba_file", c.AuthHBAFile, ""},
@@ -192,6 +193,10 @@ func TestSettingValues(t *testing.T) {
 		{"pool_mode = statement", func(c *Config) any { return c.PoolMode }, PoolModeStatement},
 		{"admin_users = a,b , c", func(c *Config) any { return c.AdminUsers }, []string{"a", "b", "c"}},
 		{"query_timeout = 0.5", func(c *Config) any { return c.QueryTimeout }, 500 * time.Millisecond},
+		{"metrics_listen = 127.0.0.1:9127", func(c *Config) any { return c.MetricsListen }, "127.0.0.1:9127"},
+		{"metrics_listen = :9127", func(c *Config) any { return c.MetricsListen }, ":9127"},
+		{"metrics_listen = [::1]:0", func(c *Config) any { return c.MetricsListen }, "[::1]:0"},
+		{"metrics_listen =", func(c *Config) any { return c.MetricsListen }, ""},
 		{"query_timeout = 1e1", func(c *Config) any { return c.QueryTimeout }, 10 * time.Second},
 		{"query_timeout = .25", func(c *Config) any { return c.QueryTimeout }, 250 * time.Millisecond},
 		{"server_lifetime = 0", func(c *Config) any { return c.ServerLifetime }, time.Duration(0)},
@@ -226,6 +231,8 @@ func TestBadValues(t *testing.T) {
 		err  error
 	}{
 		{"listen_port = abc", "listen_port", ErrInvalidValue},
+		{"metrics_listen = 9127", "metrics_listen", ErrInvalidValue},
+		{"metrics_listen = localhost:", "metrics_listen", ErrInvalidValue},
 		{"listen_port = 70000", "listen_port", ErrInvalidValue},
 		{"listen_port = 6432 ; comment", "listen_port", ErrInvalidValue},
 		{"listen_port =", "listen_port", ErrInvalidValue},

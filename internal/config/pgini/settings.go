@@ -2,6 +2,7 @@ package pgini
 
 import (
 	"math"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,20 @@ func intSetting(lo, hi int64, f func(*Config) *int) func(*Config, string) error 
 			return err
 		}
 		*f(c) = int(n)
+		return nil
+	}
+}
+
+// addrSetting is a host:port address to listen on (the host may be empty: every
+// address); empty: none.
+func addrSetting(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return invalidf("an address is host:port")
+			}
+		}
+		*f(c) = v
 		return nil
 	}
 }
@@ -159,6 +174,7 @@ var settings = []setting{
 	{name: "max_prepared_statements", def: "200", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.MaxPreparedStatements })},
 	{name: "max_user_client_connections", def: "0", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.MaxUserClientConnections })},
 	{name: "max_user_connections", def: "0", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.MaxUserConnections })},
+	{name: "metrics_listen", set: addrSetting(func(c *Config) *string { return &c.MetricsListen })},
 	{name: "min_pool_size", def: "0", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.MinPoolSize })},
 	{name: "peer_id", def: "0", check: checkInt},
 	{name: "pidfile", set: strSetting(func(c *Config) *string { return &c.Pidfile })},
