@@ -16,4 +16,10 @@
 // --shutdown-timeout. SIGHUP re-reads the file (a bad file is refused and the running
 // configuration stays); SIGINT or SIGTERM stop accepting, let requests in flight
 // finish, and exit; a second one exits at once.
+//
+// Upgrade: a running kvproxy listens on --upgrade-socket PATH (default PIDFILE.upgrade
+// with -p; "off" for none). A new kvproxy started with the same flags and --takeover
+// PATH reads the file, receives the listening sockets and serves on them, and the old
+// one hands its clients over on their open connections between requests, then exits 0
+// (see internal/kv, Upgrade). If the new one cannot start, the old one goes on serving.
 package main

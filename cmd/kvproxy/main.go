@@ -56,6 +56,8 @@ type options struct {
 	maxBulk         int
 	maxArgs         int
 	maxItemSize     int
+	upgradeSocket   string
+	takeover        string
 
 	stderr io.Writer
 	// signals, when set, replaces the process's signals (tests).
@@ -136,6 +138,8 @@ separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 	f.IntVar(&opts.maxBulk, "max-bulk", redis.DefaultMaxBulk, "largest bulk string a client may send, in bytes")
 	f.IntVar(&opts.maxArgs, "max-args", redis.DefaultMaxArgs, "most arguments a client request may have")
 	f.IntVar(&opts.maxItemSize, "max-item-size", memcache.DefaultMaxValue, "largest memcached value a client may store, in bytes (set it to the servers' -I)")
+	f.StringVar(&opts.upgradeSocket, "upgrade-socket", "", "listen on this unix socket for a new kvproxy taking over (default: PIDFILE.upgrade with -p, else none; \"off\" for none)")
+	f.StringVar(&opts.takeover, "takeover", "", "take the listeners and clients over from the kvproxy whose upgrade socket this is, without dropping a client")
 	root.AddCommand(newCheckConfigCommand(stdout), newVersionCommand(stdout))
 	return root
 }
@@ -310,7 +314,7 @@ func run(ctx context.Context, opts *options) error {
 	if err != nil {
 		return err
 	}
-	if opts.pidFile != "" {
+	if opts.pidFile != "" && opts.takeover == "" {
 		if err := cli.WritePidfile(opts.pidFile); err != nil {
 			return &cli.ExitError{Code: 1, Err: err}
 		}
@@ -319,6 +323,15 @@ func run(ctx context.Context, opts *options) error {
 	cfg, err := load(opts.config)
 	if err != nil {
 		return &cli.ExitError{Code: 1, Err: fmt.Errorf("%s: %w", opts.config, err)}
+	}
+	// A takeover starts only once the file is good: until Ready the running process
+	// is untouched and goes on serving if this one fails.
+	var takeover *kv.Takeover
+	if opts.takeover != "" {
+		takeover, err = kv.DialTakeover(opts.takeover)
+		if err != nil {
+			return &cli.ExitError{Code: 1, Err: err}
+		}
 	}
 	statsAddr := ""
 	if opts.statsPort > 0 {
@@ -337,17 +350,65 @@ func run(ctx context.Context, opts *options) error {
 		Logger:      log,
 		StatsAddr:   statsAddr,
 		MetricsAddr: opts.metricsAddr,
+		Takeover:    takeover,
 	})
 	if err != nil {
+		if takeover != nil {
+			takeover.Abort()
+		}
 		return &cli.ExitError{Code: 1, Err: err}
 	}
-	log.Info("kvproxy started", "version", Version, "config", opts.config, "pools", len(cfg.Pools), "stats", statsAddr)
+	var takeoverDone <-chan struct{}
+	if takeover != nil {
+		if err := takeover.Ready(p, 2*opts.shutdownTimeout+time.Minute); err != nil {
+			_ = shutdown(p, log, opts.shutdownTimeout, nil)
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		takeoverDone = takeover.Done()
+		if opts.pidFile != "" {
+			if err := cli.TakeOverPidfile(opts.pidFile, takeover.OldPid()); err != nil {
+				log.Error("pid file not written", "err", err)
+			} else {
+				defer cli.RemovePidfile(opts.pidFile)
+			}
+		}
+		log.Info("took over the listeners; the old process hands its clients over", "old_pid", takeover.OldPid())
+	}
+	upgradeSocket := opts.upgradeSocket
+	switch {
+	case upgradeSocket == "off":
+		upgradeSocket = ""
+	case upgradeSocket == "" && opts.pidFile != "":
+		upgradeSocket = opts.pidFile + ".upgrade"
+	}
+	if upgradeSocket != "" && takeover == nil {
+		if err := p.ServeUpgrades(upgradeSocket, opts.shutdownTimeout); err != nil {
+			_ = shutdown(p, log, opts.shutdownTimeout, nil)
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+	}
+	log.Info("kvproxy started", "version", Version, "config", opts.config, "pools", len(cfg.Pools), "stats", statsAddr, "upgrade_socket", upgradeSocket)
 	if opts.started != nil {
 		opts.started <- p
 	}
 	for {
 		select {
 		case <-ctx.Done():
+			return shutdown(p, log, opts.shutdownTimeout, nil)
+		case <-takeoverDone:
+			takeoverDone = nil
+			if err := takeover.Err(); err != nil {
+				log.Warn("takeover: the old process stopped handing clients over", "err", err, "clients", takeover.Adopted())
+			} else {
+				log.Info("takeover complete", "old_pid", takeover.OldPid(), "clients", takeover.Adopted())
+			}
+			if upgradeSocket != "" {
+				if err := p.ServeUpgrades(upgradeSocket, opts.shutdownTimeout); err != nil {
+					log.Error("upgrade socket not opened; a later upgrade cannot take over", "err", err)
+				}
+			}
+		case <-p.TakenOver():
+			log.Info("a new process took over; exiting")
 			return shutdown(p, log, opts.shutdownTimeout, nil)
 		case sig := <-sigs:
 			switch sig {

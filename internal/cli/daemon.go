@@ -77,6 +77,27 @@ func WritePidfile(path string) error {
 	return nil
 }
 
+// TakeOverPidfile writes this process's id to path in place of oldPid's, the process it
+// takes over from: it refuses only when the file names another running process.
+func TakeOverPidfile(path string, oldPid int) error {
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() && pid != oldPid {
+			if syscall.Kill(pid, 0) == nil {
+				return fmt.Errorf("%s: %w (pid %d)", path, ErrPidfileInUse, pid)
+			}
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pidfile: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("pidfile: %w", err)
+	}
+	return nil
+}
+
 // RemovePidfile removes path if it still holds this process's id.
 func RemovePidfile(path string) {
 	b, err := os.ReadFile(path)

@@ -61,6 +61,9 @@ type client struct {
 	spare  *Request  // a Request taken for parsing and not used
 	readAt time.Time // when the last bytes were read
 	rdl    time.Time // the read deadline in force, zero for none
+	// handoff: the reader stopped between requests to hand the connection over to a
+	// new process (upgrade.go); read by serve once the writer has ended.
+	handoff bool
 
 	// Writer only.
 	wbuf []byte
@@ -105,7 +108,7 @@ func (c *client) closeIfIdle() {
 // has ended. A panic is logged and closes this connection only.
 func (c *client) serve() {
 	defer c.pool.forget(c)
-	defer c.nc.Close()
+	defer c.closeOrHandOff()
 	wdone := make(chan struct{})
 	go c.writeLoop(wdone)
 	defer func() {
@@ -165,7 +168,11 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 			return // the writer failed and counted it
 		}
 		if readErr != nil && errors.Is(readErr, os.ErrDeadlineExceeded) {
-			if c.idleRearm(st) {
+			if c.pool.handover.Load() && (c.rdl.IsZero() || time.Now().Before(c.rdl)) {
+				// Woken for a handover: the check before the next read decides.
+				_ = c.nc.SetReadDeadline(c.rdl)
+				readErr = nil
+			} else if c.idleRearm(st) {
 				readErr = nil
 			} else {
 				c.pool.stats.clientEOF.Add(1)
@@ -205,6 +212,11 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 		}
 		c.mu.Lock()
 		if c.pool.closing.Load() && c.pending == 0 {
+			c.mu.Unlock()
+			return
+		}
+		if c.pool.handover.Load() && c.pending == 0 && r == w {
+			c.handoff = true // between requests: serve hands the connection over
 			c.mu.Unlock()
 			return
 		}
@@ -399,6 +411,13 @@ func (c *client) writeLoop(wdone chan<- struct{}) {
 				c.mu.Unlock()
 				if idle {
 					c.nc.Close() // the pool drains: the client is closed once answered
+				} else if c.pool.handover.Load() {
+					c.mu.Lock()
+					kick := c.reading && c.pending == 0
+					c.mu.Unlock()
+					if kick {
+						_ = c.nc.SetReadDeadline(aLongTimeAgo) // answered: hand it over
+					}
 				}
 			}
 			<-c.notify

@@ -112,6 +112,37 @@
 // its active clients once their pending requests are answered, or at the end of
 // the grace period.
 //
+// # Upgrade
+//
+// A running Proxy hands its work to a new process without dropping a client
+// (upgrade.go; the control messages are in upgrademsg.go). ServeUpgrades listens on a
+// unix SOCK_SEQPACKET socket (mode 0600; a peer of another user, root excepted, is
+// refused). The new process reads its file, then DialTakeover connects and says hello;
+// the old Proxy sends each pool's listening socket with its listen key, and the stats
+// and metrics listeners with their addresses, by SCM_RIGHTS, and refuses Reload
+// (ErrUpgrading) while the takeover is under way. Start with Options.Takeover serves
+// on the received sockets whose key or address matches, and opens the rest itself; on
+// any failure before Takeover.Ready the new process closes its copies and exits, and
+// the old one, seeing the control connection end, goes on as if nothing happened.
+//
+// After Ready both processes accept on the same sockets for a moment; the old one
+// then closes its copies (a unix socket file is left to the new process), so no
+// connection is refused: a connection in the kernel's backlog is accepted by the new
+// one. It then hands its clients over: a client's reader that waits for a request with
+// nothing pending and no unparsed bytes is woken (a read deadline in the past), and a
+// busy client's writer wakes it once its last reply is written; the reader stops
+// between requests, the writer flushes, and the connection's descriptor goes over with
+// its pool's name and its Session's state (SessionExporter: for Redis, whether AUTH
+// was done; nothing else of a Redis connection lives in the proxy), after which the
+// old process closes its own descriptor. The client's TCP connection is never closed
+// and what it sends next is read by the new process, which resumes the session
+// (SessionImporter) and serves it as its own. A client whose Session cannot be
+// exported (memcached) is closed between requests. Clients still busy (a request
+// half-sent, replies not read) when the wait given to ServeUpgrades ends are closed.
+// The old Proxy then sends done and TakenOver is closed; kvproxy shuts it down and
+// exits 0, and the new one opens the upgrade socket for the next upgrade. Server
+// connections are never passed: the new process dials its own.
+//
 // # Ownership
 //
 // Every goroutine is owned: a client's reader by its pool, its writer by its reader

@@ -84,7 +84,9 @@ type pool struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	closing atomic.Bool
-	wg      sync.WaitGroup // client goroutines
+	// handover: a new process took over; clients are handed to it between requests.
+	handover atomic.Bool
+	wg       sync.WaitGroup // client goroutines
 }
 
 func listenKey(l nutyml.Listen) string { return l.Network() + " " + l.Raw }

@@ -49,6 +49,10 @@ type Options struct {
 	// stopped (a request still pending then fails with ErrServerRemoved) and a removed
 	// pool's remaining clients are closed.
 	ReloadGrace time.Duration
+	// Takeover, when set, holds the listeners received from a running kvproxy (see
+	// DialTakeover): pools, stats and metrics whose addresses match serve on them
+	// instead of opening their own.
+	Takeover *Takeover
 }
 
 // Proxy runs the pools of one configuration. Its methods are safe for concurrent use.
@@ -70,6 +74,7 @@ type Proxy struct {
 	statsLn   net.Listener
 	metricsLn net.Listener
 	httpSrv   *http.Server
+	up        upgrade        // the upgrade socket (upgrade.go)
 	wg        sync.WaitGroup // stats, metrics, retiring servers, removed pools
 }
 
@@ -101,7 +106,7 @@ func Start(cfg *nutyml.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	if opts.StatsAddr != "" {
-		ln, err := net.Listen("tcp", opts.StatsAddr)
+		ln, err := p.listenTCP(kindStats, opts.StatsAddr)
 		if err != nil {
 			p.Shutdown(context.Background())
 			return nil, fmt.Errorf("kv: stats listener: %w", err)
@@ -115,7 +120,7 @@ func Start(cfg *nutyml.Config, opts Options) (*Proxy, error) {
 		maddr = cfg.MetricsListen
 	}
 	if maddr != "" {
-		ln, err := net.Listen("tcp", maddr)
+		ln, err := p.listenTCP(kindMetrics, maddr)
 		if err != nil {
 			p.Shutdown(context.Background())
 			return nil, fmt.Errorf("kv: metrics listener: %w", err)
@@ -186,6 +191,9 @@ func (p *Proxy) apply(cfg *nutyml.Config) error {
 	if p.down {
 		return ErrClosed
 	}
+	if p.up.busy {
+		return ErrUpgrading
+	}
 	pn, err := p.prepare(cfg)
 	if err != nil {
 		return err
@@ -213,7 +221,7 @@ func (p *Proxy) prepare(cfg *nutyml.Config) (*plan, error) {
 		pn.fresh = append(pn.fresh, fresh...)
 		old := p.pools[pc.Name]
 		if old == nil || old.listenKey != listenKey(pc.Listen) {
-			ln, err := listen(pc)
+			ln, err := p.listenPool(pc)
 			if err != nil {
 				pn.abandon()
 				return nil, &ConfigError{Pool: pc.Name, Err: fmt.Errorf("listen %s: %w", pc.Listen.Raw, err)}
@@ -421,6 +429,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		servers = append(servers, s)
 	}
 	p.mu.Unlock()
+	p.stopUpgrades()
 
 	if p.statsLn != nil {
 		p.statsLn.Close()

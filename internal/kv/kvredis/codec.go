@@ -52,6 +52,18 @@ func (c *Codec) NewSession() kv.Session {
 	return &session{c: c, authed: c.password == ""}
 }
 
+// ErrBadState is returned by ImportSession for a state ExportState does not produce.
+var ErrBadState = errors.New("kvredis: invalid session state")
+
+// ImportSession implements kv.SessionImporter: a session handed over at an upgrade
+// keeps its AUTH. Without redis_auth every session is authenticated anyway.
+func (c *Codec) ImportSession(state []byte) (kv.Session, error) {
+	if len(state) != 1 || (state[0] != stateAuthed && state[0] != stateNotAuthed) {
+		return nil, ErrBadState
+	}
+	return &session{c: c, authed: c.password == "" || state[0] == stateAuthed}, nil
+}
+
 // ReplyLen implements kv.Codec.
 func (c *Codec) ReplyLen(buf []byte) (int, error) { return redis.ReplyLen(buf, 0) }
 

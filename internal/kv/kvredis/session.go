@@ -179,3 +179,19 @@ func printable(name []byte) string {
 	}
 	return string(b)
 }
+
+// ExportState implements kv.SessionExporter: all a Redis client carries between
+// requests is whether it has authenticated (SELECT is refused but for 0, and nothing
+// else is per connection).
+func (s *session) ExportState() []byte {
+	if s.authed {
+		return []byte{stateAuthed}
+	}
+	return []byte{stateNotAuthed}
+}
+
+// Session states, as ExportState encodes them.
+const (
+	stateNotAuthed = '0'
+	stateAuthed    = '1'
+)

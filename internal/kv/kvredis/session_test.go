@@ -116,3 +116,43 @@ func BenchmarkSessionParse(b *testing.B) {
 		}
 	}
 }
+
+// TestSessionStateMoves: a session exported between requests resumes with its AUTH
+// (and without, if it had none); a pool without redis_auth is always authenticated;
+// a state ExportState never makes is refused.
+func TestSessionStateMoves(t *testing.T) {
+	c, err := New(&nutyml.Pool{Redis: true, RedisAuth: "pw"}, redis.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authed := c.NewSession()
+	parse(t, authed, "AUTH pw\r\n")
+	fresh := c.NewSession()
+	for _, tc := range []struct {
+		s    kv.Session
+		want string
+	}{{authed, "$-1\r\n"}, {fresh, "-NOAUTH Authentication required.\r\n"}} {
+		moved, err := c.ImportSession(tc.s.(kv.SessionExporter).ExportState())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := parse(t, moved, "GET a\r\n")
+		got := string(req.Local)
+		if len(req.Frags) == 1 {
+			got = "$-1\r\n" // routed to a server: authenticated
+		}
+		if got != tc.want {
+			t.Errorf("moved session's GET: %q, want %q", got, tc.want)
+		}
+	}
+	open, _ := New(&nutyml.Pool{Redis: true}, redis.Limits{})
+	moved, err := open.ImportSession([]byte{stateNotAuthed})
+	if err != nil || len(parse(t, moved, "GET a\r\n").Frags) != 1 {
+		t.Errorf("pool without redis_auth: a moved session is not served (%v)", err)
+	}
+	for _, bad := range [][]byte{nil, {}, []byte("2"), []byte("11")} {
+		if _, err := c.ImportSession(bad); !errors.Is(err, ErrBadState) {
+			t.Errorf("ImportSession(%q): %v, want ErrBadState", bad, err)
+		}
+	}
+}
