@@ -40,71 +40,71 @@ func counter(col, name, help string, factor float64) column {
 // and (the names of its releases up to 0.10, which most dashboards use) STATS.
 var families = []family{
 	{show: "pools", labels: []string{"database", "user"}, cols: []column{
-		gauge("cl_active", "pgbouncer_pools_client_active_connections", "Client connections linked to server connection and able to process queries, shown as connection"),
-		gauge("cl_active_cancel_req", "pgbouncer_pools_client_active_cancel_connections", "Client connections that have forwarded query cancellations to the server and are waiting for the server response"),
-		gauge("cl_waiting", "pgbouncer_pools_client_waiting_connections", "Client connections waiting on a server connection, shown as connection"),
-		gauge("cl_waiting_cancel_req", "pgbouncer_pools_client_waiting_cancel_connections", "Client connections that have not forwarded query cancellations to the server yet"),
-		gauge("sv_active", "pgbouncer_pools_server_active_connections", "Server connections linked to a client connection, shown as connection"),
-		gauge("sv_active_cancel", "pgbouncer_pools_server_active_cancel_connections", "Server connections that are currently forwarding a cancel request"),
-		gauge("sv_being_canceled", "pgbouncer_pools_server_being_canceled_connections", "Servers that could become idle but wait for in-flight cancel requests to complete"),
-		gauge("sv_idle", "pgbouncer_pools_server_idle_connections", "Server connections idle and ready for a client query, shown as connection"),
-		gauge("sv_used", "pgbouncer_pools_server_used_connections", "Server connections idle more than server_check_delay, needing server_check_query, shown as connection"),
+		gauge("cl_active", "pgbouncer_pools_client_active_connections", "Clients served by a server connection now (SHOW POOLS cl_active)"),
+		gauge("cl_active_cancel_req", "pgbouncer_pools_client_active_cancel_connections", "Clients whose cancel request was forwarded and is not yet answered (cl_active_cancel_req)"),
+		gauge("cl_waiting", "pgbouncer_pools_client_waiting_connections", "Clients waiting for a server connection (cl_waiting)"),
+		gauge("cl_waiting_cancel_req", "pgbouncer_pools_client_waiting_cancel_connections", "Clients whose cancel request waits to be forwarded (cl_waiting_cancel_req)"),
+		gauge("sv_active", "pgbouncer_pools_server_active_connections", "Server connections serving a client now (sv_active)"),
+		gauge("sv_active_cancel", "pgbouncer_pools_server_active_cancel_connections", "Server connections carrying a cancel request now (sv_active_cancel)"),
+		gauge("sv_being_canceled", "pgbouncer_pools_server_being_canceled_connections", "Server connections kept from the pool until their cancel requests finish (sv_being_canceled)"),
+		gauge("sv_idle", "pgbouncer_pools_server_idle_connections", "Idle server connections ready for a client (sv_idle)"),
+		gauge("sv_used", "pgbouncer_pools_server_used_connections", "Server connections to be checked or reset before reuse (sv_used)"),
 		gauge("sv_tested", "pgbouncer_pools_server_testing_connections", "Server connections currently running either server_reset_query or server_check_query, shown as connection"),
-		gauge("sv_login", "pgbouncer_pools_server_login_connections", "Server connections currently in the process of logging in, shown as connection"),
-		gauge("maxwait", "pgbouncer_pools_client_maxwait_seconds", "Age of oldest unserved client connection, shown as second"),
+		gauge("sv_login", "pgbouncer_pools_server_login_connections", "Server connections logging in (sv_login)"),
+		gauge("maxwait", "pgbouncer_pools_client_maxwait_seconds", "How long the longest-waiting client has waited, in seconds (maxwait)"),
 	}},
 	{show: "databases", labels: []string{"name", "host", "port", "database", "force_user", "pool_mode"}, cols: []column{
-		gauge("pool_size", "pgbouncer_databases_pool_size", "Maximum number of server connections"),
-		gauge("reserve_pool", "pgbouncer_databases_reserve_pool", "Maximum number of additional connections for this database"),
-		gauge("max_connections", "pgbouncer_databases_max_connections", "Maximum number of allowed connections for this database"),
-		gauge("current_connections", "pgbouncer_databases_current_connections", "Current number of connections for this database"),
+		gauge("pool_size", "pgbouncer_databases_pool_size", "Server connections the pool may open (SHOW DATABASES pool_size)"),
+		gauge("reserve_pool", "pgbouncer_databases_reserve_pool", "Extra server connections allowed once clients have waited reserve_pool_timeout"),
+		gauge("max_connections", "pgbouncer_databases_max_connections", "Server connections allowed to this database in all (max_db_connections)"),
+		gauge("current_connections", "pgbouncer_databases_current_connections", "Server connections open to this database"),
 		gauge("paused", "pgbouncer_databases_paused", "1 if this database is currently paused, else 0"),
 		gauge("disabled", "pgbouncer_databases_disabled", "1 if this database is currently disabled, else 0"),
 	}},
 	{show: "stats_totals", labels: []string{"database"}, cols: []column{
-		counter("query_count", "pgbouncer_stats_totals_queries_pooled_total", "Total number of SQL queries pooled", 1),
-		counter("query_time", "pgbouncer_stats_totals_queries_duration_seconds_total", "Total number of seconds spent by pgbouncer when actively connected to PostgreSQL, executing queries", 1e-6),
-		counter("bytes_received", "pgbouncer_stats_totals_received_bytes_total", "Total volume in bytes of network traffic received by pgbouncer, shown as bytes", 1),
-		counter("bytes_sent", "pgbouncer_stats_totals_sent_bytes_total", "Total volume in bytes of network traffic sent by pgbouncer, shown as bytes", 1),
-		counter("wait_time", "pgbouncer_stats_totals_client_wait_seconds_total", "Time spent by clients waiting for a server in seconds", 1e-6),
-		counter("xact_count", "pgbouncer_stats_totals_sql_transactions_pooled_total", "Total number of SQL transactions pooled", 1),
-		counter("xact_time", "pgbouncer_stats_totals_server_in_transaction_seconds_total", "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a transaction, either idle in transaction or executing queries", 1e-6),
+		counter("query_count", "pgbouncer_stats_totals_queries_pooled_total", "Queries run through pgpool", 1),
+		counter("query_time", "pgbouncer_stats_totals_queries_duration_seconds_total", "Seconds server connections spent running clients' queries", 1e-6),
+		counter("bytes_received", "pgbouncer_stats_totals_received_bytes_total", "Bytes received from clients", 1),
+		counter("bytes_sent", "pgbouncer_stats_totals_sent_bytes_total", "Bytes sent to clients", 1),
+		counter("wait_time", "pgbouncer_stats_totals_client_wait_seconds_total", "Seconds clients spent waiting for a server connection", 1e-6),
+		counter("xact_count", "pgbouncer_stats_totals_sql_transactions_pooled_total", "Transactions run through pgpool", 1),
+		counter("xact_time", "pgbouncer_stats_totals_server_in_transaction_seconds_total", "Seconds server connections spent inside clients' transactions, running or idle", 1e-6),
 	}},
 	{show: "stats", labels: []string{"database"}, cols: []column{
-		counter("total_query_count", "pgbouncer_stats_queries_pooled_total", "Total number of SQL queries pooled", 1),
-		counter("total_query_time", "pgbouncer_stats_queries_duration_seconds_total", "Total number of seconds spent by pgbouncer when actively connected to PostgreSQL, executing queries", 1e-6),
-		counter("total_received", "pgbouncer_stats_received_bytes_total", "Total volume in bytes of network traffic received by pgbouncer, shown as bytes", 1),
-		counter("total_sent", "pgbouncer_stats_sent_bytes_total", "Total volume in bytes of network traffic sent by pgbouncer, shown as bytes", 1),
-		counter("total_wait_time", "pgbouncer_stats_client_wait_seconds_total", "Time spent by clients waiting for a server in seconds", 1e-6),
-		counter("total_xact_count", "pgbouncer_stats_sql_transactions_pooled_total", "Total number of SQL transactions pooled", 1),
-		counter("total_xact_time", "pgbouncer_stats_server_in_transaction_seconds_total", "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a transaction, either idle in transaction or executing queries", 1e-6),
+		counter("total_query_count", "pgbouncer_stats_queries_pooled_total", "Queries run through pgpool", 1),
+		counter("total_query_time", "pgbouncer_stats_queries_duration_seconds_total", "Seconds server connections spent running clients' queries", 1e-6),
+		counter("total_received", "pgbouncer_stats_received_bytes_total", "Bytes received from clients", 1),
+		counter("total_sent", "pgbouncer_stats_sent_bytes_total", "Bytes sent to clients", 1),
+		counter("total_wait_time", "pgbouncer_stats_client_wait_seconds_total", "Seconds clients spent waiting for a server connection", 1e-6),
+		counter("total_xact_count", "pgbouncer_stats_sql_transactions_pooled_total", "Transactions run through pgpool", 1),
+		counter("total_xact_time", "pgbouncer_stats_server_in_transaction_seconds_total", "Seconds server connections spent inside clients' transactions, running or idle", 1e-6),
 	}},
 }
 
 // lists maps the rows of SHOW LISTS to unlabelled gauges, as the exporter names them.
 var lists = map[string]struct{ name, help string }{
-	"databases":     {"pgbouncer_databases", "Count of databases"},
-	"users":         {"pgbouncer_users", "Count of users"},
-	"pools":         {"pgbouncer_pools", "Count of pools"},
-	"free_clients":  {"pgbouncer_free_clients", "Count of free clients"},
-	"used_clients":  {"pgbouncer_used_clients", "Count of used clients"},
-	"login_clients": {"pgbouncer_login_clients", "Count of clients in login state"},
-	"free_servers":  {"pgbouncer_free_servers", "Count of free servers"},
-	"used_servers":  {"pgbouncer_used_servers", "Count of used servers"},
-	"dns_names":     {"pgbouncer_cached_dns_names", "Count of DNS names in the cache"},
-	"dns_zones":     {"pgbouncer_cached_dns_zones", "Count of DNS zones in the cache"},
-	"dns_queries":   {"pgbouncer_in_flight_dns_queries", "Count of in-flight DNS queries"},
+	"databases":     {"pgbouncer_databases", "Entries in SHOW DATABASES"},
+	"users":         {"pgbouncer_users", "Entries in SHOW USERS"},
+	"pools":         {"pgbouncer_pools", "Pools, one per database and user"},
+	"free_clients":  {"pgbouncer_free_clients", "Client slots free (SHOW LISTS free_clients)"},
+	"used_clients":  {"pgbouncer_used_clients", "Client connections in use (SHOW LISTS used_clients)"},
+	"login_clients": {"pgbouncer_login_clients", "Clients logging in"},
+	"free_servers":  {"pgbouncer_free_servers", "Server slots free (SHOW LISTS free_servers)"},
+	"used_servers":  {"pgbouncer_used_servers", "Server connections in use (SHOW LISTS used_servers)"},
+	"dns_names":     {"pgbouncer_cached_dns_names", "Host names cached (pgpool resolves through Go; always 0)"},
+	"dns_zones":     {"pgbouncer_cached_dns_zones", "DNS zones cached (always 0)"},
+	"dns_queries":   {"pgbouncer_in_flight_dns_queries", "DNS queries in flight (always 0)"},
 }
 
 // configs maps settings of SHOW CONFIG to gauges.
 var configs = map[string]struct{ name, help string }{
-	"max_client_conn":      {"pgbouncer_config_max_client_connections", "Config maximum number of client connections"},
-	"max_user_connections": {"pgbouncer_config_max_user_connections", "Config maximum number of server connections per user"},
+	"max_client_conn":      {"pgbouncer_config_max_client_connections", "The max_client_conn setting"},
+	"max_user_connections": {"pgbouncer_config_max_user_connections", "The max_user_connections setting"},
 }
 
 var (
-	upDesc      = prometheus.NewDesc("pgbouncer_up", "The pgbouncer scrape succeeded", nil, nil)
-	versionDesc = prometheus.NewDesc("pgbouncer_version_info", "The pgbouncer version info", []string{"version"}, nil)
+	upDesc      = prometheus.NewDesc("pgbouncer_up", "1 when pgpool answered this scrape", nil, nil)
+	versionDesc = prometheus.NewDesc("pgbouncer_version_info", "pgpool's version, as SHOW VERSION says it", []string{"version"}, nil)
 	poolLabels  = []string{"database", "user"}
 	waitDesc    = prometheus.NewDesc("pgpool_pool_client_wait_seconds", "Time clients waited for a server connection", poolLabels, nil)
 	xactDesc    = prometheus.NewDesc("pgpool_pool_transaction_duration_seconds", "Time from a transaction's first request to its end, or of a request outside a transaction", poolLabels, nil)

@@ -27,19 +27,19 @@ func TestCollectorFromSnapshot(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(func() *admin.Snapshot { return s }))
 	want := `
-# HELP pgbouncer_pools_client_maxwait_seconds Age of oldest unserved client connection, shown as second
+# HELP pgbouncer_pools_client_maxwait_seconds How long the longest-waiting client has waited, in seconds (maxwait)
 # TYPE pgbouncer_pools_client_maxwait_seconds gauge
 pgbouncer_pools_client_maxwait_seconds{database="app",user="u"} 1.5
 pgbouncer_pools_client_maxwait_seconds{database="pgbouncer",user="pgbouncer"} 0
-# HELP pgbouncer_stats_queries_duration_seconds_total Total number of seconds spent by pgbouncer when actively connected to PostgreSQL, executing queries
+# HELP pgbouncer_stats_queries_duration_seconds_total Seconds server connections spent running clients' queries
 # TYPE pgbouncer_stats_queries_duration_seconds_total counter
 pgbouncer_stats_queries_duration_seconds_total{database="app"} 2.5
 pgbouncer_stats_queries_duration_seconds_total{database="pgbouncer"} 0
-# HELP pgbouncer_databases_pool_size Maximum number of server connections
+# HELP pgbouncer_databases_pool_size Server connections the pool may open (SHOW DATABASES pool_size)
 # TYPE pgbouncer_databases_pool_size gauge
 pgbouncer_databases_pool_size{database="app",force_user="",host="db",name="app",pool_mode="",port="5432"} 20
 pgbouncer_databases_pool_size{database="pgbouncer",force_user="pgbouncer",host="",name="pgbouncer",pool_mode="statement",port="0"} 2
-# HELP pgbouncer_config_max_client_connections Config maximum number of client connections
+# HELP pgbouncer_config_max_client_connections The max_client_conn setting
 # TYPE pgbouncer_config_max_client_connections gauge
 pgbouncer_config_max_client_connections 100
 # HELP pgpool_pool_query_duration_seconds Time from a request to its ReadyForQuery
@@ -49,7 +49,7 @@ pgpool_pool_query_duration_seconds_bucket{database="app",user="u",le="1"} 5
 pgpool_pool_query_duration_seconds_bucket{database="app",user="u",le="+Inf"} 6
 pgpool_pool_query_duration_seconds_sum{database="app",user="u"} 9
 pgpool_pool_query_duration_seconds_count{database="app",user="u"} 6
-# HELP pgbouncer_up The pgbouncer scrape succeeded
+# HELP pgbouncer_up 1 when pgpool answered this scrape
 # TYPE pgbouncer_up gauge
 pgbouncer_up 1
 `
