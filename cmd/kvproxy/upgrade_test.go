@@ -150,14 +150,17 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 }
 
 // do sends one command and returns its reply line (and a bulk's payload).
-func (rc *rawClient) do(args ...string) (string, error) {
+func (rc *rawClient) do(args ...string) (string, error) { return rc.doOn(rc.c, args...) }
+
+// doOn is do on a connection of any kind.
+func (rc *rawClient) doOn(c net.Conn, args ...string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(rc.c, b.String()); err != nil {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, b.String()); err != nil {
 		return "", err
 	}
 	line, err := rc.r.ReadString('\n')
@@ -468,4 +471,76 @@ func TestUpgradeRefusedKeepsOldServing(t *testing.T) {
 	}
 	syscall.Kill(nw.pid(), syscall.SIGTERM)
 	_ = nw.wait(t, 30*time.Second)
+}
+
+// TestUpgradeUnixPoolAndHalfSentRequest: a pool on a unix socket keeps its socket file
+// across the takeover (the new process accepts on it and removes it at exit) and its
+// client is handed over; a client that sent half a request is never handed over (the
+// rest of its request would reach the wrong process): it is closed once the old
+// process' shutdown-timeout has passed.
+func TestUpgradeUnixPoolAndHalfSentRequest(t *testing.T) {
+	e := newUpgradeEnv(t)
+	good, err := os.ReadFile(e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unixPath := filepath.Join(e.dir, "beta.sock")
+	server := strings.SplitN(string(good), "    - ", 2)[1] // the Redis, as newUpgradeEnv wrote it
+	e.writeConf(string(good) + "beta:\n  listen: " + unixPath + "\n  redis: true\n  server_password: secret\n  servers:\n    - " + server)
+	old := e.start("--shutdown-timeout", "1s")
+	testenv.WaitTCP(t, e.listen, 20*time.Second)
+	waitUntil(t, "the upgrade socket", 20*time.Second, func() bool { _, err := os.Stat(e.sock); return err == nil })
+
+	uc, err := net.Dial("unix", unixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	unixClient := &rawClient{r: bufio.NewReader(uc)}
+	unixDo := func(args ...string) (string, error) { return unixClient.doOn(uc, args...) }
+	if got, err := unixDo("SET", "u", "1"); err != nil || got != "+OK" {
+		t.Fatalf("unix client SET: %q %v", got, err)
+	}
+	half := dialRaw(t, e.listen)
+	if _, err := io.WriteString(half.c, "*2\r\n$3\r\nGET\r\n$1"); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	nw := e.start("--takeover", e.sock)
+	if err := old.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("old kvproxy: %v (want exit 0)", err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("the old process exited after %v, before its 1s wait for the busy client", waited)
+	}
+	_ = half.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := half.c.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+		t.Errorf("half-sent client: read %d bytes, %v; want EOF (closed by the old process)", n, err)
+	}
+	if !strings.Contains(old.log.String(), "clients_passed=1 clients_closed=1") {
+		t.Errorf("want one client passed and one closed:\n%s", old.log.String())
+	}
+	if got, err := unixDo("GET", "u"); err != nil || got != "1" {
+		t.Errorf("unix client after the upgrade: %q %v", got, err)
+	}
+	if _, err := os.Stat(unixPath); err != nil {
+		t.Fatalf("the unix socket file is gone after the takeover: %v", err)
+	}
+	uc2, err := net.Dial("unix", unixPath)
+	if err != nil {
+		t.Fatalf("new unix client: %v", err)
+	}
+	defer uc2.Close()
+	c2 := &rawClient{r: bufio.NewReader(uc2)}
+	if got, err := c2.doOn(uc2, "GET", "u"); err != nil || got != "1" {
+		t.Errorf("new unix client: %q %v", got, err)
+	}
+	syscall.Kill(nw.pid(), syscall.SIGTERM)
+	if err := nw.wait(t, 30*time.Second); err != nil {
+		t.Errorf("new kvproxy on SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(unixPath); !os.IsNotExist(err) {
+		t.Errorf("the new process left the unix socket file at exit: %v", err)
+	}
 }
