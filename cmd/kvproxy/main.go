@@ -20,12 +20,13 @@ import (
 	"github.com/poolsuite/poolsuite/internal/kv"
 	"github.com/poolsuite/poolsuite/internal/kv/kvmemcache"
 	"github.com/poolsuite/poolsuite/internal/kv/kvredis"
+	"github.com/poolsuite/poolsuite/internal/version"
 	"github.com/poolsuite/poolsuite/protocol/memcache"
 	"github.com/poolsuite/poolsuite/protocol/redis"
 )
 
-// Version is kvproxy's version.
-const Version = "0.1.0"
+// Version is kvproxy's version: the suite's, which pgpool reports too.
+const Version = version.Version
 
 // DefaultConfig is the file kvproxy reads without -c, where Debian's nutcracker
 // package keeps it.
@@ -388,12 +389,21 @@ func run(ctx context.Context, opts *options) error {
 		}
 	}
 	log.Info("kvproxy started", "version", Version, "config", opts.config, "pools", len(cfg.Pools), "stats", statsAddr, "upgrade_socket", upgradeSocket)
+	// systemd's Type=notify: ready now, reloading around SIGHUP, stopping at the end.
+	notify, err := cli.NewNotifier()
+	if err != nil {
+		log.Warn("systemd notifications off", "err", err)
+	}
+	defer notify.Close()
+	notify.Ready()
+	notify.StartWatchdog()
 	if opts.started != nil {
 		opts.started <- p
 	}
 	for {
 		select {
 		case <-ctx.Done():
+			notify.Stopping()
 			return shutdown(p, log, opts.shutdownTimeout, nil)
 		case <-takeoverDone:
 			takeoverDone = nil
@@ -413,6 +423,7 @@ func run(ctx context.Context, opts *options) error {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
+				notify.Reloading()
 				// As nutcracker: reopen the log file (logrotate); and reload the file.
 				if logFile != nil {
 					if err := logFile.Reopen(); err != nil {
@@ -422,6 +433,7 @@ func run(ctx context.Context, opts *options) error {
 					}
 				}
 				reload(p, log, opts.config)
+				notify.Ready()
 			case syscall.SIGTTIN:
 				log.Warn(fmt.Sprintf("up log level to %d", verbosity.Up()))
 			case syscall.SIGTTOU:
@@ -430,6 +442,7 @@ func run(ctx context.Context, opts *options) error {
 				log.Info("signal received; nothing to do", "signal", sig.String())
 			default:
 				log.Info("shutting down", "signal", sig.String())
+				notify.Stopping()
 				return shutdown(p, log, opts.shutdownTimeout, sigs)
 			}
 		}

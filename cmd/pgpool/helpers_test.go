@@ -19,7 +19,12 @@ import (
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// The tests run as root in CI; pgpool refuses root without a user to switch to,
+	// except with this. The tests of that rule take it out of their command's environment.
+	os.Setenv(AllowRootEnv, "1")
+	testenv.Main(m)
+}
 
 var (
 	buildOnce sync.Once
@@ -144,8 +149,16 @@ type proc struct {
 // f.port. It is killed in t.Cleanup if still running.
 func (f *fixture) startPgpool(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return f.startPgpoolEnv(t, nil, args...)
+}
+
+// startPgpoolEnv is startPgpool with env as the process's environment (nil: this
+// process's).
+func (f *fixture) startPgpoolEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.Command(pgpoolBinary(t), args...)
+	p.cmd.Env = env
 	p.cmd.Stdout = &p.output
 	p.cmd.Stderr = &p.output
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -32,12 +32,18 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "A PostgreSQL connection pooler that runs from a pgbouncer.ini",
 		Long: `pgpool shares a few PostgreSQL server connections per (database, user) among
 many clients. It reads PgBouncer's configuration: pgbouncer.ini and the
-userlist.txt named by its auth_file.
+userlist.txt named by its auth_file. Its command line and signals are
+PgBouncer 1.18's.
 
-SIGHUP reloads the configuration; SIGINT and SIGTERM stop accepting, let
-running transactions finish (up to --shutdown-timeout) and exit; a second
-SIGINT or SIGTERM exits at once.`,
+Signals: SIGHUP reloads the configuration and reopens the logfile; SIGUSR1
+pauses (as the console's PAUSE), SIGUSR2 resumes; SIGINT stops accepting,
+lets running transactions finish (up to --shutdown-timeout) and exits 0;
+SIGTERM exits at once with status 1 (PgBouncer 1.18's "fast exit").
+
+Started as root, pgpool gives up root for the ini's user (or -u USER) once
+its sockets are bound, and refuses to run as root without one.`,
 		Example: `  pgpool /etc/pgbouncer/pgbouncer.ini
+  pgpool -d -u postgres /etc/pgbouncer/pgbouncer.ini
   pgpool --config /etc/pgbouncer/pgbouncer.ini -v
   pgpool check-config /etc/pgbouncer/pgbouncer.ini`,
 		Version:       pgpool.VersionString,
@@ -54,6 +60,9 @@ SIGINT or SIGTERM exits at once.`,
 				cmd.Usage()
 				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given")}
 			}
+			if opts.reboot {
+				return &cli.ExitError{Code: 1, Err: ErrOnlineRestart}
+			}
 			return run(cmd.Context(), opts)
 		},
 	}
@@ -63,10 +72,14 @@ SIGINT or SIGTERM exits at once.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	f := root.Flags()
 	f.StringVar(&opts.config, "config", "", "the pgbouncer.ini to run with")
-	f.CountVarP(&opts.verbose, "verbose", "v", "more log detail (debug level); adds to the ini's verbose")
-	f.BoolVarP(&opts.quiet, "quiet", "q", false, "log only warnings and errors")
+	f.BoolVarP(&opts.daemon, "daemon", "d", false, "run in the background, detached (needs pidfile in the ini)")
+	f.BoolVarP(&opts.reboot, "reboot", "R", false, "PgBouncer's online restart: not supported, refused with an error")
+	f.BoolVarP(&opts.quiet, "quiet", "q", false, "do not log to standard error (the logfile still gets everything)")
+	f.CountVarP(&opts.verbose, "verbose", "v", "more log detail (debug level); repeatable, adds to the ini's verbose")
+	f.StringVarP(&opts.user, "user", "u", "", "when started as root, switch to this user after binding (overrides the ini's user)")
+	f.BoolVarP(new(bool), "version", "V", false, "print the version and exit")
 	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second,
-		"how long SIGINT/SIGTERM wait for transactions to finish before closing them")
+		"how long SIGINT waits for transactions to finish before closing them")
 	f.StringVar(&opts.debugAddr, "debug-addr", "",
 		"serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off if empty")
 

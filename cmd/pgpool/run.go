@@ -27,12 +27,19 @@ import (
 type runOptions struct {
 	config          string        // path of pgbouncer.ini
 	verbose         int           // -v count
-	quiet           bool          // -q
+	quiet           bool          // -q: no logging to standard error
+	daemon          bool          // -d
+	reboot          bool          // -R (refused)
+	user            string        // -u: overrides the ini's user
 	shutdownTimeout time.Duration // bound of a graceful shutdown; 0: wait for every transaction
 	debugAddr       string        // pprof/expvar address; "" off
-	stderr          io.Writer     // where logs go when the ini sets no logfile
-	signals         bool          // handle SIGHUP/SIGINT/SIGTERM (off in tests that drive ctx)
+	stderr          io.Writer     // where logs go unless -q (and -d)
+	signals         bool          // handle the signals (off in tests that drive ctx)
 }
+
+// AllowRootEnv, set to 1 in the environment, lets pgpool run as root without a user
+// to switch to (tests and containers that mean it); PgBouncer has no such escape.
+const AllowRootEnv = "PGPOOL_ALLOW_ROOT"
 
 // immediateExitWait bounds how long a second signal waits for connections to
 // close before run returns anyway.
@@ -41,18 +48,21 @@ const immediateExitWait = 2 * time.Second
 // supervisor is a running pgpool: the pooler, its listeners, and the current
 // configuration, which reload replaces.
 type supervisor struct {
-	opts  runOptions
-	log   *slog.Logger
-	level *slog.LevelVar
-	pl    *pgpool.Pooler
+	opts    runOptions
+	log     *slog.Logger
+	level   *slog.LevelVar
+	pl      *pgpool.Pooler
+	logFile *cli.LogFile  // the ini's logfile; nil if none
+	notify  *cli.Notifier // systemd's notify socket; nil if none
 
 	mu  sync.Mutex // serialises reloads (SIGHUP and the admin console's RELOAD)
 	cur *runConfig
 }
 
-// run starts pgpool and serves until ctx ends or SIGINT/SIGTERM arrives (if
-// opts.signals), then shuts down gracefully. It returns an *cli.ExitError for a
-// configuration that does not load.
+// run starts pgpool and serves until ctx ends or a shutdown signal arrives (if
+// opts.signals): SIGINT shuts down gracefully, SIGTERM at once with status 1, as
+// PgBouncer 1.18. It returns an *cli.ExitError for a configuration that does not
+// load.
 func run(ctx context.Context, opts runOptions) error {
 	rc, warnings, err := loadConfig(opts.config)
 	if err != nil {
@@ -64,12 +74,49 @@ func run(ctx context.Context, opts runOptions) error {
 		}
 		return &cli.ExitError{Code: 1, Err: fmt.Errorf("%w: %s", ErrConfig, opts.config)}
 	}
-	s := &supervisor{opts: opts, cur: rc, level: new(slog.LevelVar)}
-	logOut, closeLog, err := openLog(rc.Ini.Logfile, opts.stderr)
-	if err != nil {
+	osUser := rc.Ini.OSUser
+	if opts.user != "" {
+		osUser = opts.user
+	}
+	creds, err := cli.CheckUser(osUser, os.Getenv(AllowRootEnv) == "1")
+	if errors.Is(err, cli.ErrRunAsRoot) {
+		return &cli.ExitError{Code: 1, Err: fmt.Errorf("pgpool %w: set user = in [pgbouncer] or give -u USER", err)}
+	} else if err != nil {
 		return &cli.ExitError{Code: 1, Err: err}
 	}
-	defer closeLog()
+	if opts.daemon && !cli.Daemonized() {
+		// PgBouncer's -d: checked here, where the error still reaches the terminal.
+		if rc.Ini.Pidfile == "" {
+			return &cli.ExitError{Code: 1, Err: ErrDaemonPidfile}
+		}
+		if err := checkPidfile(rc.Ini.Pidfile); err != nil {
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		if _, err := cli.Daemonize(""); err != nil {
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		return nil
+	}
+
+	s := &supervisor{opts: opts, cur: rc, level: new(slog.LevelVar)}
+	var logOut io.Writer = io.Discard
+	if !opts.quiet && !cli.Daemonized() {
+		logOut = opts.stderr
+	}
+	if rc.Ini.Logfile != "" {
+		lf, err := cli.OpenLogFile(rc.Ini.Logfile)
+		if err != nil {
+			return &cli.ExitError{Code: 1, Err: fmt.Errorf("pgpool: logfile: %w", err)}
+		}
+		defer lf.Close()
+		s.logFile = lf
+		if logOut == io.Discard {
+			logOut = lf
+		} else {
+			// As PgBouncer: the logfile does not stop logging to standard error; -q does.
+			logOut = io.MultiWriter(lf, logOut)
+		}
+	}
 	h, syslogErr := newLogHandler(logOut, rc.Ini, s.level)
 	s.log = slog.New(h)
 	if syslogErr != nil {
@@ -79,6 +126,11 @@ func run(ctx context.Context, opts runOptions) error {
 	for _, w := range warnings {
 		s.log.Warn("configuration warning", "warning", w)
 	}
+	s.notify, err = cli.NewNotifier()
+	if err != nil {
+		s.log.Warn("systemd notifications off", "err", err)
+	}
+	defer s.notify.Close()
 
 	if err := writePidfile(rc.Ini.Pidfile); err != nil {
 		s.log.Error("cannot start", "err", err)
@@ -91,12 +143,23 @@ func run(ctx context.Context, opts runOptions) error {
 		s.log.Error("cannot start", "err", err)
 		return &cli.ExitError{Code: 1, Err: err}
 	}
+	// Root is given up once the sockets are bound (ports below 1024 included).
+	if err := cli.SwitchUser(creds); err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		s.log.Error("cannot start", "err", err)
+		return &cli.ExitError{Code: 1, Err: err}
+	}
+	if creds != nil {
+		s.log.Info("switched user", "user", creds.Name, "uid", creds.UID, "gid", creds.GID)
+	}
 	var sigs chan os.Signal
 	if opts.signals {
 		// Subscribe before announcing readiness, so a signal sent right after the
 		// "listening" line is never lost.
-		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		sigs = make(chan os.Signal, 8)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(sigs)
 	}
 	s.pl = pgpool.New(rc.Pooler, s.log)
@@ -118,18 +181,42 @@ func run(ctx context.Context, opts runOptions) error {
 	s.log.Info("pgpool started", "version", pgpool.Version, "pid", os.Getpid(),
 		"config", opts.config, "listen", strings.Join(addrs, ","),
 		"pool_mode", rc.Pooler.PoolMode, "databases", len(rc.Pooler.Databases))
+	s.notify.Ready()
+	s.notify.StartWatchdog()
 
 	var exitErr error
+	fast := false
 wait:
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				s.log.Info("SIGHUP: reloading configuration", "config", opts.config)
+			switch sig {
+			case syscall.SIGHUP:
+				s.log.Info("got SIGHUP, re-reading config", "config", opts.config)
+				s.notify.Reloading()
 				s.reload()
+				s.notify.Ready()
 				continue
+			case syscall.SIGUSR1:
+				if s.pl.Pause() {
+					s.log.Info("got SIGUSR1, pausing all activity")
+				} else {
+					s.log.Info("got SIGUSR1, but already paused/suspended")
+				}
+				continue
+			case syscall.SIGUSR2:
+				if s.pl.Resume() {
+					s.log.Info("got SIGUSR2, continuing from PAUSE")
+				} else {
+					s.log.Info("got SIGUSR2, but not paused/suspended")
+				}
+				continue
+			case syscall.SIGTERM:
+				s.log.Info("got SIGTERM, fast exit")
+				fast = true
+			default:
+				s.log.Info("got SIGINT, shutting down", "signal", sig.String(), "timeout", opts.shutdownTimeout)
 			}
-			s.log.Info("shutting down", "signal", sig.String(), "timeout", opts.shutdownTimeout)
 			break wait
 		case <-shutdownReq:
 			s.log.Info("shutting down", "reason", "admin console SHUTDOWN", "timeout", opts.shutdownTimeout)
@@ -145,14 +232,31 @@ wait:
 			}
 		}
 	}
-	s.shutdown(sigs)
+	s.notify.Stopping()
+	if fast || s.shutdown(sigs) {
+		s.fastExit()
+		exitErr = &cli.ExitError{Code: 1}
+	}
 	s.log.Info("pgpool stopped")
 	return exitErr
 }
 
+// fastExit closes every connection at once (SIGTERM).
+func (s *supervisor) fastExit() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.pl.Shutdown(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(immediateExitWait):
+	}
+}
+
 // shutdown stops accepting and waits for transactions to finish, at most
-// opts.shutdownTimeout; a second SIGINT/SIGTERM cuts the wait short.
-func (s *supervisor) shutdown(sigs <-chan os.Signal) {
+// opts.shutdownTimeout; a second SIGINT cuts the wait short. It reports a SIGTERM
+// during the wait, which asks for a fast exit instead.
+func (s *supervisor) shutdown(sigs <-chan os.Signal) (fast bool) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if s.opts.shutdownTimeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, s.opts.shutdownTimeout)
@@ -168,10 +272,15 @@ func (s *supervisor) shutdown(sigs <-chan os.Signal) {
 			if err != nil {
 				s.log.Warn("shutdown timeout reached; closed the remaining connections", "err", err)
 			}
-			return
+			return false
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2:
 				continue
+			case syscall.SIGTERM:
+				s.log.Warn("got SIGTERM, fast exit")
+				cancelNow()
+				return true
 			}
 			s.log.Warn("second signal: exiting now", "signal", sig.String())
 			cancelNow()
@@ -179,7 +288,7 @@ func (s *supervisor) shutdown(sigs <-chan os.Signal) {
 			case <-done:
 			case <-time.After(immediateExitWait):
 			}
-			return
+			return false
 		}
 	}
 }
@@ -189,6 +298,14 @@ func (s *supervisor) shutdown(sigs <-chan os.Signal) {
 func (s *supervisor) reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.logFile != nil {
+		// As PgBouncer, every reload reopens the logfile (logrotate moved it away).
+		if err := s.logFile.Reopen(); err != nil {
+			s.log.Error("logfile not reopened", "err", err)
+		} else {
+			s.log.Info("logfile reopened", "logfile", s.logFile.Path())
+		}
+	}
 	rc, warnings, err := loadConfig(s.opts.config)
 	for _, w := range warnings {
 		s.log.Warn("configuration warning", "warning", w)
@@ -220,11 +337,10 @@ func (s *supervisor) reload() error {
 func (s *supervisor) setLevel(rc *runConfig) { s.setVerbose(rc.Ini.Verbose) }
 
 // setVerbose sets the log level for a verbose setting of n (the ini's, or the admin
-// console's SET verbose), to which -v adds: debug from 1 on. -q keeps warnings only.
+// console's SET verbose), to which -v adds: debug from 1 on. (-q, as PgBouncer's,
+// only keeps standard error silent.)
 func (s *supervisor) setVerbose(n int) {
 	switch {
-	case s.opts.quiet:
-		s.level.Set(slog.LevelWarn)
 	case s.opts.verbose+n > 0:
 		s.level.Set(slog.LevelDebug)
 	default:
@@ -270,16 +386,17 @@ func (s *supervisor) serveDebug(addr string) error {
 	return nil
 }
 
-// openLog opens logfile for appending, or returns fallback when logfile is "".
-func openLog(logfile string, fallback io.Writer) (io.Writer, func(), error) {
-	if logfile == "" {
-		return fallback, func() {}, nil
-	}
-	f, err := os.OpenFile(logfile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+// checkPidfile refuses a pidfile that names a live process, before -d detaches.
+func checkPidfile(path string) error {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pgpool: logfile: %w", err)
+		return nil
 	}
-	return f, func() { f.Close() }, nil
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
+	if perr == nil && pid > 0 && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
+		return fmt.Errorf("%w %s: %w (pid %d)", ErrPidfile, path, cli.ErrPidfileInUse, pid)
+	}
+	return nil
 }
 
 // writePidfile writes the process id to path ("" does nothing). A pidfile that
@@ -288,18 +405,7 @@ func writePidfile(path string) error {
 	if path == "" {
 		return nil
 	}
-	if data, err := os.ReadFile(path); err == nil {
-		pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
-		if perr == nil && pid > 0 && pid != os.Getpid() && syscall.Kill(pid, 0) == nil {
-			return fmt.Errorf("%w %s: process %d is running", ErrPidfile, path, pid)
-		}
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return fmt.Errorf("%w: %w", ErrPidfile, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := cli.WritePidfile(path); err != nil {
 		return fmt.Errorf("%w: %w", ErrPidfile, err)
 	}
 	return nil
@@ -307,10 +413,7 @@ func writePidfile(path string) error {
 
 // removePidfile removes path if it still holds this process's id.
 func removePidfile(path string) {
-	if path == "" {
-		return
-	}
-	if data, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(data)) == strconv.Itoa(os.Getpid()) {
-		os.Remove(path)
+	if path != "" {
+		cli.RemovePidfile(path)
 	}
 }

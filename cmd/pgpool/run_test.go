@@ -57,7 +57,7 @@ func TestRunWithPgxAndPsql(t *testing.T) {
 	}
 }
 
-// TestRunConfigFlag runs pgpool with --config and checks that SIGTERM removes the
+// TestRunConfigFlag runs pgpool with --config and checks that SIGINT removes the
 // pidfile and exits 0.
 func TestRunConfigFlag(t *testing.T) {
 	f := newFixture(t)
@@ -67,7 +67,7 @@ func TestRunConfigFlag(t *testing.T) {
 	if _, err := os.Stat(pidfile); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGINT)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit status %d\n%s", code, f.logText())
 	}
@@ -163,9 +163,9 @@ func (f *fixture) busy(t *testing.T, super *pgx.Conn, n, want int) int {
 	}
 }
 
-// TestSIGTERMLetsTransactionFinish sends SIGTERM while a transaction is open: the
-// transaction commits, then pgpool exits 0.
-func TestSIGTERMLetsTransactionFinish(t *testing.T) {
+// TestSIGINTLetsTransactionFinish sends SIGINT (PgBouncer's safe shutdown) while a
+// transaction is open: the transaction commits, then pgpool exits 0.
+func TestSIGINTLetsTransactionFinish(t *testing.T) {
 	f := newFixture(t)
 	ini := f.writeConfig(t, "")
 	p := f.startPgpool(t, ini)
@@ -181,7 +181,7 @@ func TestSIGTERMLetsTransactionFinish(t *testing.T) {
 	if _, err := tx.Exec(ctx, "insert into shutdown_t values (1)"); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGINT)
 	eventually(t, 10*time.Second, "shutdown to start", func() bool {
 		return strings.Contains(f.logText(), "shutting down")
 	})
@@ -202,7 +202,7 @@ func TestSIGTERMLetsTransactionFinish(t *testing.T) {
 }
 
 // TestSecondSignalExitsAtOnce: with a transaction open and a long shutdown
-// timeout, a second SIGTERM ends pgpool without waiting.
+// timeout, a second SIGINT ends pgpool without waiting.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	f := newFixture(t)
 	ini := f.writeConfig(t, "")
@@ -216,7 +216,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if _, err := tx.Exec(ctx, "select 1"); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGINT)
 	eventually(t, 10*time.Second, "shutdown to start", func() bool {
 		return strings.Contains(f.logText(), "shutting down")
 	})
@@ -244,9 +244,9 @@ func TestStartupErrors(t *testing.T) {
 	}
 }
 
-// TestVersion checks `pgpool version` and --version.
+// TestVersion checks `pgpool version`, --version and PgBouncer's -V.
 func TestVersion(t *testing.T) {
-	for _, args := range [][]string{{"version"}, {"--version"}} {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-V"}} {
 		var out, errb bytes.Buffer
 		if code := execute(context.Background(), args, &out, &errb); code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, errb.String())

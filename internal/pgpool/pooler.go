@@ -11,12 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/version"
 	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
-// Version is pgpool's version, reported by SHOW VERSION and `pgpool version`.
-const Version = "1.0.0"
+// Version is pgpool's version, the suite's (kvproxy reports the same), reported by
+// SHOW VERSION and `pgpool version`.
+const Version = version.Version
 
 // VersionString is what SHOW VERSION and `pgpool version` print: the PgBouncer release
 // whose console pgpool imitates first, so tools that parse PgBouncer's version read

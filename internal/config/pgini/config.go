@@ -205,6 +205,9 @@ type Config struct {
 	// Pidfile (pidfile, default empty) is where the process id is written;
 	// empty: nowhere.
 	Pidfile string
+	// OSUser (user, default empty) is the OS user the process switches to after
+	// binding its sockets when started as root; -u overrides it.
+	OSUser string
 	// LogConnections (log_connections, default 1) logs successful logins.
 	LogConnections bool
 	// LogDisconnections (log_disconnections, default 1) logs disconnections

@@ -51,7 +51,7 @@
 // reader reports this with a Warning of kind WarnSectionReset.
 //
 // Settings that PgBouncer has but pgpool does not implement (for example
-// user, sbuf_loopcnt) are recognised, their values are checked, and
+// sbuf_loopcnt, job_name) are recognised, their values are checked, and
 // each occurrence yields a Warning of kind WarnUnsupported; the raw values are
 // kept in Config.Ignored.
 //

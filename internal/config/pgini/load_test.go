@@ -123,6 +123,7 @@ func TestDefaults(t *testing.T) {
 		{"scram_iterations", c.ScramIterations, 4096},
 		{"logfile", c.Logfile, ""},
 		{"pidfile", c.Pidfile, ""},
+		{"user", c.OSUser, ""},
 		{"log_connections", c.LogConnections, true},
 		{"log_disconnections", c.LogDisconnections, true},
 		{"log_pooler_errors", c.LogPoolerErrors, true},
@@ -364,7 +365,7 @@ func TestWarnings(t *testing.T) {
 	src := `[pgbouncer]
 listen_port = 1
 sbuf_loopcnt = 1
-user = postgres
+job_name = x
 no_such_setting = 3
 [peers]
 1 = host=/tmp/a
@@ -378,7 +379,7 @@ default_pool_size = 7
 		kind WarningKind
 	}{
 		{3, "sbuf_loopcnt", WarnUnsupported},
-		{4, "user", WarnUnsupported},
+		{4, "job_name", WarnUnsupported},
 		{5, "no_such_setting", WarnUnknownSetting},
 		{6, "[peers]", WarnUnsupported},
 		{8, "[pgbouncer]", WarnSectionReset},

@@ -233,7 +233,7 @@ var settings = []setting{
 	{name: "unix_socket_dir", def: "/tmp", set: strSetting(func(c *Config) *string { return &c.UnixSocketDir })},
 	{name: "unix_socket_group", set: strSetting(func(c *Config) *string { return &c.UnixSocketGroup })},
 	{name: "unix_socket_mode", def: "0777", set: intSetting(0, 0o7777, func(c *Config) *int { return &c.UnixSocketMode })},
-	{name: "user", check: checkAny},
+	{name: "user", set: strSetting(func(c *Config) *string { return &c.OSUser })},
 	{name: "verbose", def: "0", set: intSetting(0, maxCInt, func(c *Config) *int { return &c.Verbose })},
 }
 
