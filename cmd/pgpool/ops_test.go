@@ -182,7 +182,7 @@ func TestLogsToStderrAndLogfile(t *testing.T) {
 	if err := c.PgConn().CancelRequest(ctxT(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a debug line", func() bool { return strings.Contains(f.logText(), "level=DEBUG") })
+	eventually(t, 10*time.Second, "a debug line", func() bool { return strings.Contains(f.logText(), "] DEBUG ") })
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.wait(t, 30*time.Second)
 	if !strings.Contains(p.output.String(), "pgpool started") || !strings.Contains(f.logText(), "pgpool started") {
@@ -355,8 +355,11 @@ func TestRootSwitchesUser(t *testing.T) {
 		{"-u", "", []string{"-u", testOSUser}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(filepath.Join(f.dir, "pgpool.log")) // the previous run's
 			p := f.startPgpoolEnv(t, env, append(tc.args, f.writeConfig(t, "", tc.setting))...)
 			pid := p.cmd.Process.Pid
+			// The sockets are bound (so startPgpool saw the port) before the switch.
+			eventually(t, 10*time.Second, "the user switch", func() bool { return strings.Contains(f.logText(), "switched user") })
 			for _, id := range procIDs(t, pid, "Uid") {
 				if id != u.Uid {
 					t.Fatalf("Uid line %v, want %s everywhere", procIDs(t, pid, "Uid"), u.Uid)
