@@ -17,7 +17,11 @@ import (
 
 // logConn is the client's identity for log records; its ptr is SHOW CLIENTS' ptr.
 func (c *client) logConn() slog.Attr {
-	return pglog.Client(c.id<<1, c.database, c.user, c.remote)
+	addr := c.remote
+	if c.unix {
+		addr = "unix" // as PgBouncer shows a unix-socket peer
+	}
+	return pglog.Client(c.id<<1, c.database, c.user, addr)
 }
 
 // logConn is the server connection's identity for log records: the pool's database

@@ -297,3 +297,20 @@ func TestStatsLine(t *testing.T) {
 		t.Errorf("no activity: %q", got)
 	}
 }
+
+// TestLogUnixClientPrefix: a client on the unix socket shows as "@unix" in the
+// prefix, as in PgBouncer.
+func TestLogUnixClientPrefix(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	pl, _, sink := startLoggedPooler(t, f.config())
+	dir := serveUnix(t, pl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, "host="+dir+" port=5432 user="+f.user+" password="+f.password+" dbname="+f.db+" sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	sink.wait(t, linePrefix+`LOG C-0x[0-9a-f]+: `+regexp.QuoteMeta(f.db+"/"+f.user)+`@unix login attempt: `, 5*time.Second)
+}
