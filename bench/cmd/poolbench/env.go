@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/poolsuite/poolsuite/internal/testenv"
+)
+
+// target is one server or proxy a scenario runs against.
+type target struct {
+	name     string
+	protocol string
+	desc     string
+	port     int    // on 127.0.0.1
+	db       string // PostgreSQL database name to connect to
+	pid      int    // the proxy's process, for CPU and RSS; 0 for direct
+}
+
+func (t *target) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.port)) }
+
+// cleanups stops what a run started, last first. It is run by a deferred call, so an
+// interrupted run stops everything too.
+type cleanups []func()
+
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+func (c *cleanups) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
+}
+
+// bins are the programs a run uses, found or built at its start.
+type bins struct {
+	paths  map[string]string // program name -> path
+	pgpool string
+	kvpx   string
+}
+
+func (b *bins) path(name string) string { return b.paths[name] }
+
+// pgEnv is PostgreSQL with pgpool and PgBouncer in front of it.
+type pgEnv struct {
+	pg             *testenv.Postgres
+	user, password string
+	poolSize       int
+	targets        []*target
+}
+
+// startPG starts PostgreSQL, fills pgbench's tables at scale, and starts PgBouncer and
+// pgpool in transaction mode with a pool of poolSize, each accepting maxClients.
+func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, poolSize, maxClients int) (*pgEnv, error) {
+	pg, err := testenv.LaunchPostgres(testenv.PostgresOptions{MaxConnections: 250})
+	if err != nil {
+		return nil, err
+	}
+	cl.add(pg.Stop)
+	e := &pgEnv{pg: pg, user: pg.SuperUser, password: pg.SuperPassword, poolSize: poolSize}
+	init := exec.CommandContext(ctx, b.path("pgbench"), "-i", "-q", "-s", strconv.Itoa(scale),
+		"-h", pg.Host, "-p", strconv.Itoa(pg.Port), "-U", pg.SuperUser, "postgres")
+	init.Env = append(os.Environ(), "PGPASSWORD="+pg.SuperPassword, "PGSSLMODE=disable")
+	if out, err := init.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pgbench -i: %w\n%s", err, out)
+	}
+	e.targets = append(e.targets, &target{name: DirectTarget, protocol: "pg", port: pg.Port, db: "postgres",
+		desc: toolVersion(b.path("postgres"), "--version") + ", no pooler"})
+
+	userlist := fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword)
+	settings := map[string]string{
+		"pool_mode":         "transaction",
+		"default_pool_size": strconv.Itoa(poolSize),
+		"max_client_conn":   strconv.Itoa(maxClients + 100),
+		"auth_type":         "scram-sha-256",
+	}
+	bouncer, err := testenv.LaunchPgBouncer(testenv.PgBouncerOptions{
+		Databases: map[string]string{"bench": pg.PgBouncerDB("postgres")},
+		Settings:  settings,
+		Userlist:  userlist,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl.add(bouncer.Stop)
+	e.targets = append(e.targets, &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID(),
+		desc: toolVersion(b.path("pgbouncer"), "--version")})
+
+	pdir := filepath.Join(dir, "pgpool")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := testenv.PickFreePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "userlist.txt"), []byte(userlist), 0o600); err != nil {
+		return nil, err
+	}
+	var ini strings.Builder
+	fmt.Fprintf(&ini, "[databases]\nbench = %s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n", pg.PgBouncerDB("postgres"), port)
+	fmt.Fprintf(&ini, "auth_file = %s\n", filepath.Join(pdir, "userlist.txt"))
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&ini, "%s = %s\n", k, settings[k])
+	}
+	iniPath := filepath.Join(pdir, "pgbouncer.ini")
+	if err := os.WriteFile(iniPath, []byte(ini.String()), 0o600); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	proc, err := testenv.LaunchProcess(testenv.ProcessSpec{
+		Name: "pgpool", Path: b.pgpool, Args: []string{"-q", "--shutdown-timeout", "2s", iniPath},
+		Dir: pdir, LogFile: filepath.Join(pdir, "pgpool.log"), ReadyAddrs: []string{addr},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl.add(proc.Terminate)
+	e.targets = append(e.targets, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
+		desc: toolVersion(b.pgpool, "version") + ", built from this tree"})
+	return e, nil
+}
+
+// poolYAML returns a nutcracker.yml with one pool named bench listening on
+// 127.0.0.1:port over servers ("host:port"); redis false makes it a memcached pool.
+func poolYAML(port int, servers []string, redis bool) string {
+	var y strings.Builder
+	fmt.Fprintf(&y, "bench:\n  listen: 127.0.0.1:%d\n", port)
+	y.WriteString("  hash: fnv1a_64\n  hash_tag: \"{}\"\n  distribution: ketama\n")
+	fmt.Fprintf(&y, "  timeout: 2000\n  redis: %v\n  servers:\n", redis)
+	for _, s := range servers {
+		fmt.Fprintf(&y, "   - %s:1\n", s)
+	}
+	return y.String()
+}
+
+// kvEnv is a set of Redis or memcached servers with nutcracker and kvproxy in front.
+type kvEnv struct {
+	shards  int
+	targets []*target
+	note    string // why kvproxy is missing, if it is
+}
+
+// startKV starts shards servers (Redis, or memcached when redis is false), nutcracker and
+// kvproxy on the same pool definition; direct is the first server alone. For memcached,
+// kvproxy runs only if `kvproxy -t` accepts a memcached pool.
+func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv, error) {
+	proto, kind := "kv", "redis"
+	if !redis {
+		proto, kind = "memcache", "memcached"
+	}
+	e := &kvEnv{shards: shards}
+	servers := make([]string, shards)
+	for i := range servers {
+		if redis {
+			r, err := testenv.LaunchRedis(testenv.RedisOptions{})
+			if err != nil {
+				return nil, err
+			}
+			cl.add(r.Stop)
+			servers[i] = r.Addr()
+		} else {
+			m, err := testenv.LaunchMemcached("-m", "64")
+			if err != nil {
+				return nil, err
+			}
+			cl.add(m.Stop)
+			servers[i] = m.Addr()
+		}
+	}
+	port0, _ := strconv.Atoi(servers[0][strings.LastIndexByte(servers[0], ':')+1:])
+	server := b.path("redis-server")
+	if !redis {
+		server = b.path("memcached")
+	}
+	e.targets = append(e.targets, &target{name: DirectTarget, protocol: proto, port: port0,
+		desc: toolVersion(server, "--version") + ", one server, no proxy"})
+
+	ncPort, err := testenv.PickFreePort()
+	if err != nil {
+		return nil, err
+	}
+	ncAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ncPort))
+	nc, err := testenv.LaunchNutcracker(poolYAML(ncPort, servers, redis), ncAddr)
+	if err != nil {
+		return nil, err
+	}
+	cl.add(nc.Stop)
+	e.targets = append(e.targets, &target{name: "nutcracker", protocol: proto, port: ncPort, pid: nc.PID(),
+		desc: toolVersion(b.path("nutcracker"), "--version") + fmt.Sprintf(", %d %s shards", shards, kind)})
+
+	kdir := filepath.Join(dir, fmt.Sprintf("kvproxy-%s-%d", kind, shards))
+	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		return nil, err
+	}
+	kport, err := testenv.PickFreePort()
+	if err != nil {
+		return nil, err
+	}
+	sport, err := testenv.PickFreePort()
+	if err != nil {
+		return nil, err
+	}
+	yml := filepath.Join(kdir, "nutcracker.yml")
+	if err := os.WriteFile(yml, []byte(poolYAML(kport, servers, redis)), 0o644); err != nil {
+		return nil, err
+	}
+	if !redis {
+		if out, err := exec.Command(b.kvpx, "-t", "-c", yml).CombinedOutput(); err != nil {
+			e.note = "kvproxy does not serve memcached pools yet (kvproxy -t refused the pool: " + refusal(out, yml) + ")"
+			return e, nil
+		}
+	}
+	kaddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(kport))
+	proc, err := testenv.LaunchProcess(testenv.ProcessSpec{
+		Name: "kvproxy", Path: b.kvpx,
+		Args: []string{"-c", yml, "-s", strconv.Itoa(sport), "-a", "127.0.0.1", "--log-level", "warn", "--shutdown-timeout", "2s"},
+		Dir:  kdir, LogFile: filepath.Join(kdir, "kvproxy.log"),
+		ReadyAddrs: []string{kaddr, net.JoinHostPort("127.0.0.1", strconv.Itoa(sport))},
+	})
+	if err != nil {
+		if !redis {
+			e.note = fmt.Sprintf("kvproxy did not start on a memcached pool: %v", err)
+			return e, nil
+		}
+		return nil, err
+	}
+	cl.add(proc.Terminate)
+	e.targets = append(e.targets, &target{name: "kvproxy", protocol: proto, port: kport, pid: proc.PID(),
+		desc: toolVersion(b.kvpx, "version") + fmt.Sprintf(", built from this tree, %d %s shards", shards, kind)})
+	return e, nil
+}
+
+// refusal condenses kvproxy -t's complaint about file to one line without the path.
+func refusal(out []byte, file string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimPrefix(strings.TrimPrefix(line, file), ": ")
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pgRun is one pgbench invocation.
+type pgRun struct {
+	script   string // "select" (-S), "tpcb" (the default script), "select1" (SELECT 1)
+	mode     string // -M: simple, extended, prepared
+	clients  int
+	seconds  int
+	connect  bool // -C: a new connection per transaction
+	poolSize int
+}
+
+var (
+	tpsRE    = regexp.MustCompile(`tps = ([0-9.]+) \(`)
+	failedRE = regexp.MustCompile(`number of failed transactions: (\d+)`)
+	txRE     = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+)
+
+// runPgbench runs r against t and returns the round's figures; latencies come from
+// pgbench's per-transaction logs (-l), in microseconds.
+func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work string) (Sample, error) {
+	logDir, err := os.MkdirTemp(work, "pgbench-")
+	if err != nil {
+		return Sample{}, err
+	}
+	defer os.RemoveAll(logDir)
+	args := []string{"-n", "-M", r.mode, "-c", strconv.Itoa(r.clients), "-j", strconv.Itoa(min(r.clients, 2)),
+		"-T", strconv.Itoa(r.seconds), "-l", "--log-prefix", filepath.Join(logDir, "tx"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(t.port), "-U", e.user}
+	switch r.script {
+	case "select":
+		args = append(args, "-S")
+	case "select1":
+		f := filepath.Join(logDir, "select1.sql")
+		if err := os.WriteFile(f, []byte("SELECT 1;\n"), 0o644); err != nil {
+			return Sample{}, err
+		}
+		args = append(args, "-f", f)
+	}
+	if r.connect {
+		args = append(args, "-C")
+	}
+	args = append(args, t.db)
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(r.seconds+120)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, b.path("pgbench"), args...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+e.password, "PGSSLMODE=disable")
+	out, runErr := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return Sample{}, ctx.Err()
+	}
+	s, err := parsePgbench(out)
+	if err != nil {
+		s.Failure = fmt.Sprintf("pgbench: %v: %v: %s", runErr, err, lastLines(out, 3))
+		return s, nil
+	}
+	if runErr != nil && s.Errors == 0 {
+		s.Errors = 1 // aborted clients: pgbench exits 2
+		s.Failure = ""
+	}
+	lat, err := readPgbenchLogs(logDir)
+	if err != nil {
+		return Sample{}, err
+	}
+	fillLatencies(&s, lat)
+	if s.Requests == 0 {
+		s.Requests = int64(len(lat))
+	}
+	return s, nil
+}
+
+// parsePgbench reads throughput, processed and failed transactions from pgbench's
+// summary.
+func parsePgbench(out []byte) (Sample, error) {
+	var s Sample
+	m := tpsRE.FindSubmatch(out)
+	if m == nil {
+		return s, errNoFigures
+	}
+	s.Throughput, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := failedRE.FindSubmatch(out); m != nil {
+		s.Errors, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	if m := txRE.FindSubmatch(out); m != nil {
+		s.Requests, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	return s, nil
+}
+
+// errNoFigures is returned when a load generator's output has no result.
+var errNoFigures = fmt.Errorf("poolbench: no figures in the output")
+
+// readPgbenchLogs returns the latencies in milliseconds of every transaction in the
+// pgbench -l logs of dir (third field, microseconds), sorted.
+func readPgbenchLogs(dir string) ([]float64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "tx.*"))
+	if err != nil {
+		return nil, err
+	}
+	var lat []float64
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		lat, err = appendPgbenchLog(lat, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// appendPgbenchLog appends the latencies of one pgbench -l log (lines "client_id
+// transaction_no time script_no time_epoch time_us [schedule_lag]"; time in
+// microseconds) to lat, in milliseconds. Failed transactions (time "failed") are left out.
+func appendPgbenchLog(lat []float64, r io.Reader) ([]float64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		if us, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			lat = append(lat, float64(us)/1000)
+		}
+	}
+	return lat, sc.Err()
+}
+
+// fillLatencies sets s's percentiles from sorted latencies in milliseconds.
+func fillLatencies(s *Sample, sorted []float64) {
+	if len(sorted) == 0 {
+		return
+	}
+	p := func(q float64) *float64 { v := Percentile(sorted, q); return &v }
+	s.P50Ms, s.P90Ms, s.P99Ms, s.P999Ms = p(50), p(90), p(99), p(99.9)
+}
+
+// lastLines returns the last n lines of out, joined by " | ".
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(bytes.ReplaceAll(out, []byte("\r"), []byte("\n")))), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
