@@ -29,7 +29,7 @@ func Percentile(sorted []float64, q float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	rank := int(math.Ceil(q / 100 * float64(len(sorted))))
+	rank := int(math.Ceil(q*float64(len(sorted))/100 - 1e-9)) // 99.9% of 1000 is rank 999, not 1000
 	rank = min(max(rank, 1), len(sorted))
 	return sorted[rank-1]
 }

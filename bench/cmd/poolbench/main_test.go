@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/poolsuite/poolsuite/internal/testenv"
+)
+
+// TestRunSmoke runs `poolbench run --suite smoke` end to end: every server and proxy
+// started and stopped by poolbench itself, one scenario per protocol, one round. It
+// skips when a program is missing, and fails instead under CI=true.
+func TestRunSmoke(t *testing.T) {
+	for _, names := range required {
+		for _, name := range names {
+			testenv.LookPath(t, name)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "results")
+	var stdout, stderr bytes.Buffer
+	root := newRoot(&stdout, &stderr)
+	root.SetArgs([]string{"run", "--suite", "smoke", "--out", out})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("poolbench run: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "left") {
+		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	}
+	r, err := LoadResults(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	protocols := map[string]bool{}
+	for _, x := range r.Results {
+		protocols[x.Protocol] = true
+		if x.Rounds == 1 && x.Errors == 0 && x.Throughput <= 0 {
+			t.Errorf("%s/%s: no throughput", x.Scenario, x.Target)
+		}
+		if x.Target != DirectTarget && x.Rounds > 0 && x.CPUUsPerRequest == nil {
+			t.Errorf("%s/%s: no proxy CPU per request", x.Scenario, x.Target)
+		}
+	}
+	for _, p := range []string{"pg", "kv", "memcache"} {
+		if !protocols[p] {
+			t.Errorf("no %s scenario ran", p)
+		}
+	}
+	names := TargetNames(r.Results)
+	for _, want := range []string{"direct", "pgpool", "pgbouncer", "kvproxy", "nutcracker"} {
+		found := false
+		for _, n := range names {
+			found = found || n == want
+		}
+		if !found {
+			t.Errorf("results.json does not name target %s (has %v)", want, names)
+		}
+		if !strings.Contains(string(md), "| "+want+" |") {
+			t.Errorf("report.md does not name target %s", want)
+		}
+	}
+	svgs, _ := filepath.Glob(filepath.Join(out, "*.svg"))
+	if len(svgs) == 0 {
+		t.Fatal("no SVG chart written")
+	}
+	checkSVG(t, filepath.Join(out, "pg-select-simple-throughput.svg"), []string{"direct", "pgpool", "pgbouncer"})
+	checkSVG(t, filepath.Join(out, "kv-GET-s2-pipeline-throughput.svg"), []string{"direct", "kvproxy", "nutcracker"})
+}
