@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -120,8 +122,17 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := []string{"-q", "--shutdown-timeout", "2s", iniPath}
+	if os.Geteuid() == 0 {
+		// pgpool, like PgBouncer, does not go on running as root: it gives root up for
+		// the user PostgreSQL runs as, who must be able to read its files.
+		if err := giveTo(pdir, "postgres"); err != nil {
+			return nil, err
+		}
+		args = append([]string{"-u", "postgres"}, args...)
+	}
 	proc, err := testenv.LaunchProcess(testenv.ProcessSpec{
-		Name: "pgpool", Path: b.pgpool, Args: []string{"-q", "--shutdown-timeout", "2s", iniPath},
+		Name: "pgpool", Path: b.pgpool, Args: args,
 		Dir: pdir, LogFile: filepath.Join(pdir, "pgpool.log"), ReadyAddrs: []string{addr},
 	})
 	if err != nil {
@@ -131,6 +142,22 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 	e.targets = append(e.targets, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
 		desc: toolVersion(b.pgpool, "version") + ", built from this tree"})
 	return e, nil
+}
+
+// giveTo makes dir and the files in it owned by the user name.
+func giveTo(dir, name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(path, uid, gid)
+	})
 }
 
 // poolYAML returns a nutcracker.yml with one pool named bench listening on

@@ -1,0 +1,81 @@
+// Command poolbench benchmarks pgpool and kvproxy against their peers on this
+// machine and reports how they compare.
+//
+//	poolbench run [--suite smoke|quick|full] [--only pg|kv|memcache] [--out DIR] [--rounds N] [--seconds N]
+//	poolbench report DIR
+//
+// run checks that the programs it needs are installed (scripts/setup.sh installs
+// them), builds pgpool and kvproxy from this tree, and starts everything itself on
+// free loopback ports with its files in a temporary directory, through
+// internal/testenv: PostgreSQL 15 (pgbench's tables filled), PgBouncer and pgpool
+// in transaction mode with a pool of 20; redis-servers with nutcracker and kvproxy
+// on the same nutcracker.yml (ketama, fnv1a_64); memcached servers with nutcracker,
+// and kvproxy if `kvproxy -t` accepts a memcached pool. Everything is stopped when
+// the run ends, also on Ctrl-C or SIGTERM. odyssey, pgcat and pgdog are detected on
+// PATH and listed as not run. A line on standard error tells what runs and about how
+// long is left.
+//
+// Each scenario runs against every target of its protocol in alternating rounds (the
+// order of the targets rotates each round); "direct" is the server without a proxy.
+// Scenarios:
+//
+//   - pg-select-{simple,extended,prepared}-cN: pgbench -S -M mode, N clients;
+//     pg-tpcb-cN: pgbench's TPC-B script; pg-latency-c1: one client, SELECT 1;
+//     pg-login-c10: pgbench -S -C, a login per transaction. Latencies come from
+//     pgbench's per-transaction logs (-l). Direct is not run with more clients than
+//     PostgreSQL's max_connections allows.
+//   - kv-TEST-sS-clients-cN-P1 and kv-TEST-sS-pipeline-c50-PN: redis-benchmark GET,
+//     SET and MGET of 10 keys over S shards, swept by clients and by pipeline depth.
+//     Each run is sized from a short calibration run to last about a second (quick).
+//     Percentiles are interpolated in redis-benchmark's latency distribution.
+//   - memcache-{get,set}-cN: memcslap with N threads; memcslap reports no latencies.
+//
+// Suites: smoke (one scenario per protocol, one round, under a minute), quick (the
+// above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 2 rounds, under ten
+// minutes on 2 cores) and full (up to 5,000 PostgreSQL clients, 16 and 64 Redis
+// shards, 3 rounds of 10 s).
+//
+// The output directory receives results.json, report.md (a summary, then one table
+// per scenario, ratios first) and SVG charts GROUP-throughput.svg and GROUP-p99.svg
+// (one line per target against clients or pipeline depth). report rewrites
+// report.md and the charts from results.json.
+//
+// # results.json
+//
+// One object (schema 1):
+//
+//	schema     1
+//	suite      "smoke", "quick" or "full"
+//	command    the command line
+//	started, finished   RFC 3339 times (UTC)
+//	machine    {hostname, kernel, cpu_model, cores, load_average: [1, 5, 15 min] at start, go_version}
+//	tools      program -> version line
+//	targets    [{name, protocol ("pg", "kv" for Redis, "memcache"), desc}]
+//	detected   [{name, path, status}]: other poolers found but not run
+//	skipped    [reason]: what did not run and why
+//	warnings   [text]: e.g. the load average exceeded the cores at start
+//	results    [result]
+//
+// Each result is one scenario against one target:
+//
+//	scenario, group, title, protocol   group is the chart the scenario belongs to
+//	x_name, x                          the chart's axis ("clients" or "pipeline") and value
+//	clients, pipeline, shards, pool_size
+//	target, unit                       unit: "tx/s" or "req/s"
+//	throughput                         median over rounds, per second
+//	p50_ms, p90_ms, p99_ms, p999_ms    median latency percentiles; null if the tool gives none
+//	cpu_us_per_request                 the proxy's user+system CPU (/proc/PID/stat, before and
+//	                                   after the run) over the requests; null for direct
+//	rss_bytes                          the proxy's resident set size after the run; null for direct
+//	errors                             failed transactions or error replies, summed over rounds
+//	rounds                             rounds run (0: not run, see note)
+//	spread                             {"throughput": {min, max}, "p99_ms": {...}, ...} over rounds
+//	throughput_ratio, throughput_peer  throughput over the best peer's (and its name)
+//	p99_ratio, p99_peer                p99 over the lowest peer p99 (and its name)
+//	note                               why it did not run, or which scenario's runs it shares
+//	samples                            each round's figures, plus requests, seconds, failure
+//
+// The peers of a proxy are the other proxies of the scenario; the peers of direct are
+// all the proxies. Ratios compare programs measured in the same run on the same
+// machine, so they carry over to other machines; absolute figures do not.
+package main
