@@ -21,7 +21,7 @@ import (
 func TestFrozenShardDeepPipeline(t *testing.T) {
 	const (
 		timeout  = time.Second
-		margin   = 500 * time.Millisecond
+		margin   = 500*time.Millisecond + raceMargin
 		requests = 2000
 	)
 	rs := startRedises(t, 4)

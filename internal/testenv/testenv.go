@@ -124,13 +124,30 @@ func FreePort(t testing.TB) int {
 	return p
 }
 
+// handedOut are the ports freePort returned in this process: the kernel may choose a
+// port again once its listener is closed, and a test that asks for several ports
+// before it binds any must get distinct ones.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+	for tries := 0; ; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		handedOut.Lock()
+		dup := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !dup || tries >= 100 {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WaitTCP waits until addr accepts a TCP connection, polling with a short backoff, and

@@ -1,0 +1,9 @@
+//go:build race
+
+package kvmemcache_test
+
+import "time"
+
+// raceMargin is added to the deadline checks of the fault tests: the race detector
+// slows the proxy several times over, which a deadline is not about.
+const raceMargin = 1500 * time.Millisecond
