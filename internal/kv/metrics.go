@@ -13,6 +13,11 @@ type metrics struct {
 
 	requests, responses, errors, timeouts, ejections, connections, inQueue, outQueue *prometheus.Desc
 	clients, poolEjects                                                              *prometheus.Desc
+
+	// twemproxy's other stats, under kvproxy's names.
+	clientEOF, clientErr, forwardError, fragments                     *prometheus.Desc
+	serverEOF, serverErr, serverTimedOut, requestBytes, responseBytes *prometheus.Desc
+	inQueueBytes, outQueueBytes, ejectedAt                            *prometheus.Desc
 }
 
 // serverMetrics are the per-server metric handles kept on a server.
@@ -40,6 +45,19 @@ func newMetrics(p *Proxy, reg prometheus.Registerer) (*metrics, error) {
 		outQueue:    prometheus.NewDesc("kvproxy_server_out_queue", "Requests written and waiting for a reply.", labels, nil),
 		clients:     prometheus.NewDesc("kvproxy_client_connections", "Open client connections.", []string{"pool"}, nil),
 		poolEjects:  prometheus.NewDesc("kvproxy_pool_server_ejects_total", "Server ejections in the pool.", []string{"pool"}, nil),
+
+		clientEOF:      prometheus.NewDesc("kvproxy_pool_client_eof_total", "Client connections the client closed (twemproxy's client_eof).", []string{"pool"}, nil),
+		clientErr:      prometheus.NewDesc("kvproxy_pool_client_err_total", "Client connections closed on an error (client_err).", []string{"pool"}, nil),
+		forwardError:   prometheus.NewDesc("kvproxy_pool_forward_error_total", "Requests that could not be forwarded to a server (forward_error).", []string{"pool"}, nil),
+		fragments:      prometheus.NewDesc("kvproxy_pool_fragments_total", "Fragments made by splitting multi-key requests (fragments).", []string{"pool"}, nil),
+		serverEOF:      prometheus.NewDesc("kvproxy_server_eof_total", "Server connections closed by the server or broken (server_eof).", labels, nil),
+		serverErr:      prometheus.NewDesc("kvproxy_server_err_total", "Server connections that failed to open (server_err).", labels, nil),
+		serverTimedOut: prometheus.NewDesc("kvproxy_server_timedout_total", "Server connections closed by a timeout (server_timedout).", labels, nil),
+		requestBytes:   prometheus.NewDesc("kvproxy_server_request_bytes_total", "Bytes of requests written to the server (request_bytes).", labels, nil),
+		responseBytes:  prometheus.NewDesc("kvproxy_server_response_bytes_total", "Bytes of replies read from the server (response_bytes).", labels, nil),
+		inQueueBytes:   prometheus.NewDesc("kvproxy_server_in_queue_bytes", "Bytes of requests waiting to be written (in_queue_bytes).", labels, nil),
+		outQueueBytes:  prometheus.NewDesc("kvproxy_server_out_queue_bytes", "Bytes of requests written and waiting for a reply (out_queue_bytes).", labels, nil),
+		ejectedAt:      prometheus.NewDesc("kvproxy_server_ejected_at_seconds", "Unix time of the server's last ejection, 0 for never (server_ejected_at).", labels, nil),
 	}
 	if err := reg.Register(m.latency); err != nil {
 		return nil, err
@@ -60,7 +78,9 @@ func (m *metrics) forget(pool, server string) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.requests, m.responses, m.errors, m.timeouts, m.ejections, m.connections, m.inQueue, m.outQueue, m.clients, m.poolEjects} {
+	for _, d := range []*prometheus.Desc{m.requests, m.responses, m.errors, m.timeouts, m.ejections, m.connections, m.inQueue, m.outQueue, m.clients, m.poolEjects,
+		m.clientEOF, m.clientErr, m.forwardError, m.fragments, m.serverEOF, m.serverErr, m.serverTimedOut, m.requestBytes, m.responseBytes,
+		m.inQueueBytes, m.outQueueBytes, m.ejectedAt} {
 		ch <- d
 	}
 }
@@ -82,6 +102,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, pl := range pools {
 		g(m.clients, pl.stats.clientConnections.Load(), pl.name)
 		c(m.poolEjects, pl.stats.serverEjects.Load(), pl.name)
+		c(m.clientEOF, pl.stats.clientEOF.Load(), pl.name)
+		c(m.clientErr, pl.stats.clientErr.Load(), pl.name)
+		c(m.forwardError, pl.stats.forwardError.Load(), pl.name)
+		c(m.fragments, pl.stats.fragments.Load(), pl.name)
 		for _, s := range pl.state.Load().servers() {
 			st := &s.stats
 			c(m.requests, st.requests.Load(), pl.name, s.name)
@@ -92,6 +116,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			g(m.connections, st.connections.Load(), pl.name, s.name)
 			g(m.inQueue, st.inQueue.Load(), pl.name, s.name)
 			g(m.outQueue, st.outQueue.Load(), pl.name, s.name)
+			c(m.serverEOF, st.serverEOF.Load(), pl.name, s.name)
+			c(m.serverErr, st.serverErr.Load(), pl.name, s.name)
+			c(m.serverTimedOut, st.timedOut.Load(), pl.name, s.name)
+			c(m.requestBytes, st.requestBytes.Load(), pl.name, s.name)
+			c(m.responseBytes, st.responseBytes.Load(), pl.name, s.name)
+			g(m.inQueueBytes, st.inQueueBytes.Load(), pl.name, s.name)
+			g(m.outQueueBytes, st.outQueueBytes.Load(), pl.name, s.name)
+			ch <- prometheus.MustNewConstMetric(m.ejectedAt, prometheus.GaugeValue, float64(st.ejectedAt.Load())/1e6, pl.name, s.name)
 		}
 	}
 }

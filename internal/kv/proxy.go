@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
@@ -91,7 +92,11 @@ func Start(cfg *nutyml.Config, opts Options) (*Proxy, error) {
 		opts.DefaultTimeout = DefaultTimeout
 	}
 	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
+		// A registry of the proxy's own, with the Go runtime's and the process's
+		// metrics beside kvproxy's (a caller's registry gets only kvproxy's).
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		opts.Registry = reg
 	}
 	p := &Proxy{
 		opts: opts, log: opts.Logger, started: time.Now(), closed: make(chan struct{}),

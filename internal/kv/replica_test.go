@@ -201,9 +201,27 @@ func TestStatsAndMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, m := range []string{"kvproxy_server_requests_total", "kvproxy_server_timeouts_total", "kvproxy_server_errors_total", "kvproxy_server_ejections_total", "kvproxy_request_duration_seconds_bucket", `pool="st",server="s0"`} {
+	for _, m := range []string{"kvproxy_server_requests_total", "kvproxy_server_timeouts_total", "kvproxy_server_errors_total", "kvproxy_server_ejections_total", "kvproxy_request_duration_seconds_bucket", `pool="st",server="s0"`,
+		// every counter of twemproxy's stats, and the runtime's and the process's
+		"kvproxy_pool_client_eof_total", "kvproxy_pool_client_err_total", "kvproxy_pool_forward_error_total", "kvproxy_pool_fragments_total",
+		"kvproxy_server_eof_total", "kvproxy_server_err_total", "kvproxy_server_timedout_total", "kvproxy_server_in_queue_bytes",
+		"kvproxy_server_out_queue_bytes", "kvproxy_server_ejected_at_seconds", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("metrics lack %s", m)
+		}
+	}
+	// The byte counters moved with the 20 SETs.
+	for _, m := range []string{"kvproxy_server_request_bytes_total", "kvproxy_server_response_bytes_total"} {
+		var sum float64
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, m+"{") {
+				var v float64
+				fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
+				sum += v
+			}
+		}
+		if sum <= 0 {
+			t.Errorf("%s = %v after 20 SETs", m, sum)
 		}
 	}
 }
