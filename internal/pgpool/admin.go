@@ -58,7 +58,7 @@ func (c *client) loginAdmin(g *Config) error {
 
 // runAdmin serves the admin console until the client leaves.
 func (c *client) runAdmin() error {
-	c.setState(clientActive)
+	c.bound()
 	for {
 		typ, msg, err := c.rd.NextPart()
 		if err != nil {

@@ -15,31 +15,6 @@ import (
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
-// clientState is what SHOW CLIENTS reports for a client connection.
-type clientState int32
-
-const (
-	clientLogin   clientState = iota // in startup or authentication
-	clientIdle                       // logged in, no server connection
-	clientWaiting                    // waiting for a server connection
-	clientActive                     // linked to a server connection
-	clientClosed
-)
-
-func (s clientState) String() string {
-	switch s {
-	case clientLogin:
-		return "login"
-	case clientIdle:
-		return "idle"
-	case clientWaiting:
-		return "waiting"
-	case clientActive:
-		return "active"
-	}
-	return "closed"
-}
-
 // client is one connection from an application. Its goroutine reads the client's
 // messages and forwards them; the bound server's reader goroutine writes replies back.
 type client struct {
@@ -84,7 +59,6 @@ type client struct {
 	// checking: a check of what session state still pins the client (sess.pins,
 	// pinning.go) runs now (closed when done); nothing may be sent meanwhile.
 	checking chan struct{}
-	closing  bool      // the client is going away; the server is cleaned up on its own
 	queryAt  time.Time // when the oldest unanswered request was sent
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt   time.Time // when the current transaction started
@@ -103,7 +77,7 @@ type client struct {
 	// (wmu is held until it is whole).
 	streamOut atomic.Bool
 
-	state       atomic.Int32
+	state       atomic.Int32 // a clientState, changed only by its transitions (clientstate.go)
 	connectedAt time.Time
 	requestAt   atomic.Int64
 	waitStart   atomic.Int64
@@ -115,10 +89,6 @@ type client struct {
 	closeReason string
 	ddlPending  atomic.Bool // a schema change ran in the current transaction (prepared.go)
 }
-
-func (c *client) setState(s clientState) { c.state.Store(int32(s)) }
-
-func (c *client) getState() clientState { return clientState(c.state.Load()) }
 
 // close closes the client socket; the client's goroutine then ends.
 func (c *client) close() {
@@ -145,7 +115,7 @@ func (c *client) sendErrorReady(err error, status byte) error {
 // run is the main loop after login: read, bind a server connection if needed,
 // forward. It returns when the client leaves or must be closed.
 func (c *client) run() error {
-	c.setState(clientIdle)
+	c.loggedIn()
 	c.initPrepared()
 	for {
 		if !c.rd.HasMessage() {
@@ -282,7 +252,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 		}
 	}
 	c.mu.Lock()
-	if c.closing {
+	if c.isClosing() {
 		c.mu.Unlock()
 		return errFastClosed // server_fast_close ended the session (fastclose.go)
 	}
@@ -430,12 +400,12 @@ func (c *client) endStream(s *server) {
 func (c *client) bind() (*server, error) {
 	g := c.pl.settings()
 	deadline, reason := waitDeadline(g)
-	c.setState(clientWaiting)
+	c.startWait()
 	c.waitStart.Store(time.Now().UnixNano())
 	s, err := c.pool.acquire(c, deadline)
 	c.waitStart.Store(0)
 	if err != nil {
-		c.setState(clientIdle)
+		c.unboundIdle()
 		if errors.Is(err, ErrQueryWaitTimeout) {
 			return nil, waitError(err, reason)
 		}
@@ -444,7 +414,7 @@ func (c *client) bind() (*server, error) {
 	if q := c.syncQuery(s); q != "" {
 		s.setState(serverUsed)
 		if err := s.exec(q, g.ServerConnectTimeout); err != nil {
-			c.setState(clientIdle)
+			c.unboundIdle()
 			var se *ServerError
 			if errors.As(err, &se) {
 				// A value the server refuses (it accepted it at login, so rarely seen).
@@ -457,7 +427,7 @@ func (c *client) bind() (*server, error) {
 		c.syncedSets(s)
 		s.setState(serverActive)
 	}
-	c.setState(clientActive)
+	c.bound()
 	s.owner.Store(&c.ref)
 	c.mu.Lock()
 	c.server = s
@@ -702,7 +672,7 @@ func (c *client) ready(s *server, status byte) {
 		s.owner.Store(nil)
 	}
 	check := !release && c.startPinCheck(status)
-	if c.inflight.len() == 0 && !c.closing {
+	if c.inflight.len() == 0 && !c.isClosing() {
 		// The client's read was armed while a request was in flight (no deadline):
 		// start client_idle_timeout or idle_transaction_timeout now.
 		c.setReadDeadlineLocked()
@@ -726,14 +696,14 @@ func (c *client) ready(s *server, status byte) {
 // ReadyForQuery with status. Call with c.mu held.
 func (c *client) releasable(status byte) bool {
 	return c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && c.sess.pins == 0 && !c.closing
+		c.cfg.mode != PoolSession && !c.pinned && c.sess.pins == 0 && !c.isClosing()
 }
 
 // released gives back a server connection the client has just let go of (c.server
 // and the owner already cleared).
 func (c *client) released(s *server) {
 	c.serverFlush(s)
-	c.setState(clientIdle)
+	c.unboundIdle()
 	if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
 		// server_reset_query_always: reset before anyone else gets it. This runs on
 		// the server's reader goroutine (or the client's), so the query runs from
@@ -812,12 +782,12 @@ func (c *client) serverGone(s *server, err error) {
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
 	}
-	closing := c.closing
+	closing := c.isClosing()
 	c.mu.Unlock()
 	if closing {
 		return
 	}
-	c.setState(clientIdle)
+	c.unboundIdle()
 	c.pl.log.Warn("server connection lost while in use", "client", c.id, "server", s.String(), "err", err)
 	e := errorf(CodeConnectionFailure, "server connection lost: %v", err)
 	if s.closeErr == nil {
@@ -846,7 +816,7 @@ func (c *client) serverGone(s *server, err error) {
 // rolled back; one with requests in flight is closed.
 func (c *client) unbind() {
 	c.mu.Lock()
-	c.closing = true
+	c.startClosing()
 	c.waitPinCheck()
 	s := c.server
 	c.server = nil

@@ -51,10 +51,10 @@ func (p *pool) fastClose() {
 			continue
 		}
 		c.mu.Lock()
-		idle := c.server == s && !c.closing && c.inflight.len() == 0 && !c.unsynced && !c.inCopy && s.txIdle()
+		idle := c.server == s && !c.isClosing() && c.inflight.len() == 0 && !c.unsynced && !c.inCopy && s.txIdle()
 		if idle {
 			// From here on the client sends nothing more to any server (forward).
-			c.closing = true
+			c.startClosing()
 		}
 		c.mu.Unlock()
 		if idle {

@@ -126,9 +126,11 @@ func (c *client) countPin(was pins) {
 	now := c.sess.pins
 	switch {
 	case now != 0 && was == 0:
+		c.pinnedNow()
 		c.pool.stats.pinned.Add(1)
 		c.pl.log.Debug("client pinned to its server connection", "client", c.id, "user", c.user, "database", c.database, "reason", now.String())
 	case was != 0 && now == 0:
+		c.unpinnedNow()
 		c.pool.stats.pinned.Add(-1)
 		c.pl.log.Debug("client unpinned", "client", c.id)
 	}
@@ -140,7 +142,7 @@ func (c *client) countPin(was pins) {
 // outcome. Call with c.mu held.
 func (c *client) startPinCheck(status byte) bool {
 	if !c.sess.pinCheck || status != 'I' || !c.sess.pins.has(serverPins) || c.inflight.len() > 0 || c.unsynced ||
-		c.inCopy || c.streamIn || c.closing || c.checking != nil || c.cfg.mode != PoolTransaction {
+		c.inCopy || c.streamIn || c.isClosing() || c.checking != nil || c.cfg.mode != PoolTransaction {
 		return false
 	}
 	c.sess.pinCheck = false
@@ -168,7 +170,7 @@ func (c *client) checkPins(s *server) {
 			c.serverGone(s, err) // the session, and its state, is gone
 			return
 		}
-		if c.server == s && !c.closing {
+		if c.server == s && !c.isClosing() {
 			s.owner.Store(&c.ref)
 		}
 		c.sess.pinCheck = true // try again when the next transaction ends
@@ -180,7 +182,7 @@ func (c *client) checkPins(s *server) {
 	if remain, ok := remainingPins(rows); ok {
 		c.countPin(c.sess.checked(remain))
 	}
-	if c.server == s && !c.closing {
+	if c.server == s && !c.isClosing() {
 		if c.sess.pins == 0 && !c.pinned {
 			release = true
 			c.server = nil
@@ -188,7 +190,7 @@ func (c *client) checkPins(s *server) {
 			s.owner.Store(&c.ref)
 		}
 	}
-	if release && !c.closing {
+	if release && !c.isClosing() {
 		c.setReadDeadlineLocked()
 	}
 	close(done)
@@ -196,7 +198,7 @@ func (c *client) checkPins(s *server) {
 	if !release {
 		return
 	}
-	c.setState(clientIdle)
+	c.unboundIdle()
 	if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
 		s.setState(serverUsed)
 		if err := s.exec(reset, timeout); err != nil {

@@ -154,7 +154,7 @@ func (pl *Pooler) handle(conn net.Conn) {
 	}
 	c.ref.s = c
 	c.rd.SetMaxMessageSize(loginMaxMessageSize) // until the client has logged in
-	c.setState(clientLogin)
+	c.state.Store(int32(clientLogin))
 	pl.wg.Add(1)
 	go pl.serveClient(c, g)
 }
@@ -188,7 +188,7 @@ func (pl *Pooler) serveClient(c *client, g *Config) {
 func (pl *Pooler) endClient(c *client) {
 	c.logClosing()
 	c.unbind()
-	c.setState(clientClosed)
+	c.closedNow()
 	pl.unregister(c)
 	c.close()
 	c.rd.Free()
