@@ -114,6 +114,7 @@ func (r *Request) AddFrag(shard int, readOnly bool) *Frag {
 	f := r.spare[n]
 	f.Shard = shard
 	f.ReadOnly = readOnly
+	f.Replicate = false
 	f.Class = 0
 	f.Payload = f.Payload[:0]
 	r.Frags = append(r.Frags, f)
@@ -126,6 +127,12 @@ type Frag struct {
 	Shard int
 	// ReadOnly fragments may go to a replica.
 	ReadOnly bool
+	// Replicate asks for a write to go to every live server of its shard, the primary
+	// and its replicas (memcached replicated pools): the client gets one reply, the
+	// primary's, or the first live replica's while the primary is down; the copies'
+	// replies are consumed. See "Replicated writes" in the package documentation. It
+	// is ignored for a ReadOnly fragment and in a shard without replicas.
+	Replicate bool
 	// Class is the class of server connection that carries the fragment (see
 	// ClassCodec); 0 for a plain Codec.
 	Class uint8
@@ -141,6 +148,9 @@ type Frag struct {
 	srv    *server
 	readAt time.Time // when the proxy read the request from its client: its deadline is readAt + timeout
 	sentAt time.Time
+	// copy marks a replicated write's copy for another server of the shard: nobody
+	// waits for it, its outcome is counted and dropped (see poolState.replicate).
+	copy bool
 }
 
 // replyMeter counts, for one client, the replies its server connections delivered:
@@ -153,6 +163,9 @@ type replyMeter struct {
 // complete records the fragment's outcome and wakes its client. The reply bytes are
 // copied; after complete the fragment belongs to its client again.
 func (f *Frag) complete(reply []byte, err error) {
+	if f.copy {
+		return // the server counted it (responses, errors); nobody waits for it
+	}
 	if err == nil {
 		f.reply = append(f.reply[:0], reply...)
 		if m := f.meter; m != nil {

@@ -96,7 +96,25 @@
 //
 // Read-only requests (as the Codec marks them) go to a shard's primary or replicas by
 // the pool's read policy. While a shard's primary is down (ejected after failures) and
-// the shard has replicas, writes to it fail at once with ErrPrimaryDown.
+// the shard has replicas, writes to it fail at once with ErrPrimaryDown (Redis: the
+// replicas follow the primary by themselves and refuse writes).
+//
+// # Replicated writes
+//
+// A fragment with Replicate set (memcached, whose servers do not replicate) is sent
+// to every live server of its shard; one reply answers the client and the others are
+// consumed (counted in the servers' stats, never written anywhere). The answer comes
+// from the primary, or while it is down from the first live replica in the file's
+// order; a fragment also ReadOnly (a read that changes the item, such as gat) is
+// answered by the server the read policy picks (the primary's choice when that one is
+// down). With no live server the fragment fails with ErrNoServer. The client does not
+// wait for the copies: each has its own copy of the payload and the client's lane and
+// read time, so on each server it runs in the client's order (a later read by the
+// same client of that server sees it) and expires with the request's deadline. A
+// server that is down gets no copy and misses the write. Nothing more is promised:
+// no atomicity across servers, and a server that failed a copy (or answered it
+// differently, such as NOT_STORED or another cas or incr value) stays as it is. The
+// copies are bounded as any request is, by their server's queue and the timeout.
 //
 // # Reload
 //

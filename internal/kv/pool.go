@@ -47,6 +47,10 @@ func (st *poolState) dispatch(f *Frag) {
 	}
 	nodes := st.nodes[f.Shard]
 	node := sharding.NodeID{Shard: f.Shard}
+	if f.Replicate && len(nodes) > 1 {
+		st.replicate(f, nodes)
+		return
+	}
 	if len(nodes) > 1 {
 		if f.ReadOnly && st.policy != sharding.ReadPrimary {
 			n, ok := st.shards.PickRead(f.Shard, st.policy)
@@ -64,6 +68,54 @@ func (st *poolState) dispatch(f *Frag) {
 	s := nodes[node.Replica]
 	f.srv = s
 	s.enqueue(f)
+}
+
+// replicate sends a replicated fragment (Frag.Replicate) to every live server of its
+// shard. One of them answers: for a write, the primary or, while it is down, the
+// first live replica in the file's order; for a read that also writes (ReadOnly as
+// well, such as memcached's gat), the server the read policy picks, or the write's
+// choice when that one is down. Every other live server gets a copy. A copy has its
+// own payload (f's belongs to the client again as soon as f completes) and f's lane
+// and read time, so it travels on the connection the client's own requests to that
+// server use, in order, and expires with f's deadline. Servers that are down get no
+// copy: they miss the write. With no live server at all f fails with ErrNoServer.
+func (st *poolState) replicate(f *Frag, nodes []*server) {
+	answer := -1
+	if f.ReadOnly && st.policy != sharding.ReadPrimary {
+		n, ok := st.shards.PickRead(f.Shard, st.policy)
+		if !ok {
+			f.complete(nil, ErrNoReplica)
+			return
+		}
+		if st.shards.Live(n) {
+			answer = n.Replica
+		}
+	}
+	for j := 0; answer < 0 && j < len(nodes); j++ {
+		if st.shards.Live(sharding.NodeID{Shard: f.Shard, Replica: j}) {
+			answer = j
+		}
+	}
+	if answer < 0 {
+		f.complete(nil, ErrNoServer)
+		return
+	}
+	// The copies take their payload before f is queued: once f completes, the client
+	// may reuse it.
+	var buf [4]*Frag
+	copies := buf[:0]
+	for j := range nodes {
+		if j == answer || !st.shards.Live(sharding.NodeID{Shard: f.Shard, Replica: j}) {
+			continue
+		}
+		copies = append(copies, &Frag{Shard: f.Shard, Class: f.Class, Payload: append([]byte(nil), f.Payload...),
+			lane: f.lane, readAt: f.readAt, copy: true, srv: nodes[j]})
+	}
+	f.srv = nodes[answer]
+	nodes[answer].enqueue(f)
+	for _, c := range copies {
+		c.srv.enqueue(c)
+	}
 }
 
 // pool is one pool of the configuration: a listener and the clients it accepted.

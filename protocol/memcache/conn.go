@@ -74,7 +74,7 @@ func (p *Plan) reset() {
 
 func (p *Plan) single(shard int, readOnly bool) *Part {
 	pt := &p.one[0]
-	pt.Shard, pt.ReadOnly, pt.Payload = shard, readOnly, pt.Payload[:0]
+	pt.Shard, pt.ReadOnly, pt.Fetch, pt.Payload = shard, readOnly, false, pt.Payload[:0]
 	p.Parts = p.one[:]
 	return pt
 }
@@ -148,10 +148,12 @@ func (c *Conn) parseText(buf []byte, p *Plan, sh Sharder) (int, error) {
 			return n, nil
 		}
 		pt := p.single(p.split.Parts[0].Shard, r.ReadOnly)
+		pt.Fetch = r.Cmd.IsRetrieval()
 		pt.Payload = append(pt.Payload, r.Raw...)
 		p.kind = planText
 	default:
 		pt := p.single(sh.Shard(r.Keys[0]), r.ReadOnly)
+		pt.Fetch = r.Cmd.IsRetrieval() || r.Cmd == CmdMetaGet
 		pt.Payload = AppendServerForm(pt.Payload, r)
 		p.kind = planText
 		p.text = r.Rule()
@@ -201,6 +203,10 @@ func (c *Conn) parseBinary(buf []byte, p *Plan, sh Sharder) (int, error) {
 			key = []byte(VersionRouteKey)
 		}
 		pt := p.single(sh.Shard(key), r.ReadOnly)
+		switch r.Opcode {
+		case OpGet, OpGetQ, OpGetK, OpGetKQ, OpGAT, OpGATQ, OpGATK, OpGATKQ:
+			pt.Fetch = true
+		}
 		pt.Payload = AppendBinaryServerForm(pt.Payload, r)
 		p.kind, p.Rewrite = planBinary, true
 		p.bin = r.Rule()

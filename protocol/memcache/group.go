@@ -130,7 +130,7 @@ func (g *BinaryGroup) part(shard int) int32 {
 	} else {
 		g.Parts = append(g.Parts, Part{Shard: shard})
 	}
-	g.Parts[p].ReadOnly = true
+	g.Parts[p].ReadOnly, g.Parts[p].Fetch = true, true
 	return p
 }
 

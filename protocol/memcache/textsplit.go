@@ -12,6 +12,11 @@ type Sharder interface {
 type Part struct {
 	Shard    int
 	ReadOnly bool
+	// Fetch reports a part whose reply carries items, as a get's does: every get
+	// family request, including those that also change the item (gat, gats, mg with
+	// T or N, binary gat), which are not ReadOnly. A replicating proxy sends such a
+	// part to every copy of the data and may take its reply from any of them.
+	Fetch bool
 	// Payload is the bytes to send, owned by the split that built it and reused by
 	// its next Build.
 	Payload []byte
@@ -68,7 +73,7 @@ func (s *TextSplit) Build(req *TextRequest, sh Sharder) {
 				s.Parts = append(s.Parts, Part{Shard: shard})
 			}
 			pt := &s.Parts[p]
-			pt.ReadOnly = req.ReadOnly
+			pt.ReadOnly, pt.Fetch = req.ReadOnly, req.Cmd.IsRetrieval()
 			for i, t := range prefix {
 				if i > 0 {
 					pt.Payload = append(pt.Payload, ' ')

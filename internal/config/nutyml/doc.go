@@ -56,7 +56,8 @@
 //	                      server_password. Redis pools only.
 //	replicas              a mapping from a server (its name, or "host:port") to a list of
 //	                      its replicas, "host:port" or "/path/to/socket". Replicas never
-//	                      change where keys are placed; they serve reads per read_policy.
+//	                      change where keys are placed; they serve reads per read_policy,
+//	                      and in memcached pools they also receive every write.
 //	read_policy           where reads go: primary (default), prefer-primary, replica,
 //	                      prefer-replica. With replica, every server must have replicas.
 //	client_timeout        milliseconds a client connection may stay idle (no request

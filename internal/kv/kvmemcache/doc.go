@@ -18,6 +18,17 @@
 // expiry, CAS on every reply); translating text to binary would lose meta commands.
 // Both kinds share the server's stats, timeout and failure count.
 //
+// # Replicas
+//
+// A memcached pool's replicas (the replicas: key) receive every write: Parse marks
+// each fragment that is not read-only as kv.Frag.Replicate, and the engine sends it
+// to the primary and every live replica (see "Replicated writes" in package kv). The
+// fragments whose replies carry items (the get family, gat and mg with T or N
+// included) are ReadOnly for the engine, so the read policy picks the server whose
+// reply answers them; gat and touching mg are also replicated, so every copy's expiry
+// moves. A cas carries the cas value the client read, from whichever server answered
+// its gets: a server whose value differs refuses it and keeps its item.
+//
 // # Errors
 //
 // A failed request is answered "SERVER_ERROR <text>" with twemproxy's texts:

@@ -29,7 +29,10 @@ func (s *session) Parse(buf []byte, kr *kv.Request, rt kv.Router) (int, error) {
 	}
 	for i := range pl.Parts {
 		pt := &pl.Parts[i]
-		f := kr.AddFrag(pt.Shard, pt.ReadOnly)
+		// Writes (and reads that change the item, such as gat) reach the primary and
+		// its replicas; a reply carrying items may come from a replica.
+		f := kr.AddFrag(pt.Shard, pt.ReadOnly || pt.Fetch)
+		f.Replicate = !pt.ReadOnly
 		f.Class = class
 		f.Payload = append(f.Payload, pt.Payload...)
 	}

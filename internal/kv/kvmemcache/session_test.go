@@ -90,3 +90,54 @@ func TestErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionReplicateFlags: writes (and reads that change the item) are replicated;
+// replies carrying items may come from a replica; pure reads are not replicated.
+func TestSessionReplicateFlags(t *testing.T) {
+	c, err := New(&nutyml.Pool{}, memcache.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := func(op byte, extras []byte, value string) string {
+		return string(memcache.AppendBinaryRequest(nil, op, 7, 0, extras, []byte("k1"), []byte(value)))
+	}
+	cases := []struct {
+		in                  string
+		readOnly, replicate bool
+	}{
+		{"get a1\r\n", true, false},
+		{"gets a1 b1\r\n", true, false},
+		{"gat 10 a1\r\n", true, true},
+		{"gats 10 a1 b1\r\n", true, true},
+		{"set a1 0 0 1\r\nx\r\n", false, true},
+		{"add a1 0 0 1 noreply\r\nx\r\n", false, true},
+		{"cas a1 0 0 1 5\r\nx\r\n", false, true},
+		{"delete a1\r\n", false, true},
+		{"incr a1 1\r\n", false, true},
+		{"touch a1 10\r\n", false, true},
+		{"mg a1 v\r\n", true, false},
+		{"mg a1 v T10\r\n", true, true},
+		{"ms a1 1\r\nx\r\n", false, true},
+		{"md a1 q\r\n", false, true},
+		{"ma a1\r\n", false, true},
+		{"version\r\n", true, false},
+		{bin(memcache.OpGet, nil, ""), true, false},
+		{bin(memcache.OpGAT, []byte{0, 0, 0, 10}, ""), true, true},
+		{bin(memcache.OpSet, make([]byte, 8), "v"), false, true},
+		{bin(memcache.OpDelete, nil, ""), false, true},
+		{bin(memcache.OpTouch, []byte{0, 0, 0, 10}, ""), false, true},
+	}
+	for _, tc := range cases {
+		s := c.NewSession()
+		var r kv.Request
+		n, err := s.Parse([]byte(tc.in), &r, lastByte(2))
+		if err != nil || n != len(tc.in) || len(r.Frags) == 0 {
+			t.Fatalf("parse %q: %d %v %d frags", tc.in, n, err, len(r.Frags))
+		}
+		for _, f := range r.Frags {
+			if f.ReadOnly != tc.readOnly || f.Replicate != tc.replicate {
+				t.Errorf("%q: ReadOnly %v Replicate %v, want %v %v", tc.in, f.ReadOnly, f.Replicate, tc.readOnly, tc.replicate)
+			}
+		}
+	}
+}
