@@ -164,11 +164,16 @@ max_client_conn = 1000
 logfile = $tmp/pgpool/pgpool.log
 pidfile = $tmp/pgpool/pgpool.pid
 EOF
+  if [ "$(id -u)" -eq 0 ]; then
+    # As PgBouncer, pgpool refuses to run as root: it binds, then becomes postgres.
+    echo "user = postgres" >>"$tmp/pgpool/pgbouncer.ini"
+    chown -R postgres: "$tmp/pgpool"
+  fi
   "$tmp/bin/pgpool" check-config "$tmp/pgpool/pgbouncer.ini"
-  "$tmp/bin/pgpool" "$tmp/pgpool/pgbouncer.ini" 2>>"$tmp/pgpool/pgpool.log" &
+  "$tmp/bin/pgpool" -q "$tmp/pgpool/pgbouncer.ini" 2>>"$tmp/pgpool/pgpool.log" &  # -q: the logfile only, as pgbouncer -q
   pids+=($!)
   wait_port "$pgpool_port" 30
-  echo "pgpool $("$tmp/bin/pgpool" version | cut -d' ' -f2) listens on 127.0.0.1:$pgpool_port (pool_size 10, pool_mode = transaction; the default is session, as in PgBouncer)"
+  echo "$("$tmp/bin/pgpool" version) listens on 127.0.0.1:$pgpool_port (pool_size 10, pool_mode = transaction; the default is session, as in PgBouncer)"
 }
 
 run_pgpool_workload() {
@@ -178,7 +183,7 @@ run_pgpool_workload() {
     -admin-dsn "postgres://admin:admin-secret@127.0.0.1:$pgpool_port/pgbouncer?sslmode=disable" \
     -pg-dsn "$pg_dsn"
   local errors
-  errors=$(grep -c 'level=ERROR' "$tmp/pgpool/pgpool.log" || true)
+  errors=$(grep -cE '\] (ERROR|FATAL) ' "$tmp/pgpool/pgpool.log" || true)  # PgBouncer's log format
   echo "  pgpool log: $(wc -l <"$tmp/pgpool/pgpool.log") lines, $errors errors"
 }
 
