@@ -10,7 +10,7 @@ import (
 var errFastClosed = errors.New("pgpool: session closed by server_fast_close")
 
 // fastCloseReason is what the client and the log are told, as PgBouncer says it.
-const fastCloseReason = "database configuration changed"
+const fastCloseReason = reasonConfigChanged
 
 // fastClose applies server_fast_close, called by the janitor: in session mode, a
 // server connection that must close (RECONNECT, or a reload that changed where the
@@ -71,7 +71,7 @@ func (p *pool) fastClose() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v.s.close()
+			v.s.closeBecause(fastCloseReason)
 			// Do not let a client that stopped reading hold the janitor up.
 			v.c.conn.SetWriteDeadline(time.Now().Add(time.Second))
 			v.c.sendError(fatalf(CodeAdminShutdown, "closing because: %s (server_fast_close)", fastCloseReason))

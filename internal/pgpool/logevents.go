@@ -101,6 +101,8 @@ const (
 	reasonServerLifetime = "server lifetime over"
 	reasonServerCrashed  = "server conn crashed?"
 	reasonServerClosed   = "server connection closed by pgpool"
+	reasonConfigChanged  = "database configuration changed"
+	reasonConnectTimeout = "connect timeout"
 )
 
 // closeBecause closes the server connection, logging reason when it closes.

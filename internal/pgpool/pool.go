@@ -609,10 +609,14 @@ func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.D
 	}
 	if p.closed || (!s.expiresAt.IsZero() && now.After(s.expiresAt)) || s.stale(p.cfg) {
 		expired := !p.closed && !s.expiresAt.IsZero() && now.After(s.expiresAt)
+		stale := !p.closed && s.stale(p.cfg)
 		p.mu.Unlock()
-		if expired {
+		switch {
+		case expired:
 			s.closeBecause(reasonServerLifetime)
-		} else {
+		case stale:
+			s.closeBecause(reasonConfigChanged)
+		default:
 			s.close()
 		}
 		return "", 0
@@ -671,9 +675,9 @@ func (p *pool) resumeRelease(s *server, transactionEnd bool) {
 }
 
 // stale reports whether a connection was opened for a configuration that has since
-// changed where it matters (address, database, user).
+// changed where it matters (address, server TLS settings).
 func (s *server) stale(cfg *poolConfig) bool {
-	return !cfg.server.hasAddr(s.addr)
+	return !cfg.server.hasAddr(s.addr) || s.tlsKey != cfg.server.tlsKey
 }
 
 // serverClosed forgets a connection whose reader has ended, and lets a waiter open a
@@ -779,6 +783,25 @@ func (p *pool) maintain(now time.Time) {
 			}
 		}()
 	}
+}
+
+// takeStaleIdle removes from the idle list the connections stale under cfg and
+// returns them for the caller to close. Call with p.mu held.
+func (p *pool) takeStaleIdle(cfg *poolConfig) []*server {
+	var out []*server
+	keep := p.idle[:0]
+	for _, s := range p.idle {
+		if s.stale(cfg) {
+			out = append(out, s)
+			continue
+		}
+		keep = append(keep, s)
+	}
+	for i := len(keep); i < len(p.idle); i++ {
+		p.idle[i] = nil
+	}
+	p.idle = keep
+	return out
 }
 
 // closeAll closes every connection (KILL, reload removal, shutdown) and fails waiters.

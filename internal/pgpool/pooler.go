@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -399,6 +400,12 @@ func userMax(g *Config, user string) int {
 	return g.MaxUserConnections
 }
 
+// serverTLSKey identifies the server_tls_* settings of g.
+func serverTLSKey(g *Config) string {
+	f := g.ServerTLSFiles
+	return strings.Join([]string{g.ServerTLSMode, f.KeyFile, f.CertFile, f.CAFile, f.Protocols, f.Ciphers}, "\x00")
+}
+
 // resolvePool computes a pool's settings from the global ones and its entries.
 func resolvePool(g *Config, database, user string, db *Database, cred *auth.Credentials) *poolConfig {
 	cfg := &poolConfig{
@@ -440,6 +447,7 @@ func resolvePool(g *Config, database, user string, db *Database, cred *auth.Cred
 		connectTimeout: g.ServerConnectTimeout,
 		tlsMode:        g.ServerTLSMode,
 		tlsConfig:      g.ServerTLS,
+		tlsKey:         serverTLSKey(g),
 		stickyHost:     db.LoadBalanceDisable,
 		connectQuery:   db.ConnectQuery,
 	}
@@ -661,11 +669,15 @@ func (pl *Pooler) Reload(cfg *Config) {
 		pl.log.Warn("metrics_listen changes need a restart", "running", old.MetricsListen, "new", cfg.MetricsListen)
 	}
 	var removed []*pool
+	var stale []*server
 	defer func() {
 		// Closed outside pl.mu: closing sockets takes a moment per connection.
 		for _, p := range removed {
 			p.closeAll(ErrPoolClosed)
 			p.bg.Wait()
+		}
+		for _, s := range stale {
+			s.closeBecause(reasonConfigChanged)
 		}
 	}()
 	pl.mu.Lock()
@@ -681,6 +693,13 @@ func (pl *Pooler) Reload(cfg *Config) {
 		ncfg := resolvePool(cfg, key.database, key.user, db, p.cfg.server.cred)
 		if db.Password == "" && db.User == "" {
 			ncfg.server.cred = p.cfg.server.cred
+		}
+		if ncfg.server.tlsKey != p.cfg.server.tlsKey || ncfg.server.addr != p.cfg.server.addr {
+			// Server connections opened under the old settings are closed, idle ones
+			// now, the others when their client is done with them (put, fastclose.go);
+			// the last failure says nothing of a connect under the new ones.
+			p.lastErr, p.lastErrAt, p.lastErrRefused = nil, time.Time{}, false
+			stale = append(stale, p.takeStaleIdle(ncfg)...)
 		}
 		p.cfg = ncfg
 		if dl := pl.dbLimits[key.database]; dl != nil {

@@ -72,6 +72,7 @@ type server struct {
 	pid, secret uint32 // the server's own BackendKeyData
 	addr        string // the address it was dialled at (for cancel requests)
 	tls         bool
+	tlsKey      string // serverOptions.tlsKey of the settings it was opened with
 
 	// wmu is held while the owner flushes w. The owner can lose the connection the
 	// moment PostgreSQL has its last message, before Flush returns; release takes wmu
@@ -129,6 +130,9 @@ type serverOptions struct {
 	connectTimeout time.Duration
 	tlsMode        string // disable, allow, prefer, require, verify-ca, verify-full
 	tlsConfig      *tls.Config
+	// tlsKey identifies the server_tls_* settings tlsMode and tlsConfig come from: a
+	// connection opened under other ones is closed when it is next free (stale).
+	tlsKey string
 	// hosts is the database's host list when it has more than one host; network and
 	// addr are then the address of the attempt (hosts.go).
 	hosts        []endpoint
@@ -152,7 +156,7 @@ func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
 	}
 	conn.SetDeadline(deadline)
 	s := &server{
-		id: id, pool: p, conn: conn, addr: o.addr,
+		id: id, pool: p, conn: conn, addr: o.addr, tlsKey: o.tlsKey,
 		params:    make(map[string]string),
 		sets:      make(map[string]string),
 		createdAt: time.Now(),
@@ -281,6 +285,9 @@ func (s *server) startTLS(o *serverOptions) error {
 	case "verify-full":
 		if cfg.ServerName == "" {
 			cfg.ServerName, _, _ = net.SplitHostPort(o.addr)
+		}
+		if cfg.VerifyConnection != nil {
+			cfg.VerifyConnection = serverVerifier(cfg.RootCAs, cfg.ServerName, true)
 		}
 	}
 	tc := tls.Client(s.conn, cfg)

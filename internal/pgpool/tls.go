@@ -273,15 +273,78 @@ func BuildServerTLS(mode string, f TLSFiles) (*tls.Config, error) {
 			return nil, err
 		}
 	}
-	if mode == "verify-ca" {
-		// Check the chain but not the name: Go checks both unless told otherwise.
-		roots := cfg.RootCAs
+	if mode == "verify-ca" || mode == "verify-full" {
+		// pgpool checks the chain, and for verify-full the name, itself: Go would refuse
+		// a certificate naming its host only in the Common Name, which libpq and
+		// PgBouncer accept when it has no subjectAltName.
+		// For verify-full the connect names the host (serverVerifier); until then
+		// the configuration's ServerName is checked.
 		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			return verifyChain(cs, roots)
+		host := ""
+		if mode == "verify-full" {
+			host = cfg.ServerName
 		}
+		cfg.VerifyConnection = serverVerifier(cfg.RootCAs, host, mode == "verify-full")
 	}
 	return cfg, nil
+}
+
+// serverVerifier checks a server's certificate chain against roots (nil: the
+// system's) and, when full, that it names host.
+func serverVerifier(roots *x509.CertPool, host string, full bool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		err := verifyChain(cs, roots)
+		if err == nil && full {
+			err = verifyHostname(cs.PeerCertificates[0], host)
+		}
+		if err != nil {
+			return &CertVerifyError{Err: err}
+		}
+		return nil
+	}
+}
+
+// CertVerifyError is a server certificate that server_tls_sslmode verify-ca or
+// verify-full rejects; its text starts with OpenSSL's "certificate verify failed",
+// which PgBouncer logs.
+type CertVerifyError struct{ Err error }
+
+func (e *CertVerifyError) Error() string { return "certificate verify failed: " + e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *CertVerifyError) Unwrap() error { return e.Err }
+
+// errHostMismatch: the certificate does not name the host connected to.
+var errHostMismatch = errors.New("pgpool: server certificate does not match host name")
+
+// verifyHostname checks that cert names host, as libpq does: by its
+// subjectAltNames when it has any, else by its Common Name (a leading "*." matches
+// one label).
+func verifyHostname(cert *x509.Certificate, host string) error {
+	if len(cert.DNSNames) > 0 || len(cert.IPAddresses) > 0 {
+		return cert.VerifyHostname(host)
+	}
+	if cnMatches(cert.Subject.CommonName, host) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q is not %q", errHostMismatch, host, cert.Subject.CommonName)
+}
+
+// cnMatches reports whether a certificate's Common Name names host
+// (case-insensitively; "*.example.com" matches one label in its place).
+func cnMatches(cn, host string) bool {
+	cn, host = strings.ToLower(strings.TrimSuffix(cn, ".")), strings.ToLower(strings.TrimSuffix(host, "."))
+	if cn == "" || host == "" {
+		return false
+	}
+	if cn == host {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(cn, "*."); ok {
+		label, dom, ok := strings.Cut(host, ".")
+		return ok && label != "" && dom == rest
+	}
+	return false
 }
 
 // errNoServerCert: the server sent no certificate to verify.
