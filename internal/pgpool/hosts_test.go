@@ -285,7 +285,7 @@ func TestServerFastClose(t *testing.T) {
 	admin, adminPW := "adm_"+f.user, "apw"
 	cfg.AdminUsers = []string{admin}
 	cfg.Userlist[admin] = adminPW
-	pl, addr := startPooler(t, cfg)
+	pl, addr, log := startPoolerLog(t, cfg)
 	host, port, _ := net.SplitHostPort(addr)
 	adm := adminConnect(t, fmt.Sprintf("postgres://%s:%s@%s:%s/pgbouncer?sslmode=disable", admin, adminPW, host, port))
 	adminExecOK(t, adm, "SET server_fast_close = 1")
@@ -325,6 +325,9 @@ func TestServerFastClose(t *testing.T) {
 	waitGone(idlePID)
 	if _, err := idle.Exec(ctx, "select 1"); err == nil {
 		t.Error("the idle client's session survived server_fast_close")
+	}
+	if !strings.Contains(log.String(), "closing because: database configuration changed") {
+		t.Errorf("no \"closing because: database configuration changed\" line:\n%s", log.String())
 	}
 	// The transaction goes on (the janitor runs three times a second meanwhile) ...
 	for i := 0; i < 4; i++ {

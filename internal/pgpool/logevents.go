@@ -103,6 +103,7 @@ const (
 	reasonServerClosed   = "server connection closed by pgpool"
 	reasonConfigChanged  = "database configuration changed"
 	reasonConnectTimeout = "connect timeout"
+	reasonConnectFailed  = "connect failed"
 )
 
 // closeBecause closes the server connection, logging reason when it closes.

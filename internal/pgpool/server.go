@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -149,8 +150,14 @@ func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
 	}
 	deadline := time.Now().Add(timeout)
 	d := net.Dialer{Deadline: deadline, KeepAlive: 30 * time.Second}
+	start := time.Now()
 	conn, err := d.Dial(o.network, o.addr)
 	if err != nil {
+		if p != nil {
+			s := &server{id: id, addr: o.addr, createdAt: start, logDB: p.database, logUser: o.user}
+			s.reason.Store(ptrTo(reasonConnectFailed))
+			s.logClosing(p)
+		}
 		return nil, &Error{Severity: "FATAL", Code: CodeConnectionFailure,
 			Message: fmt.Sprintf("server connection failed: %v", err), Err: err}
 	}
@@ -169,6 +176,11 @@ func connectServer(p *pool, id uint64, o *serverOptions) (*server, error) {
 	s.setState(serverLogin)
 	if err := s.login(o); err != nil {
 		conn.Close()
+		if p != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// server_connect_timeout ended the login, as PgBouncer logs it.
+			s.reason.Store(ptrTo(reasonConnectTimeout))
+			s.logClosing(p)
+		}
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
