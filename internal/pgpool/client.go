@@ -128,6 +128,7 @@ func (c *client) run() error {
 		if err != nil {
 			return c.readError(err)
 		}
+		c.pl.susp.park(c.pl.done) // SUSPEND: what was read waits for RESUME
 		if typ == wire.Terminate {
 			c.terminated = true
 			return nil

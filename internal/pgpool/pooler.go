@@ -42,6 +42,7 @@ type Pooler struct {
 	clients  map[*client]struct{}
 	cancels  map[uint64]*client
 	paused   map[string]bool // database -> paused ("" = all)
+	susp     suspendGate     // SUSPEND (suspend.go)
 	lns      []net.Listener
 
 	nextServerID atomic.Uint64

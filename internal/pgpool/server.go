@@ -316,11 +316,34 @@ func (s *server) startTLS(o *serverOptions) error {
 func (s *server) readLoop() {
 	defer close(s.done)
 	defer s.rd.Free()
+	// SUSPEND holds the reader between batches: once a batch has been read it is
+	// relayed and flushed before the reader parks (suspend.go).
+	var gate *suspendGate
+	var done <-chan struct{}
+	if s.pool != nil && s.pool.pooler != nil {
+		gate, done = &s.pool.pooler.susp, s.pool.pooler.done
+	}
+	inBatch := false
+	defer func() {
+		if inBatch {
+			gate.leave()
+		}
+	}()
+	endBatch := func() {
+		if inBatch && !s.rd.HasMessage() {
+			gate.leave()
+			inBatch = false
+		}
+	}
 	for {
 		typ, msg, err := s.rd.NextPart()
 		if err != nil {
 			s.fail(err)
 			return
+		}
+		if gate != nil && !inBatch {
+			gate.enter(done)
+			inBatch = true
 		}
 		if s.rd.Remaining() > 0 {
 			if msg, err = s.longMessage(typ, msg); err != nil {
@@ -328,6 +351,7 @@ func (s *server) readLoop() {
 				return
 			}
 			if msg == nil {
+				endBatch()
 				continue // streamed to the client, or nobody's
 			}
 		}
@@ -348,6 +372,7 @@ func (s *server) readLoop() {
 			if typ == wire.ErrorResponse && postgres.FatalResponse(msg) {
 				s.close()
 			}
+			endBatch()
 			continue
 		}
 		ref.s.serverMessage(s, typ, msg)
@@ -356,6 +381,7 @@ func (s *server) readLoop() {
 				ref.s.serverFlush(s)
 			}
 			s.rd.Release()
+			endBatch()
 		}
 	}
 }

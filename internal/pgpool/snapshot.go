@@ -25,6 +25,7 @@ func (pl *Pooler) Snapshot() *Snapshot {
 		Version:    VersionString,
 		ListenPort: pl.listenPort(),
 		Paused:     pl.isPaused(""),
+		Suspended:  pl.susp.on.Load(),
 		Sizes: admin.Sizes{
 			User:     int(unsafe.Sizeof(User{})),
 			Database: int(unsafe.Sizeof(Database{})),

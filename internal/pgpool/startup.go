@@ -205,10 +205,11 @@ func (c *client) negotiateTLS(g *Config) error {
 
 // login authenticates the client and links it to its pool.
 func (c *client) login() error {
-	g := c.pl.settings()
 	if adminDatabases[c.database] {
-		return c.loginAdmin(g)
+		return c.loginAdmin(c.pl.settings())
 	}
+	c.pl.susp.park(c.pl.done) // new clients wait out SUSPEND
+	g := c.pl.settings()
 	db, ok := g.database(c.database)
 	if !ok {
 		// Authenticate first, as for a real database (without auth_query), so that

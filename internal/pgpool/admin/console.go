@@ -106,6 +106,14 @@ type Control interface {
 	// waits until it has none: ErrPauseCanceled if the pause is lifted meanwhile,
 	// ErrShuttingDown if the pooler shuts down.
 	WaitReleased(database string) error
+	// Suspend is SUSPEND: no socket's data is processed any more until Unsuspend;
+	// it returns once what was under way has been flushed (ErrShuttingDown if the
+	// pooler shuts down meanwhile).
+	Suspend() error
+	// Suspended reports whether SUSPEND is in force.
+	Suspended() bool
+	// Unsuspend lifts SUSPEND; false if it was not in force.
+	Unsuspend() bool
 	// Kill closes every client and server connection of the database.
 	Kill(database string)
 	// Reconnect closes the database's ("" = all) server connections, idle ones now
@@ -340,7 +348,7 @@ func waitError(err error) error {
 // pools concerned has been released and closed.
 func (st *statement) pause() (*Reply, error) {
 	ctl := st.con.Control
-	if ctl.Paused("") {
+	if ctl.Paused("") || ctl.Suspended() {
 		return nil, consoleErr("already suspended/paused")
 	}
 	db := st.cmd.Arg
@@ -360,6 +368,9 @@ func (st *statement) pause() (*Reply, error) {
 func (st *statement) resume() (*Reply, error) {
 	ctl := st.con.Control
 	db := st.cmd.Arg
+	if db == "" && ctl.Unsuspend() {
+		return done("RESUME")
+	}
 	if db == "" {
 		if !ctl.Paused("") {
 			return nil, consoleErr("pooler is not paused/suspended")
@@ -380,7 +391,7 @@ func (st *statement) resume() (*Reply, error) {
 // once and the database stays paused until RESUME.
 func (st *statement) kill() (*Reply, error) {
 	ctl := st.con.Control
-	if ctl.Paused("") {
+	if ctl.Paused("") || ctl.Suspended() {
 		return nil, consoleErr("already suspended/paused")
 	}
 	db := st.cmd.Arg
@@ -480,11 +491,18 @@ func (st *statement) shutdown() (*Reply, error) {
 	return nil, ErrExit
 }
 
-// suspend is SUSPEND, which hands sockets to a new process in PgBouncer; pgpool has
-// no online restart.
+// suspend is SUSPEND: what is under way is flushed, then no socket's data is
+// processed (new clients wait) until RESUME; the console goes on.
 func (st *statement) suspend() (*Reply, error) {
 	if err := st.requireNoArg(); err != nil {
 		return nil, err
 	}
-	return nil, &Error{Code: CodeFeatureNotSupported, Message: "SUSPEND is not supported by pgpool; use PAUSE"}
+	ctl := st.con.Control
+	if ctl.Paused("") || ctl.Suspended() {
+		return nil, consoleErr("already suspended/paused")
+	}
+	if err := waitError(ctl.Suspend()); err != nil {
+		return nil, err
+	}
+	return done("SUSPEND")
 }

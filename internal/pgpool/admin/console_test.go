@@ -11,13 +11,14 @@ import (
 
 // fakeControl records what the console asks of it.
 type fakeControl struct {
-	paused   map[string]bool
-	known    map[string]bool
-	calls    []string
-	waitErr  error
-	setErr   error
-	reload   error
-	snapshot *Snapshot
+	paused    map[string]bool
+	known     map[string]bool
+	calls     []string
+	waitErr   error
+	setErr    error
+	suspended bool
+	reload    error
+	snapshot  *Snapshot
 }
 
 func newFake() *fakeControl {
@@ -33,11 +34,21 @@ func (f *fakeControl) Paused(db string) bool          { return f.paused[db] }
 func (f *fakeControl) SetPaused(db string, p bool)    { f.paused[db] = p; f.note("paused %q %v", db, p) }
 func (f *fakeControl) WaitReleased(db string) error   { f.note("wait released %q", db); return f.waitErr }
 func (f *fakeControl) Kill(db string)                 { f.note("kill %q", db) }
-func (f *fakeControl) Reconnect(db string)            { f.note("reconnect %q", db) }
-func (f *fakeControl) WaitClose(db string) error      { f.note("wait close %q", db); return f.waitErr }
-func (f *fakeControl) SetDisabled(db string, d bool)  { f.note("disabled %q %v", db, d) }
-func (f *fakeControl) Reload() error                  { f.note("reload"); return f.reload }
-func (f *fakeControl) Shutdown()                      { f.note("shutdown") }
+func (f *fakeControl) Suspend() error                 { f.suspended = true; f.note("suspend"); return f.waitErr }
+func (f *fakeControl) Suspended() bool                { return f.suspended }
+func (f *fakeControl) Unsuspend() bool {
+	if !f.suspended {
+		return false
+	}
+	f.suspended = false
+	f.note("unsuspend")
+	return true
+}
+func (f *fakeControl) Reconnect(db string)           { f.note("reconnect %q", db) }
+func (f *fakeControl) WaitClose(db string) error     { f.note("wait close %q", db); return f.waitErr }
+func (f *fakeControl) SetDisabled(db string, d bool) { f.note("disabled %q %v", db, d) }
+func (f *fakeControl) Reload() error                 { f.note("reload"); return f.reload }
+func (f *fakeControl) Shutdown()                     { f.note("shutdown") }
 func (f *fakeControl) Set(who Caller, name, value string) error {
 	f.note("set %s=%s owner %v", name, value, who.Owner)
 	return f.setErr
@@ -85,7 +96,25 @@ func TestConsoleRefusals(t *testing.T) {
 	wantErr(t, adminCaller, "RESUME app", "database app is not paused")
 	wantErr(t, adminCaller, "WAIT_CLOSE pgbouncer", "cannot wait in admin db: pgbouncer")
 	wantErr(t, adminCaller, "RELOAD x", "invalid command 'RELOAD x', use SHOW HELP;")
-	wantErr(t, adminCaller, "SUSPEND", "SUSPEND is not supported by pgpool; use PAUSE")
+	wantErr(t, adminCaller, "SUSPEND x", "invalid command 'SUSPEND x', use SHOW HELP;")
+}
+
+// TestConsoleSuspend: SUSPEND suspends, refuses a second SUSPEND and a PAUSE, and
+// RESUME lifts it.
+func TestConsoleSuspend(t *testing.T) {
+	f := newFake()
+	if r, err := run(f, adminCaller, "SUSPEND"); err != nil || r.Tag != "SUSPEND" {
+		t.Fatalf("SUSPEND: %+v, %v", r, err)
+	}
+	for _, q := range []string{"SUSPEND", "PAUSE", "KILL app"} {
+		if _, err := run(f, adminCaller, q); err == nil || err.(*Error).Message != "already suspended/paused" {
+			t.Errorf("%s while suspended: %v", q, err)
+		}
+	}
+	if r, err := run(f, adminCaller, "RESUME"); err != nil || r.Tag != "RESUME" || f.suspended {
+		t.Fatalf("RESUME: %+v, %v, suspended %v", r, err, f.suspended)
+	}
+	wantErr(t, adminCaller, "RESUME", "pooler is not paused/suspended")
 }
 
 func TestConsoleControlCommands(t *testing.T) {

@@ -356,7 +356,7 @@ func showState(s *Snapshot) *Result {
 	r := newResult(textCol("key"), textCol("value"))
 	r.add("active", yesNo(!s.Paused))
 	r.add("paused", yesNo(s.Paused))
-	r.add("suspended", "no")
+	r.add("suspended", yesNo(s.Suspended))
 	return r
 }
 

@@ -12,6 +12,7 @@ type Snapshot struct {
 
 	ListenPort int  // the port of the first TCP listener, 0 if none
 	Paused     bool // PAUSE without a database is in force
+	Suspended  bool // SUSPEND is in force
 
 	// Clients are the client connections past login, the console's own included;
 	// LoginClients counts those still logging in.
