@@ -57,6 +57,8 @@ func startPgpool(b *testing.B, bin, dir, databases, userlist string, settings ma
 	}
 	p.cmd = exec.Command(bin, "-q", "--debug-addr", p.debugAddr, path)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// pgpool refuses root, as PgBouncer does; the benchmark's files are root's.
+	p.cmd.Env = append(os.Environ(), "PGPOOL_ALLOW_ROOT=1")
 	var out bytes.Buffer
 	p.cmd.Stdout, p.cmd.Stderr = &out, &out
 	if err := p.cmd.Start(); err != nil {
