@@ -192,7 +192,7 @@ func TestAdminColumnsMatchPgBouncer(t *testing.T) {
 		"SHOW POOLS", "SHOW STATS", "SHOW STATS_TOTALS", "SHOW STATS_AVERAGES", "SHOW TOTALS",
 		"SHOW DATABASES", "SHOW CLIENTS", "SHOW SERVERS", "SHOW LISTS", "SHOW USERS",
 		"SHOW CONFIG", "SHOW VERSION", "SHOW MEM", "SHOW DNS_HOSTS", "SHOW DNS_ZONES",
-		"show pools;", "SHOW client_encoding",
+		"show pools;", "SHOW client_encoding", "SHOW SOCKETS",
 	} {
 		gotCols, gotRows := adminQueryResult(t, ours, q)
 		wantCols, wantRows := adminQueryResult(t, theirs, q)

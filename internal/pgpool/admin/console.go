@@ -269,11 +269,16 @@ func (st *statement) show() (*Reply, error) {
 	switch name {
 	case "help":
 		return &Reply{Notice: notice("Console usage", help), Tag: "SHOW"}, nil
-	case "fds", "sockets", "active_sockets":
+	case "sockets", "active_sockets":
 		if !st.who.Admin {
 			return nil, errAccess()
 		}
-		return nil, &Error{Code: CodeFeatureNotSupported, Message: fmt.Sprintf("SHOW %s is not supported by pgpool", strings.ToUpper(name))}
+	case "fds":
+		// PgBouncer's SHOW FDS serves its online restart (-R), which pgpool does not have.
+		if !st.who.Admin {
+			return nil, errAccess()
+		}
+		return nil, &Error{Code: CodeFeatureNotSupported, Message: "SHOW FDS is not supported by pgpool: it serves PgBouncer's online restart (-R), which pgpool does not have"}
 	}
 	if name == "config" {
 		return &Reply{Result: showConfig(st.con.Control.Snapshot(), st.who.Owner), Tag: "SHOW"}, nil

@@ -13,6 +13,8 @@ var showCommands = map[string]func(s *Snapshot) *Result{
 	"pools":          showPools,
 	"clients":        showClients,
 	"servers":        showServers,
+	"sockets":        func(s *Snapshot) *Result { return showSockets(s, false) },
+	"active_sockets": func(s *Snapshot) *Result { return showSockets(s, true) },
 	"databases":      showDatabases,
 	"users":          showUsers,
 	"lists":          showLists,

@@ -238,3 +238,25 @@ func TestSamplerMovesOnAfterPeriod(t *testing.T) {
 		t.Fatalf("after the period: %+v, want the first observation", got)
 	}
 }
+
+// TestShowSockets: SHOW SOCKETS is the clients and the servers in one result with
+// PgBouncer's columns (states prefixed cl_ and sv_, buffer columns after
+// application_name); ACTIVE_SOCKETS only the linked ones.
+func TestShowSockets(t *testing.T) {
+	s := testSnapshot()
+	all := show(t, s, "sockets")
+	want := names(show(t, s, "servers")) + ",recv_pos,pkt_pos,pkt_remain,send_pos,send_remain,pkt_avail,send_avail"
+	if names(all) != want {
+		t.Fatalf("columns %s, want %s", names(all), want)
+	}
+	if got := strings.Join(all.Column("state"), ","); got != "cl_active,cl_waiting,cl_active,sv_active,sv_idle" {
+		t.Errorf("states %s", got)
+	}
+	if rowOf(t, all, "ptr", ClientPtr(3))["link"] != ServerPtr(7) || rowOf(t, all, "ptr", ServerPtr(7))["recv_pos"] != "0" {
+		t.Errorf("sockets rows: %v", all.Rows)
+	}
+	active := show(t, s, "active_sockets")
+	if got := strings.Join(active.Column("ptr"), ","); got != ClientPtr(3)+","+ServerPtr(7) {
+		t.Errorf("active sockets %s, want the linked client and server", got)
+	}
+}
