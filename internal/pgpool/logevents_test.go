@@ -314,3 +314,37 @@ func TestLogUnixClientPrefix(t *testing.T) {
 	c.Close(ctx)
 	sink.wait(t, linePrefix+`LOG C-0x[0-9a-f]+: `+regexp.QuoteMeta(f.db+"/"+f.user)+`@unix login attempt: `, 5*time.Second)
 }
+
+// TestAdminSetLogSettings: the log settings change from the console, as in PgBouncer,
+// and take effect for the next event.
+func TestAdminSetLogSettings(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AdminUsers = []string{f.user}
+	_, addr, sink := startLoggedPooler(t, cfg)
+	admin := adminConnect(t, (&adminEnv{f: f, addr: addr}).dsn(false, f.user, f.password, "pgbouncer"))
+	adminExecOK(t, admin, "SET log_connections = 0")
+	before := strings.Count(sink.String(), "login attempt")
+	c := connect(t, f.connString(addr))
+	c.Close(context.Background())
+	if n := strings.Count(sink.String(), "login attempt"); n != before {
+		t.Fatalf("log_connections = 0 still logged %d login attempts", n-before)
+	}
+	adminExecOK(t, admin, "SET log_connections = 1")
+	c = connect(t, f.connString(addr))
+	c.Close(context.Background())
+	sink.wait(t, `login attempt: db=`+f.db, 10*time.Second)
+	for _, q := range []string{"SET log_disconnections = 0", "SET log_pooler_errors = 0", "SET log_stats = 0", "SET stats_period = 30"} {
+		adminExecOK(t, admin, q)
+	}
+	_, rows := adminQueryResult(t, admin, "SHOW CONFIG")
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r["key"]] = r["value"] + "/" + r["changeable"]
+	}
+	for k, want := range map[string]string{"log_disconnections": "0/yes", "log_pooler_errors": "0/yes", "log_stats": "0/yes", "stats_period": "30/yes", "log_connections": "1/yes"} {
+		if got[k] != want {
+			t.Errorf("SHOW CONFIG %s = %q, want %q", k, got[k], want)
+		}
+	}
+}
