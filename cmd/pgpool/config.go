@@ -176,6 +176,13 @@ func (m *mapper) pooler(users map[string]string) *pgpool.Config {
 	for _, name := range sortedKeys(c.Users) {
 		pc.Users[name] = m.user(c.Users[name])
 	}
+	for _, st := range pgini.KnownSettings() {
+		v, ok := c.SettingText(st.Name)
+		if !ok {
+			v = st.Default
+		}
+		pc.FileSettings = append(pc.FileSettings, pgpool.FileSetting{Name: st.Name, Value: v, Default: st.Default})
+	}
 	m.unhonoured()
 	return pc
 }

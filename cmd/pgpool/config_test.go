@@ -112,6 +112,7 @@ func TestDefaultsAgree(t *testing.T) {
 	got, want := reflect.ValueOf(*rc.Pooler), reflect.ValueOf(*pgpool.Defaults())
 	skip := map[string]bool{ // filled from the file or from the environment, not defaults
 		"Userlist": true, "Databases": true, "Users": true, "ClientTLS": true, "ServerTLS": true,
+		"FileSettings": true,
 	}
 	for i := 0; i < got.NumField(); i++ {
 		name := got.Type().Field(i).Name

@@ -294,9 +294,18 @@ func findParam(name string) (configParam, bool) {
 func configRows(g *Config) []admin.Setting {
 	def := Defaults()
 	rows := make([]admin.Setting, 0, len(configParams))
+	own := make(map[string]bool, len(configParams))
 	for _, p := range configParams {
+		own[p.name] = true
 		rows = append(rows, admin.Setting{Key: p.name, Value: p.get(g), Default: p.get(def), Changeable: p.set != nil, OwnerOnly: authSetting(g, p.name)})
 	}
+	for _, fs := range g.FileSettings {
+		if !own[fs.Name] {
+			own[fs.Name] = true
+			rows = append(rows, admin.Setting{Key: fs.Name, Value: fs.Value, Default: fs.Default})
+		}
+	}
+	slices.SortFunc(rows, func(a, b admin.Setting) int { return strings.Compare(a.Key, b.Key) })
 	return rows
 }
 

@@ -120,6 +120,11 @@ type Config struct {
 	Databases map[string]*Database
 	// Users holds per-user settings ([users]).
 	Users map[string]*User
+
+	// FileSettings are the configuration file's [pgbouncer] settings, each as the file
+	// gives it or its default: SHOW CONFIG lists those pgpool has no setting of its
+	// own for, read-only, so it shows every setting PgBouncer has.
+	FileSettings []FileSetting
 }
 
 // Database is one [databases] entry.
@@ -156,6 +161,11 @@ type Database struct {
 type User struct {
 	PoolMode           *PoolMode
 	MaxUserConnections int // 0: MaxUserConnections
+}
+
+// FileSetting is one setting of the configuration file, for SHOW CONFIG.
+type FileSetting struct {
+	Name, Value, Default string
 }
 
 // Defaults returns a Config with PgBouncer's defaults, pool_mode session included, so a

@@ -1,6 +1,10 @@
 package pgini
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // Config is a loaded pgbouncer.ini: the [databases] and [users] entries and
 // every [pgbouncer] setting pgpool implements. Obtain one from Load, Parse or
@@ -271,6 +275,32 @@ type Config struct {
 
 	// pos records where each [pgbouncer] setting was last set.
 	pos map[string]Pos
+	// text records each [pgbouncer] setting's value as the file gives it.
+	text map[string]string
+}
+
+// SettingInfo is one [pgbouncer] setting PgBouncer has: its name, its default as
+// PgBouncer shows it, and whether pgpool implements it.
+type SettingInfo struct {
+	Name, Default string
+	Implemented   bool
+}
+
+// KnownSettings lists every [pgbouncer] setting, sorted by name.
+func KnownSettings() []SettingInfo {
+	out := make([]SettingInfo, 0, len(settings))
+	for _, s := range settings {
+		out = append(out, SettingInfo{Name: s.name, Default: s.def, Implemented: s.set != nil})
+	}
+	slices.SortFunc(out, func(a, b SettingInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// SettingText returns a [pgbouncer] setting's value as the file gave it, and whether
+// the file set it.
+func (c *Config) SettingText(name string) (string, bool) {
+	v, ok := c.text[name]
+	return v, ok
 }
 
 // EmptyQuery is the ServerCheckQuery value that asks for an empty query

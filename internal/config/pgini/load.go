@@ -192,6 +192,12 @@ func (l *loader) entryProblem(pos Pos, key, val string, err error) {
 
 func (l *loader) setting(pos Pos, key, val string) {
 	s := lookupSetting(key)
+	if s != nil {
+		if l.cfg.text == nil {
+			l.cfg.text = map[string]string{}
+		}
+		l.cfg.text[s.name] = val
+	}
 	switch {
 	case s == nil:
 		l.warn(pos, key, WarnUnknownSetting, "unknown setting, ignored")
