@@ -278,3 +278,39 @@ func readStats(t *testing.T, addr string) map[string]any {
 	}
 	return m
 }
+
+// TestAllShardsDownThenRestart: with every server of a Redis pool down, each request
+// gets an error at once (no hang) and the client connection stays usable; once the
+// servers are restarted the same connection is served again.
+func TestAllShardsDownThenRestart(t *testing.T) {
+	rs := startRedises(t, 2)
+	yml, addr := poolYAML(t, "alldown", rs, "  hash: murmur\n  timeout: 1000\n")
+	startProxy(t, parseConfig(t, yml), kv.Options{})
+	ctx := context.Background()
+	c := newClient(t, addr, func(o *goredis.Options) { o.PoolSize = 1 })
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		r.Kill()
+	}
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		if err := c.Set(ctx, fmt.Sprint("k", i), "v", 0).Err(); err == nil {
+			t.Fatal("SET with every server down succeeded")
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("SET with every server down answered after %v", d)
+		}
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the client connection is no longer usable: %v", err)
+	}
+	for _, r := range rs {
+		r.Restart(t)
+	}
+	waitFor(t, 20*time.Second, func() bool { return c.Set(ctx, "k", "back", 0).Err() == nil })
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "back" {
+		t.Fatalf("GET after restart: %q %v", v, err)
+	}
+}

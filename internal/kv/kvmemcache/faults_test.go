@@ -252,3 +252,49 @@ func TestFailedMultiGetCloses(t *testing.T) {
 		}
 	}
 }
+
+// TestAllServersDownThenRestart: with every server of the pool down, each request is
+// answered at once with SERVER_ERROR (no hang, the client connection stays usable for
+// single-key requests); once the servers are restarted the same connection is served.
+func TestAllServersDownThenRestart(t *testing.T) {
+	ms := startMemcacheds(t, 2)
+	addr := freeAddr(t)
+	cfg := parseConfig(t, poolYAML("mc", addr, ms, true, "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n  server_retry_timeout: 200\n"))
+	startProxy(t, cfg, kv.Options{})
+	ks := keysByServer(t, picker(t, cfg.Pools[0]), 2, 1, "all:")
+	c := dialText(t, addr)
+	for _, m := range ms {
+		m.Kill()
+	}
+	for i := 0; i < 3; i++ {
+		for _, k := range []string{ks[0][0], ks[1][0]} {
+			start := time.Now()
+			r := c.do("set " + k + " 0 0 1\r\nv\r\n")
+			if !strings.HasPrefix(r, "SERVER_ERROR ") {
+				t.Fatalf("set with every server down: %q", r)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("set with every server down answered after %v", d)
+			}
+		}
+	}
+	for _, m := range ms {
+		m.Restart(t)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, k := range []string{ks[0][0], ks[1][0]} {
+		for {
+			r := c.do("set " + k + " 0 0 1\r\nv\r\n")
+			if r == "STORED\r\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("set after the servers came back: %q", r)
+			}
+			time.Sleep(50 * time.Millisecond) // the retry of a failed server is timed by server_retry_timeout
+		}
+		if r := c.do("get " + k + "\r\n"); r != "VALUE "+k+" 0 1\r\nv\r\nEND\r\n" {
+			t.Fatalf("get after restart: %q", r)
+		}
+	}
+}
