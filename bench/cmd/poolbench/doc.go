@@ -8,7 +8,8 @@
 // them), builds pgpool and kvproxy from this tree, and starts everything itself on
 // free loopback ports with its files in a temporary directory, through
 // internal/testenv: PostgreSQL 15 (pgbench's tables filled), PgBouncer and pgpool
-// in transaction mode with a pool of 20; redis-servers with nutcracker and kvproxy
+// in transaction mode with a pool of 20 (and a database "overload" with a pool of 10;
+// query_wait_timeout is 2 s); redis-servers with nutcracker and kvproxy
 // on the same nutcracker.yml (ketama, fnv1a_64); memcached servers with nutcracker,
 // and kvproxy if `kvproxy -t` accepts a memcached pool. Everything is stopped when
 // the run ends, also on Ctrl-C or SIGTERM. odyssey, pgcat and pgdog are detected on
@@ -28,16 +29,38 @@
 //     SET and MGET of 10 keys over S shards, swept by clients and by pipeline depth.
 //     Each run is sized from a short calibration run to last about a second (quick).
 //     Percentiles are interpolated in redis-benchmark's latency distribution.
-//   - memcache-{get,set}-cN: memcslap with N threads; memcslap reports no latencies.
+//   - pg-overload-c200: 200 pgbench clients running SELECT pg_sleep(0.05) (-f) over
+//     a pool of 10 with query_wait_timeout 2 s: throughput, p99, and errors (failed
+//     transactions plus the clients pgbench reports aborted). PgBouncer and pgpool only.
+//   - pg-idle-cN and kv-idle-cN: poolbench's own client opens N connections (quick
+//     2,000, full 10,000; four at a time) and holds them open idle: logged in
+//     (SCRAM) for PostgreSQL, a GET answered for Redis. rss_per_client_bytes is the
+//     proxy's RSS once all are open minus its RSS before, over the clients opened;
+//     throughput is logins per second and the latencies are the logins'. All are
+//     closed at the end. Proxies only. poolbench raises its RLIMIT_NOFILE to the hard
+//     limit at start (the proxies inherit it).
+//   - kv-frozen-s4-c50: a separate set of 4 redis-servers with nutcracker and kvproxy
+//     at a server timeout of 500 ms; poolbench's own client sends GETs of random keys
+//     (10,000 keys, set beforehand) on 50 connections, one request at a time each, for
+//     a bounded time (quick 4.5 s, full 15 s), while the second redis-server is
+//     SIGSTOPped for the middle third (and always SIGCONTed after). p50..p99.9 are
+//     those of the keys on the healthy shards (which keys the frozen server holds is
+//     asked of it beforehand); errors count every error reply or unanswered request
+//     (2 s) of any key; throughput counts the successful requests. Proxies only.
+//   - memcache-{get,set}-cN: poolbench's own text-protocol client, N connections each
+//     sending get or set (32-byte values) of random keys of 10,000 (set beforehand)
+//     one at a time for kvSeconds, every latency recorded.
 //
-// Suites: smoke (one scenario per protocol, one round, under a minute), quick (the
+// Suites: smoke (one scenario per protocol plus small idle, overload, frozen-shard
+// runs, one round, under a minute), quick (the
 // above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 2 rounds, under ten
 // minutes on 2 cores) and full (up to 5,000 PostgreSQL clients, 16 and 64 Redis
 // shards, 3 rounds of 10 s).
 //
 // The output directory receives results.json, report.md (a summary, then one table
 // per scenario, ratios first) and SVG charts GROUP-throughput.svg and GROUP-p99.svg
-// (one line per target against clients or pipeline depth). report rewrites
+// (one line per target against clients or pipeline depth), and for the idle-clients
+// groups GROUP-rss-per-client.svg. report rewrites
 // report.md and the charts from results.json.
 //
 // # results.json
@@ -67,6 +90,8 @@
 //	cpu_us_per_request                 the proxy's user+system CPU (/proc/PID/stat, before and
 //	                                   after the run) over the requests; null for direct
 //	rss_bytes                          the proxy's resident set size after the run; null for direct
+//	rss_per_client_bytes               idle-clients scenarios only (absent otherwise): the
+//	                                   proxy's RSS growth per idle client held open, median
 //	errors                             failed transactions or error replies, summed over rounds
 //	rounds                             rounds run (0: not run, see note)
 //	spread                             {"throughput": {min, max}, "p99_ms": {...}, ...} over rounds

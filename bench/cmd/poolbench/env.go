@@ -78,15 +78,17 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 
 	userlist := fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword)
 	settings := map[string]string{
-		"pool_mode":         "transaction",
-		"default_pool_size": strconv.Itoa(poolSize),
-		"max_client_conn":   strconv.Itoa(maxClients + 100),
-		"auth_type":         "scram-sha-256",
+		"pool_mode":          "transaction",
+		"default_pool_size":  strconv.Itoa(poolSize),
+		"max_client_conn":    strconv.Itoa(maxClients + 100),
+		"auth_type":          "scram-sha-256",
+		"query_wait_timeout": strconv.Itoa(queryWaitTimeout),
 	}
 	bouncer, err := testenv.LaunchPgBouncer(testenv.PgBouncerOptions{
-		Databases: map[string]string{"bench": pg.PgBouncerDB("postgres")},
-		Settings:  settings,
-		Userlist:  userlist,
+		Databases: map[string]string{"bench": pg.PgBouncerDB("postgres"),
+			overloadDB: pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize))},
+		Settings: settings,
+		Userlist: userlist,
 	})
 	if err != nil {
 		return nil, err
@@ -107,7 +109,8 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 		return nil, err
 	}
 	var ini strings.Builder
-	fmt.Fprintf(&ini, "[databases]\nbench = %s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n", pg.PgBouncerDB("postgres"), port)
+	fmt.Fprintf(&ini, "[databases]\nbench = %s\n%s = %s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n", pg.PgBouncerDB("postgres"),
+		overloadDB, pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize)), port)
 	fmt.Fprintf(&ini, "auth_file = %s\n", filepath.Join(pdir, "userlist.txt"))
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
@@ -162,11 +165,11 @@ func giveTo(dir, name string) error {
 
 // poolYAML returns a nutcracker.yml with one pool named bench listening on
 // 127.0.0.1:port over servers ("host:port"); redis false makes it a memcached pool.
-func poolYAML(port int, servers []string, redis bool) string {
+func poolYAML(port int, servers []string, redis bool, timeoutMs int) string {
 	var y strings.Builder
 	fmt.Fprintf(&y, "bench:\n  listen: 127.0.0.1:%d\n", port)
 	y.WriteString("  hash: fnv1a_64\n  hash_tag: \"{}\"\n  distribution: ketama\n")
-	fmt.Fprintf(&y, "  timeout: 2000\n  redis: %v\n  servers:\n", redis)
+	fmt.Fprintf(&y, "  timeout: %d\n  redis: %v\n  servers:\n", timeoutMs, redis)
 	for _, s := range servers {
 		fmt.Fprintf(&y, "   - %s:1\n", s)
 	}
@@ -178,12 +181,13 @@ type kvEnv struct {
 	shards  int
 	targets []*target
 	note    string // why kvproxy is missing, if it is
+	redis   []*testenv.Redis
 }
 
 // startKV starts shards servers (Redis, or memcached when redis is false), nutcracker and
 // kvproxy on the same pool definition; direct is the first server alone. For memcached,
 // kvproxy runs only if `kvproxy -t` accepts a memcached pool.
-func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv, error) {
+func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutMs int) (*kvEnv, error) {
 	proto, kind := "kv", "redis"
 	if !redis {
 		proto, kind = "memcache", "memcached"
@@ -198,6 +202,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv,
 			}
 			cl.add(r.Stop)
 			servers[i] = r.Addr()
+			e.redis = append(e.redis, r)
 		} else {
 			m, err := testenv.LaunchMemcached("-m", "64")
 			if err != nil {
@@ -220,7 +225,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv,
 		return nil, err
 	}
 	ncAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ncPort))
-	nc, err := testenv.LaunchNutcracker(poolYAML(ncPort, servers, redis), ncAddr)
+	nc, err := testenv.LaunchNutcracker(poolYAML(ncPort, servers, redis, timeoutMs), ncAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +233,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv,
 	e.targets = append(e.targets, &target{name: "nutcracker", protocol: proto, port: ncPort, pid: nc.PID(),
 		desc: toolVersion(b.path("nutcracker"), "--version") + fmt.Sprintf(", %d %s shards", shards, kind)})
 
-	kdir := filepath.Join(dir, fmt.Sprintf("kvproxy-%s-%d", kind, shards))
+	kdir := filepath.Join(dir, fmt.Sprintf("kvproxy-%s-%d-t%d", kind, shards, timeoutMs))
 	if err := os.MkdirAll(kdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -241,7 +246,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool) (*kvEnv,
 		return nil, err
 	}
 	yml := filepath.Join(kdir, "nutcracker.yml")
-	if err := os.WriteFile(yml, []byte(poolYAML(kport, servers, redis)), 0o644); err != nil {
+	if err := os.WriteFile(yml, []byte(poolYAML(kport, servers, redis, timeoutMs)), 0o644); err != nil {
 		return nil, err
 	}
 	if !redis {

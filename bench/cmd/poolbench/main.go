@@ -89,7 +89,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 var required = map[string][]string{
 	"pg":       {"initdb", "postgres", "pgbench", "pgbouncer"},
 	"kv":       {"redis-server", "redis-benchmark", "nutcracker"},
-	"memcache": {"memcached", "memcslap", "nutcracker"},
+	"memcache": {"memcached", "nutcracker"},
 }
 
 // otherPoolers are poolers poolbench detects on PATH but does not configure.
@@ -193,7 +193,10 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 		}
 	}
 	if slices.Contains(protos, "memcache") {
-		r.plan(mcScenarios(su, &kvEnv{shards: su.mcShards}, b), 3)
+		r.plan(mcScenarios(su, &kvEnv{shards: su.mcShards}), 3)
+	}
+	if slices.Contains(protos, "kv") && su.frozenClients > 0 {
+		r.plan([]*scenario{frozenScenario(su, &kvEnv{shards: frozenShards})}, 2)
 	}
 
 	var cl cleanups
@@ -206,7 +209,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	runErr := func() error {
 		if slices.Contains(protos, "pg") {
 			fmt.Fprintln(stderr, "poolbench: starting PostgreSQL, PgBouncer and pgpool")
-			maxClients := slices.Max(su.pgClients)
+			maxClients := max(slices.Max(su.pgClients), su.idleClients, su.overloadClients)
 			e, err := startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients)
 			if err != nil {
 				return err
@@ -220,7 +223,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 		if slices.Contains(protos, "kv") {
 			for _, n := range su.kvShards {
 				fmt.Fprintf(stderr, "poolbench: starting %d redis-servers, nutcracker and kvproxy\n", n)
-				e, err := startKV(&cl, work, b, n, true)
+				e, err := startKV(&cl, work, b, n, true, defaultTimeoutMs)
 				if err != nil {
 					return err
 				}
@@ -233,10 +236,21 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				}
 				cl.run()
 			}
+			if su.frozenClients > 0 {
+				fmt.Fprintf(stderr, "poolbench: starting %d redis-servers, nutcracker and kvproxy with a server timeout of %d ms\n", frozenShards, frozenTimeoutMs)
+				e, err := startKV(&cl, work, b, frozenShards, true, frozenTimeoutMs)
+				if err != nil {
+					return err
+				}
+				if err := r.runAll(ctx, []*scenario{frozenScenario(su, e)}, e.targets); err != nil {
+					return err
+				}
+				cl.run()
+			}
 		}
 		if slices.Contains(protos, "memcache") {
 			fmt.Fprintf(stderr, "poolbench: starting %d memcached, nutcracker and kvproxy\n", su.mcShards)
-			e, err := startKV(&cl, work, b, su.mcShards, false)
+			e, err := startKV(&cl, work, b, su.mcShards, false, defaultTimeoutMs)
 			if err != nil {
 				return err
 			}
@@ -245,7 +259,12 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				fmt.Fprintln(stderr, "poolbench: note:", e.note)
 			}
 			addTargets(e.targets)
-			if err := r.runAll(ctx, mcScenarios(su, e, b), e.targets); err != nil {
+			for _, t := range e.targets {
+				if err := warmMemcache(ctx, t); err != nil {
+					return err
+				}
+			}
+			if err := r.runAll(ctx, mcScenarios(su, e), e.targets); err != nil {
 				return err
 			}
 			cl.run()

@@ -47,6 +47,33 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("%s/%s: no proxy CPU per request", x.Scenario, x.Target)
 		}
 	}
+	// poolbench's own clients: idle connections, the overloaded pool, the frozen shard
+	// and memcached latencies.
+	ran := map[string]int{}
+	for _, x := range r.Results {
+		if x.Rounds == 0 || x.Target == DirectTarget {
+			continue
+		}
+		switch x.Group {
+		case "pg-idle", "kv-idle":
+			if x.RSSPerClientBytes == nil || x.Errors != 0 {
+				t.Errorf("%s/%s: rss_per_client_bytes %v, errors %d", x.Scenario, x.Target, x.RSSPerClientBytes, x.Errors)
+			}
+		case "pg-overload", "kv-frozen-s4", "memcache-get":
+			if x.P99Ms == nil || x.Throughput <= 0 {
+				t.Errorf("%s/%s: no p99 or throughput", x.Scenario, x.Target)
+			}
+		}
+		ran[x.Group]++
+	}
+	for _, g := range []string{"pg-idle", "kv-idle", "pg-overload", "kv-frozen-s4", "memcache-get"} {
+		if ran[g] < 2 {
+			t.Errorf("%s ran against %d proxies, want 2 or more", g, ran[g])
+		}
+	}
+	if !strings.Contains(string(md), "Proxy RSS per idle client") {
+		t.Error("report.md does not show the RSS per idle client")
+	}
 	for _, p := range []string{"pg", "kv", "memcache"} {
 		if !protocols[p] {
 			t.Errorf("no %s scenario ran", p)
@@ -71,4 +98,7 @@ func TestRunSmoke(t *testing.T) {
 	}
 	checkSVG(t, filepath.Join(out, "pg-select-simple-throughput.svg"), []string{"direct", "pgpool", "pgbouncer"})
 	checkSVG(t, filepath.Join(out, "kv-GET-s2-pipeline-throughput.svg"), []string{"direct", "kvproxy", "nutcracker"})
+	checkSVG(t, filepath.Join(out, "pg-idle-rss-per-client.svg"), []string{"pgpool", "pgbouncer"})
+	checkSVG(t, filepath.Join(out, "kv-frozen-s4-p99.svg"), []string{"kvproxy", "nutcracker"})
+	checkSVG(t, filepath.Join(out, "memcache-get-p99.svg"), []string{"direct", "nutcracker"})
 }

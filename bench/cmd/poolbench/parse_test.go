@@ -93,19 +93,6 @@ tps = 25612.345678 (without initial connection time)
 	}
 }
 
-func TestParseMemcslap(t *testing.T) {
-	out := `Time to set            2000 keys:                     0.026 seconds.
-Time to get           20000 keys by   10 threads:     0.125 seconds.
-`
-	s, err := parseMemcslap([]byte(out), "get")
-	if err != nil || s.Requests != 20000 || s.Throughput != 160000 {
-		t.Errorf("%+v %v", s, err)
-	}
-	if _, err := parseMemcslap([]byte(out), "set"); err == nil {
-		t.Error("set parsed from a get run")
-	}
-}
-
 func TestProcParsers(t *testing.T) {
 	stat := []byte("1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 1000000 500 18446744073709551615")
 	d, err := parseCPUTime(stat)

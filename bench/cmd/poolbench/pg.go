@@ -24,6 +24,7 @@ type pgRun struct {
 	seconds  int
 	connect  bool // -C: a new connection per transaction
 	poolSize int
+	db       string // the database to connect to, if not the target's
 }
 
 var (
@@ -46,9 +47,13 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 	switch r.script {
 	case "select":
 		args = append(args, "-S")
-	case "select1":
-		f := filepath.Join(logDir, "select1.sql")
-		if err := os.WriteFile(f, []byte("SELECT 1;\n"), 0o644); err != nil {
+	case "select1", "sleep":
+		sql := "SELECT 1;\n"
+		if r.script == "sleep" {
+			sql = "SELECT pg_sleep(0.05);\n"
+		}
+		f := filepath.Join(logDir, r.script+".sql")
+		if err := os.WriteFile(f, []byte(sql), 0o644); err != nil {
 			return Sample{}, err
 		}
 		args = append(args, "-f", f)
@@ -56,7 +61,11 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 	if r.connect {
 		args = append(args, "-C")
 	}
-	args = append(args, t.db)
+	db := t.db
+	if r.db != "" {
+		db = r.db
+	}
+	args = append(args, db)
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(r.seconds+120)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, b.path("pgbench"), args...)
@@ -70,6 +79,7 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 		s.Failure = fmt.Sprintf("pgbench: %v: %v: %s", runErr, err, lastLines(out, 3))
 		return s, nil
 	}
+	s.Errors += pgAborted(out)
 	if runErr != nil && s.Errors == 0 {
 		s.Errors = 1 // aborted clients: pgbench exits 2
 		s.Failure = ""

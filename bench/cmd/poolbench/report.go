@@ -86,6 +86,9 @@ func Markdown(r *Results, charts map[string][]string) string {
 				optMs(x.P50Ms), optMs(x.P90Ms), withSpreadOpt(x.P99Ms, x.Spread["p99_ms"], 2), optMs(x.P999Ms),
 				optNum(x.CPUUsPerRequest, 1, 1), optNum(x.RSSBytes, 1.0/(1<<20), 1), x.Errors, x.Rounds)
 		}
+		if perClient := rssPerClient(rows); perClient != "" {
+			b.WriteString("\nProxy RSS per idle client (RSS after opening the clients minus before, over the clients): " + perClient)
+		}
 		for _, x := range rows {
 			if x.Note != "" && x.Rounds > 0 {
 				fmt.Fprintf(&b, "\n%s: %s", x.Target, x.Note)
@@ -126,6 +129,9 @@ func Summary(rs []Result) string {
 				for _, x := range sub {
 					if x.Scenario == sc && x.Target == t && x.Rounds > 0 {
 						cell = fmt.Sprintf("%s %s (%s; %s)", thousands(x.Throughput), x.Unit, ratio(x.ThroughputRatio, ""), ratio(x.P99Ratio, ""))
+						if x.RSSPerClientBytes != nil {
+							cell += fmt.Sprintf(", %s B RSS/client", thousands(*x.RSSPerClientBytes))
+						}
 					}
 				}
 				fmt.Fprintf(&b, " %s |", cell)
@@ -135,6 +141,18 @@ func Summary(rs []Result) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// rssPerClient renders the RSS per idle client of rows ("" if none has it).
+func rssPerClient(rows []Result) string {
+	var parts []string
+	for _, x := range rows {
+		if x.RSSPerClientBytes != nil {
+			parts = append(parts, fmt.Sprintf("%s %s bytes (%s–%s)", x.Target, thousands(*x.RSSPerClientBytes),
+				thousands(x.Spread["rss_per_client_bytes"].Min), thousands(x.Spread["rss_per_client_bytes"].Max)))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func scenarioRows(rs []Result, sc string) []Result {
@@ -254,6 +272,12 @@ func writeCharts(dir string, rs []Result) (map[string][]string, error) {
 					return 0, false
 				}
 				return *x.P99Ms, *x.P99Ms > 0
+			}},
+			{"rss-per-client", "proxy RSS per idle client, bytes", func(x Result) (float64, bool) {
+				if x.RSSPerClientBytes == nil {
+					return 0, false
+				}
+				return *x.RSSPerClientBytes, true
 			}},
 		}
 		for _, m := range metrics {

@@ -82,10 +82,13 @@ type Sample struct {
 	P999Ms          *float64 `json:"p999_ms"`
 	CPUUsPerRequest *float64 `json:"cpu_us_per_request"`
 	RSSBytes        *float64 `json:"rss_bytes"`
-	Errors          int64    `json:"errors"`
-	Requests        int64    `json:"requests"`
-	Seconds         float64  `json:"seconds"`
-	Failure         string   `json:"failure,omitempty"`
+	// RSSPerClientBytes is the idle-clients scenarios' growth of the proxy's RSS per
+	// client held open.
+	RSSPerClientBytes *float64 `json:"rss_per_client_bytes,omitempty"`
+	Errors            int64    `json:"errors"`
+	Requests          int64    `json:"requests"`
+	Seconds           float64  `json:"seconds"`
+	Failure           string   `json:"failure,omitempty"`
 }
 
 // Result is the figures of one scenario against one target: each the median of the
@@ -111,8 +114,11 @@ type Result struct {
 	P999Ms          *float64 `json:"p999_ms"`
 	CPUUsPerRequest *float64 `json:"cpu_us_per_request"`
 	RSSBytes        *float64 `json:"rss_bytes"`
-	Errors          int64    `json:"errors"`
-	Rounds          int      `json:"rounds"`
+	// RSSPerClientBytes is the median growth of the proxy's RSS per idle client
+	// (idle-clients scenarios only).
+	RSSPerClientBytes *float64 `json:"rss_per_client_bytes,omitempty"`
+	Errors            int64    `json:"errors"`
+	Rounds            int      `json:"rounds"`
 
 	// Spread maps "throughput", "p50_ms", ... to the minimum and maximum over rounds.
 	Spread map[string]Range `json:"spread"`
@@ -197,6 +203,7 @@ func Aggregate(res *Result) {
 	res.P999Ms = opt("p999_ms", func(s Sample) *float64 { return s.P999Ms })
 	res.CPUUsPerRequest = opt("cpu_us_per_request", func(s Sample) *float64 { return s.CPUUsPerRequest })
 	res.RSSBytes = opt("rss_bytes", func(s Sample) *float64 { return s.RSSBytes })
+	res.RSSPerClientBytes = opt("rss_per_client_bytes", func(s Sample) *float64 { return s.RSSPerClientBytes })
 }
 
 // Scenarios returns the scenario names of rs in first-seen order.

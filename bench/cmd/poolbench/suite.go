@@ -30,6 +30,12 @@ type suite struct {
 	mcTests       []string
 	mcClients     []int
 	mcShards      int
+
+	idleClients     int // idle-clients scenarios (0: none)
+	overloadClients int // overloaded-pool scenario (0: none)
+	overloadSeconds int
+	frozenClients   int     // frozen-shard scenario (0: none)
+	frozenSeconds   float64 // the shard is frozen for the middle third
 }
 
 // suites are the sizes poolbench knows.
@@ -38,6 +44,7 @@ var suites = map[string]suite{
 		name: "smoke", rounds: 1, pgScale: 1, pgSeconds: 2, pgClients: []int{10}, pgModes: []string{"simple"},
 		poolSize: 20, kvShards: []int{2}, kvTests: []string{"GET"}, kvPipelines: []int{16}, kvBaseClients: 50,
 		kvSeconds: 1, mcTests: []string{"get"}, mcClients: []int{10}, mcShards: 2,
+		idleClients: 100, overloadClients: 30, overloadSeconds: 2, frozenClients: 10, frozenSeconds: 3,
 	},
 	"quick": {
 		name: "quick", rounds: 2, pgScale: 10, pgSeconds: 2, pgClients: []int{1, 10, 100},
@@ -45,6 +52,7 @@ var suites = map[string]suite{
 		poolSize: 20, kvShards: []int{4}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 1,
 		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
+		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 4.5,
 	},
 	"full": {
 		name: "full", rounds: 3, pgScale: 10, pgSeconds: 10, pgClients: []int{1, 10, 100, 1000, 5000},
@@ -52,6 +60,7 @@ var suites = map[string]suite{
 		poolSize: 20, kvShards: []int{16, 64}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 3,
 		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
+		idleClients: 10000, overloadClients: 200, overloadSeconds: 10, frozenClients: 50, frozenSeconds: 15,
 	},
 }
 
@@ -223,6 +232,12 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 	if su.pgLogin {
 		add("pg-login", "login storm: pgbench -S -C (a new connection per transaction)", 10, pgRun{script: "select", mode: "simple", connect: true})
 	}
+	if su.overloadClients > 0 {
+		scs = append(scs, overloadScenario(su, e, b, work))
+	}
+	if su.idleClients > 0 {
+		scs = append(scs, idleScenario("pg", su.idleClients, openPG(e)))
+	}
 	return scs
 }
 
@@ -265,6 +280,9 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 			add(test, "pipeline", su.kvBaseClients, p)
 		}
 	}
+	if su.idleClients > 0 && e.shards == su.kvShards[0] {
+		scs = append(scs, idleScenario("kv", su.idleClients, openRedis))
+	}
 	return scs
 }
 
@@ -279,32 +297,22 @@ func calibrate(ctx context.Context, b *bins, t *target, test string, clients, pi
 	return min(max(int(s.Throughput*seconds), n0), 20_000_000)
 }
 
-// mcScenarios returns the memcached scenarios of su.
-func mcScenarios(su suite, e *kvEnv, b *bins) []*scenario {
+// mcScenarios returns the memcached scenarios of su: poolbench's own text-protocol
+// client, one request at a time per connection, every latency recorded.
+func mcScenarios(su suite, e *kvEnv) []*scenario {
 	var scs []*scenario
 	for _, test := range su.mcTests {
 		for _, c := range su.mcClients {
 			group := "memcache-" + test
 			sc := &scenario{
 				tmpl: Result{Scenario: fmt.Sprintf("%s-c%d", group, c), Group: group, Protocol: "memcache",
-					Title: fmt.Sprintf("memcslap -t %s, %d shards (no latencies: memcslap reports none)", test, e.shards),
+					Title: fmt.Sprintf("memcached text protocol %s of random keys (poolbench's client), %d shards, by connections", test, e.shards),
 					XName: "clients", X: c, Clients: c, Shards: e.shards, Unit: "req/s"},
 				est: su.kvSeconds + 0.3,
 			}
 			sc.key = sc.tmpl.Scenario
-			var execute int
 			sc.run = func(ctx context.Context, t *target) (Sample, error) {
-				if execute == 0 {
-					execute = 500
-					s, err := runMemcslap(ctx, b, e.targets[0], mcRun{test: test, clients: c, execute: execute})
-					if err != nil {
-						return s, err
-					}
-					if s.Failure == "" && s.Throughput > 0 {
-						execute = max(500, int(s.Throughput*su.kvSeconds)/c)
-					}
-				}
-				return runMemcslap(ctx, b, t, mcRun{test: test, clients: c, execute: execute})
+				return runMemcache(ctx, t, test, c, su.kvSeconds)
 			}
 			scs = append(scs, sc)
 		}
