@@ -49,12 +49,16 @@ func (c *client) tlsInfo() string {
 	return tls.VersionName(cs.Version) + "/" + tls.CipherSuiteName(cs.CipherSuite)
 }
 
-// refuse sends err to a client that is not logged in and records why it closes.
+// refuse sends err to a client that is not logged in. As PgBouncer, it logs why the
+// client closes before the client hears it, so whoever reads the log after the
+// client's error finds the line.
 func (c *client) refuse(err error) {
-	c.sendStartupError(err)
 	reason := clientErrorMessage(err)
 	c.logPoolerError(reason)
 	c.closeReason = reason
+	c.logClosing()
+	c.closeReason = "" // logged
+	c.sendStartupError(err)
 }
 
 // clientErrorMessage is the message a client hears for err.

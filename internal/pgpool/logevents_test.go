@@ -348,3 +348,75 @@ func TestAdminSetLogSettings(t *testing.T) {
 		}
 	}
 }
+
+// heldLog is a log writer that holds the first "closing because" line until released.
+type heldLog struct {
+	held    chan struct{} // closed when the line is being written
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *heldLog) Write(b []byte) (int, error) {
+	if strings.Contains(string(b), "closing because") {
+		first := false
+		h.once.Do(func() { first = true })
+		if first {
+			close(h.held)
+			<-h.release
+		}
+	}
+	return len(b), nil
+}
+
+// TestLogClosingBeforeError: a refused client's "closing because" line is written
+// before the client hears its error, as PgBouncer does, so that a reader of the log
+// who has the client's error finds the line. While the line's write is held, the
+// client must not have its error; the negative check waits a bounded time.
+func TestLogClosingBeforeError(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	h := &heldLog{held: make(chan struct{}), release: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := New(cfg, slog.New(pglog.New(h, nil)))
+	served := make(chan error, 1)
+	go func() { served <- pl.Serve(ln) }()
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(h.release)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pl.Shutdown(ctx)
+		<-served
+	})
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	refused := make(chan error, 1)
+	go func() {
+		c, err := pgx.Connect(ctx, "postgres://"+f.user+":wrong@"+host+":"+port+"/"+f.db+"?sslmode=disable")
+		if err == nil {
+			c.Close(ctx)
+		}
+		refused <- err
+	}()
+	select {
+	case <-h.held:
+	case <-ctx.Done():
+		t.Fatal("no closing line logged")
+	}
+	select {
+	case err := <-refused:
+		t.Fatalf("the client had its error (%v) before the closing line was written", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(h.release)
+	released = true
+	if err := <-refused; err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	}
+}
