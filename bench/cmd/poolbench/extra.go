@@ -191,7 +191,7 @@ func frozenScenario(su suite, e *kvEnv) *scenario {
 	c := su.frozenClients
 	sc := &scenario{
 		tmpl: Result{Scenario: fmt.Sprintf("kv-frozen-s%d-c%d", e.shards, c), Group: fmt.Sprintf("kv-frozen-s%d", e.shards), Protocol: "kv",
-			Title: fmt.Sprintf("GET of random keys, %d shards, one redis-server SIGSTOPped for the middle third of %.0f s, server timeout %d ms; p50/p99 of the healthy keys",
+			Title: fmt.Sprintf("GET of random keys, %d shards, one redis-server SIGSTOPped for the middle third of %g s, server timeout %d ms; p50/p99 of the healthy keys",
 				e.shards, su.frozenSeconds, frozenTimeoutMs),
 			XName: "clients", X: c, Clients: c, Shards: e.shards, Unit: "req/s"},
 		est:  su.frozenSeconds + 0.5,

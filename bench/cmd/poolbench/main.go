@@ -228,10 +228,19 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 					return err
 				}
 				addTargets(e.targets)
+				// Idle clients before the keys are set: on proxies that carried no load yet.
+				scs := kvScenarios(su, e, b)
+				idle := 0
+				for idle < len(scs) && scs[idle].tmpl.Group == "kv-idle" {
+					idle++
+				}
+				if err := r.runAll(ctx, scs[:idle], e.targets); err != nil {
+					return err
+				}
 				if err := warmKV(ctx, b, e); err != nil {
 					return err
 				}
-				if err := r.runAll(ctx, kvScenarios(su, e, b), e.targets); err != nil {
+				if err := r.runAll(ctx, scs[idle:], e.targets); err != nil {
 					return err
 				}
 				cl.run()

@@ -196,6 +196,10 @@ func measure(ctx context.Context, t *target, run func(context.Context, *target) 
 // pgScenarios returns the PostgreSQL scenarios of su.
 func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 	var scs []*scenario
+	// Idle clients first, on fresh proxies: memory a load freed would be reused.
+	if su.idleClients > 0 {
+		scs = append(scs, idleScenario("pg", su.idleClients, openPG(e)))
+	}
 	add := func(group, title string, clients int, r pgRun) {
 		r.clients, r.poolSize = clients, e.poolSize
 		if r.seconds == 0 {
@@ -235,15 +239,16 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 	if su.overloadClients > 0 {
 		scs = append(scs, overloadScenario(su, e, b, work))
 	}
-	if su.idleClients > 0 {
-		scs = append(scs, idleScenario("pg", su.idleClients, openPG(e)))
-	}
 	return scs
 }
 
 // kvScenarios returns the Redis scenarios of su for one set of shards.
 func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 	var scs []*scenario
+	// Idle clients first, on fresh proxies: memory a load freed would be reused.
+	if su.idleClients > 0 && e.shards == su.kvShards[0] {
+		scs = append(scs, idleScenario("kv", su.idleClients, openRedis))
+	}
 	sizes := map[string]int{} // run key -> requests, calibrated once
 	add := func(test, sweep string, clients, pipeline int) {
 		group := fmt.Sprintf("kv-%s-s%d-%s", test, e.shards, sweep)
@@ -279,9 +284,6 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 		for _, p := range su.kvPipelines {
 			add(test, "pipeline", su.kvBaseClients, p)
 		}
-	}
-	if su.idleClients > 0 && e.shards == su.kvShards[0] {
-		scs = append(scs, idleScenario("kv", su.idleClients, openRedis))
 	}
 	return scs
 }
