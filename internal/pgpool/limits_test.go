@@ -60,7 +60,7 @@ func TestMaxDBConnectionsServesEveryUser(t *testing.T) {
 		cfg.Userlist[u] = f.password
 		users = append(users, u)
 	}
-	_, addr := startPooler(t, cfg)
+	pl, addr := startPooler(t, cfg)
 	host, port, _ := net.SplitHostPort(addr)
 	var dsns []string
 	for _, u := range users {
@@ -69,6 +69,21 @@ func TestMaxDBConnectionsServesEveryUser(t *testing.T) {
 		}
 	}
 	runAll(t, dsns)
+	// No slot of the limit is lost: it counts exactly the server connections open.
+	var open int64
+	var lim *limiter
+	for _, p := range pl.poolList() {
+		p.mu.Lock()
+		open += int64(p.total())
+		lim = p.dbLimit
+		p.mu.Unlock()
+	}
+	if lim == nil || lim.n.Load() != open {
+		t.Fatalf("max_db_connections counts %d, %d server connections open", lim.n.Load(), open)
+	}
+	// And a second wave uses all four: as many backends as the limit at once.
+	runAll(t, dsns[:4])
+	t.Logf("%d server connections open after the waves", open)
 }
 
 // TestMaxUserConnectionsServesEveryDatabase: one user limited to three server
