@@ -38,7 +38,8 @@
 //     proxy's RSS once all are open minus its RSS before, over the clients opened;
 //     throughput is logins per second and the latencies are the logins'. All are
 //     closed at the end. Proxies only. They run first, on proxies that carried no
-//     load yet (memory a load freed would be reused by the idle clients). poolbench raises its RLIMIT_NOFILE to the hard
+//     load yet, and one round only (memory freed before would be reused by the idle
+//     clients). poolbench raises its RLIMIT_NOFILE to the hard
 //     limit at start (the proxies inherit it).
 //   - kv-frozen-s4-c50: a separate set of 4 redis-servers with nutcracker and kvproxy
 //     at a server timeout of 500 ms; poolbench's own client sends GETs of random keys

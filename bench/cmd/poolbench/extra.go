@@ -42,6 +42,7 @@ func idleScenario(proto string, n int, open func(ctx context.Context, t *target)
 			XName: "clients", X: n, Clients: n, Unit: "logins/s"},
 		est:  float64(n)/500 + 1,
 		skip: skipDirect("no proxy to measure"),
+		once: true, // a second round would reuse the memory the first one freed
 	}
 	sc.key = sc.tmpl.Scenario + "-" + proto
 	sc.run = func(ctx context.Context, t *target) (Sample, error) { return runIdle(ctx, t, n, open) }

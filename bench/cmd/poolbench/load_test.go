@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -149,4 +151,31 @@ func FuzzReadMemcacheGet(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = readMemcacheGet(bufio.NewReaderSize(strings.NewReader(string(b)), 64))
 	})
+}
+
+func TestRunnerOnceScenario(t *testing.T) {
+	runs := map[string]int{}
+	sc := func(name string, once bool) *scenario {
+		return &scenario{tmpl: Result{Scenario: name}, key: name, once: once,
+			run: func(_ context.Context, tg *target) (Sample, error) {
+				runs[name+"/"+tg.name]++
+				return Sample{Throughput: 1, Requests: 1}, nil
+			}}
+	}
+	r := newRunner(3, io.Discard)
+	targets := []*target{{name: "a"}, {name: "b"}}
+	if err := r.runAll(t.Context(), []*scenario{sc("idle", true), sc("load", false)}, targets); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"idle/a": 1, "idle/b": 1, "load/a": 3, "load/b": 3}
+	for k, v := range want {
+		if runs[k] != v {
+			t.Errorf("%s ran %d times, want %d (runs %v)", k, runs[k], v, runs)
+		}
+	}
+	for _, x := range r.results {
+		if x.Scenario == "idle" && x.Rounds != 1 {
+			t.Errorf("idle/%s: %d rounds, want 1", x.Target, x.Rounds)
+		}
+	}
 }

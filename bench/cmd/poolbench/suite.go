@@ -74,6 +74,7 @@ type scenario struct {
 	key  string  // identical workloads share their runs
 	est  float64 // planned seconds of one run
 	skip func(*target) string
+	once bool // one round only: later rounds would measure what the first left behind
 	run  func(ctx context.Context, t *target) (Sample, error)
 }
 
@@ -143,7 +144,7 @@ func (r *runner) runAll(ctx context.Context, scs []*scenario, targets []*target)
 				t := targets[(i+round)%len(targets)]
 				rs := res[t.name]
 				r.done += sc.est
-				if rs.Note != "" {
+				if rs.Note != "" || (sc.once && round > 0) {
 					continue
 				}
 				r.runCount++
