@@ -18,7 +18,7 @@ func TestTextReplyLen(t *testing.T) {
 		"TOUCHED\r\n", "OK\r\n", "42\r\n", "42  \r\n", "18446744073709551615\r\n",
 		"VERSION 1.6.18\r\n", "ERROR\r\n", "CLIENT_ERROR bad command line format\r\n",
 		"SERVER_ERROR object too large for cache\r\n",
-		"VA 2 f5 t-1\r\nhi\r\n", "VA 0\r\n\r\n", "VA 4\r\n\r\n\r\n\r\n", "HD\r\n", "HD O12 kfoo c9\r\n", "EN\r\n",
+		"VA 2 f5 t-1\r\nhi\r\n", "VA 0\r\n\r\n", "VA 4\r\n\r\n\r\n\r\n", "HD\r\n", "HD O12 kfoo c9\r\n", "EN\r\n", "EN kfoo O7\r\n",
 		"NS\r\n", "EX\r\n", "NF\r\n", "MN\r\n", "ME k exp=-1 la=1 cas=2 fetch=no cls=1 size=63\r\n",
 		"STAT pid 1\r\nSTAT uptime 2\r\nEND\r\n",
 	} {

@@ -579,11 +579,11 @@ func (r TextReplyRule) Deliver(reply []byte) bool {
 }
 
 // IsNominal reports whether reply is the nominal reply that quiet mode hides for cmd:
-// EN for mg; HD (with any flags) for ms, md and ma.
+// EN (with any flags) for mg; HD (with any flags) for ms, md and ma.
 func IsNominal(cmd Command, reply []byte) bool {
 	switch cmd {
-	case CmdMetaGet:
-		return string(reply) == "EN\r\n"
+	case CmdMetaGet: // a miss, with the k and O flags it carries back
+		return len(reply) >= 4 && reply[0] == 'E' && reply[1] == 'N' && (reply[2] == ' ' || reply[2] == '\r')
 	case CmdMetaSet, CmdMetaDelete, CmdMetaArithmetic:
 		return len(reply) >= 4 && reply[0] == 'H' && reply[1] == 'D' && (reply[2] == ' ' || reply[2] == '\r')
 	}

@@ -250,6 +250,7 @@ func TestServerFormAndRules(t *testing.T) {
 		{TextReplyRule{Cmd: CmdSet, NoReply: true}, "SERVER_ERROR out of memory\r\n", false},
 		{TextReplyRule{Cmd: CmdSet}, "STORED\r\n", true},
 		{TextReplyRule{Cmd: CmdMetaGet, Quiet: true}, "EN\r\n", false},
+		{TextReplyRule{Cmd: CmdMetaGet, Quiet: true}, "EN kfoo O7\r\n", false},
 		{TextReplyRule{Cmd: CmdMetaGet, Quiet: true}, "HD\r\n", true},
 		{TextReplyRule{Cmd: CmdMetaGet, Quiet: true}, "VA 2 f5\r\nhi\r\n", true},
 		{TextReplyRule{Cmd: CmdMetaSet, Quiet: true}, "HD\r\n", false},

@@ -147,10 +147,12 @@ func fields(line []byte) [][]byte {
 
 var singleLines = []string{
 	"STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED", "OK", "END",
-	"ERROR", "EN", "MN",
+	"ERROR", "MN",
 }
 
-var linePrefixes = []string{"VERSION ", "CLIENT_ERROR", "SERVER_ERROR", "ERROR ", "HD", "NS", "EX", "NF", "ME "}
+// linePrefixes: the meta codes among them (two letters) come alone or with flags; a
+// miss (EN) carries the k and O flags back when they were asked for (memcached 1.6).
+var linePrefixes = []string{"VERSION ", "CLIENT_ERROR", "SERVER_ERROR", "ERROR ", "HD", "NS", "EX", "NF", "EN", "ME "}
 
 // validLine reports a single-line reply memcached sends.
 func validLine(line []byte) bool {
