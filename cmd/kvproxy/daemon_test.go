@@ -73,6 +73,11 @@ func TestNutcrackerFlagsAndSignals(t *testing.T) {
 	if pid == cmd.Process.Pid {
 		t.Fatal("-d did not detach: the pid file holds the launched process")
 	}
+	// As nutcracker's fork: the daemon's command line is the one it was started with,
+	// argv[0] included, so pgrep -f '^bin/nutcracker -d ...' finds it.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || strings.Split(string(b), "\x00")[0] != bin {
+		t.Errorf("daemon's argv[0] %q (%v), want %q", strings.Split(string(b), "\x00")[0], err, bin)
+	}
 	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
 		t.Errorf("daemon's session %d (%v), want its own (%d)", sid, err, pid)
 	}
@@ -101,11 +106,15 @@ func TestNutcrackerFlagsAndSignals(t *testing.T) {
 	waitUntil(t, "the reload after SIGHUP", 10*time.Second, logHas(logPath, "configuration reloaded"))
 
 	syscall.Kill(pid, syscall.SIGTTIN)
-	waitUntil(t, "SIGTTIN", 10*time.Second, logHas(logPath, "up log level to 7"))
+	waitUntil(t, "SIGTTIN", 10*time.Second, logHas(logPath, "signal SIGTTIN received, up log level to 7"))
 	syscall.Kill(pid, syscall.SIGTTOU) // one at a time: signals of a kind do not queue
-	waitUntil(t, "SIGTTOU", 10*time.Second, logHas(logPath, "down log level to 6"))
+	waitUntil(t, "SIGTTOU", 10*time.Second, logHas(logPath, "signal SIGTTOU received, down log level to 6"))
 	syscall.Kill(pid, syscall.SIGTTOU)
 	waitUntil(t, "SIGTTOU", 10*time.Second, logHas(logPath, "down log level to 5"))
+
+	// A SIGSEGV sent by kill is logged by name (nutcracker's log names it too).
+	syscall.Kill(pid, syscall.SIGSEGV)
+	waitUntil(t, "SIGSEGV", 10*time.Second, logHas(logPath, "signal SIGSEGV received"))
 
 	syscall.Kill(pid, syscall.SIGTERM)
 	waitUntil(t, "the daemon to exit on SIGTERM", 20*time.Second, func() bool { return !alive(pid) })

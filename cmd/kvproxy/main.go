@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
@@ -341,7 +342,7 @@ func run(ctx context.Context, opts *options) error {
 	sigs := opts.signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGSEGV)
 		defer signal.Stop(ch)
 		sigs = ch
 	}
@@ -435,11 +436,13 @@ func run(ctx context.Context, opts *options) error {
 				reload(p, log, opts.config)
 				notify.Ready()
 			case syscall.SIGTTIN:
-				log.Warn(fmt.Sprintf("up log level to %d", verbosity.Up()))
+				log.Warn(fmt.Sprintf("signal SIGTTIN received, up log level to %d", verbosity.Up()))
 			case syscall.SIGTTOU:
-				log.Warn(fmt.Sprintf("down log level to %d", verbosity.Down()))
-			case syscall.SIGUSR1, syscall.SIGUSR2:
-				log.Info("signal received; nothing to do", "signal", sig.String())
+				log.Warn(fmt.Sprintf("signal SIGTTOU received, down log level to %d", verbosity.Down()))
+			case syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGSEGV:
+				// A SIGSEGV sent by kill (a real fault still crashes): nutcracker dumps
+				// core; kvproxy logs it by name, as it does the others, and goes on.
+				log.Info(fmt.Sprintf("signal %s received; nothing to do", signalName(sig)), "signal", sig.String())
 			default:
 				log.Info("shutting down", "signal", sig.String())
 				notify.Stopping()
@@ -447,6 +450,16 @@ func run(ctx context.Context, opts *options) error {
 			}
 		}
 	}
+}
+
+// signalName is sig's name as nutcracker logs it ("SIGUSR1").
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(s); name != "" {
+			return name
+		}
+	}
+	return sig.String()
 }
 
 // newCodec returns the codec of each pool: Redis with redis: true, memcached

@@ -42,6 +42,9 @@ func Daemonize(stderrPath string) (int, error) {
 		errOut = f
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
+	// The detached copy keeps the command line it was started with (argv[0] too), as
+	// nutcracker's fork does, so ps, pgrep -f and pkill -f patterns still find it.
+	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), daemonEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
