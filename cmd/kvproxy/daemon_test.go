@@ -56,6 +56,7 @@ func TestNutcrackerFlagsAndSignals(t *testing.T) {
 	statsPort := testenv.FreePort(t)
 	cmd := exec.Command(bin, "-d", "-o", logPath, "-p", pidPath, "-v", "6", "-c", conf,
 		"-s", strconv.Itoa(statsPort), "-a", "127.0.0.1", "-i", "10000", "-m", "16384")
+	cmd.Args[0] = "bin/nutcracker" // as an init script or twemproxy's test harness names it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kvproxy -d: %v: %s", err, out)
 	}
@@ -75,8 +76,8 @@ func TestNutcrackerFlagsAndSignals(t *testing.T) {
 	}
 	// As nutcracker's fork: the daemon's command line is the one it was started with,
 	// argv[0] included, so pgrep -f '^bin/nutcracker -d ...' finds it.
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || strings.Split(string(b), "\x00")[0] != bin {
-		t.Errorf("daemon's argv[0] %q (%v), want %q", strings.Split(string(b), "\x00")[0], err, bin)
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || strings.Split(string(b), "\x00")[0] != cmd.Args[0] {
+		t.Errorf("daemon's argv[0] %q (%v), want %q", strings.Split(string(b), "\x00")[0], err, cmd.Args[0])
 	}
 	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
 		t.Errorf("daemon's session %d (%v), want its own (%d)", sid, err, pid)
