@@ -64,7 +64,7 @@ var ErrPidfileInUse = errors.New("pidfile names a running process")
 func WritePidfile(path string) error {
 	if b, err := os.ReadFile(path); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() {
-			if syscall.Kill(pid, 0) == nil {
+			if running(pid) {
 				return fmt.Errorf("%s: %w (pid %d)", path, ErrPidfileInUse, pid)
 			}
 		}
@@ -80,12 +80,29 @@ func WritePidfile(path string) error {
 	return nil
 }
 
+// running reports whether pid is a live process. A zombie (a killed instance its
+// parent has not reaped yet, as right after pkill -9) counts as gone.
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return true
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
 // TakeOverPidfile writes this process's id to path in place of oldPid's, the process it
 // takes over from: it refuses only when the file names another running process.
 func TakeOverPidfile(path string, oldPid int) error {
 	if b, err := os.ReadFile(path); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 && pid != os.Getpid() && pid != oldPid {
-			if syscall.Kill(pid, 0) == nil {
+			if running(pid) {
 				return fmt.Errorf("%s: %w (pid %d)", path, ErrPidfileInUse, pid)
 			}
 		}
