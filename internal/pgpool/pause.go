@@ -11,7 +11,14 @@ func (pl *Pooler) Pause() bool {
 		return false
 	}
 	pl.setPause("", true)
+	select {
+	case <-pl.done:
+		return true // shutting down: nothing left to close as it is released
+	default:
+	}
+	pl.wg.Add(1) // owned by the pooler: Shutdown waits for it (it ends at pl.done)
 	go func() {
+		defer pl.wg.Done()
 		t := time.NewTicker(adminPollInterval)
 		defer t.Stop()
 		for {
