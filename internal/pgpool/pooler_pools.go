@@ -1,0 +1,317 @@
+package pgpool
+
+import (
+	"strings"
+	"time"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
+)
+
+// poolFor returns the pool of (database, user), creating it on first use.
+func (pl *Pooler) poolFor(database, user string, db *Database, cred *auth.Credentials) (*pool, error) {
+	g := pl.settings()
+	key := poolKey{database, user}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if p, ok := pl.pools[key]; ok && !p.closed {
+		if cred != nil {
+			p.mu.Lock()
+			if p.cfg.server.cred == nil || credWeaker(p.cfg.server.cred, cred) {
+				cfg := *p.cfg
+				cfg.server.cred = cred
+				p.cfg = &cfg
+			}
+			p.mu.Unlock()
+		}
+		return p, nil
+	}
+	cfg := resolvePool(g, database, user, db, cred)
+	dl := pl.dbLimits[database]
+	if dl == nil {
+		dl = &limiter{}
+		pl.dbLimits[database] = dl
+	}
+	dl.max.Store(int64(dbMax(g, db)))
+	ul := pl.usLimits[user]
+	if ul == nil {
+		ul = &limiter{}
+		pl.usLimits[user] = ul
+	}
+	ul.max.Store(int64(userMax(g, user)))
+	p := newPool(pl, database, user, cfg, dl, ul)
+	if pl.paused[""] || pl.paused[database] {
+		p.paused = true
+	}
+	pl.pools[key] = p
+	return p, nil
+}
+
+// credWeaker reports whether b lets the pool log in where a may not (a client that
+// logged in with a password brings more than one that brought a ClientKey).
+func credWeaker(a, b *auth.Credentials) bool {
+	return a.Password == "" && b.Password != ""
+}
+
+func dbMax(g *Config, db *Database) int {
+	if db != nil && db.MaxDBConnections > 0 {
+		return db.MaxDBConnections
+	}
+	return g.MaxDBConnections
+}
+
+func userMax(g *Config, user string) int {
+	if u, ok := g.Users[user]; ok && u.MaxUserConnections > 0 {
+		return u.MaxUserConnections
+	}
+	return g.MaxUserConnections
+}
+
+// serverTLSKey identifies the server_tls_* settings of g.
+func serverTLSKey(g *Config) string {
+	f := g.ServerTLSFiles
+	return strings.Join([]string{g.ServerTLSMode, f.KeyFile, f.CertFile, f.CAFile, f.Protocols, f.Ciphers}, "\x00")
+}
+
+// resolvePool computes a pool's settings from the global ones and its entries.
+func resolvePool(g *Config, database, user string, db *Database, cred *auth.Credentials) *poolConfig {
+	cfg := &poolConfig{
+		mode:              g.PoolMode,
+		size:              g.DefaultPoolSize,
+		minSize:           g.MinPoolSize,
+		reserveSize:       g.ReservePoolSize,
+		reserveTimeout:    g.ReservePoolTimeout,
+		serverLifetime:    g.ServerLifetime,
+		serverIdleTimeout: g.ServerIdleTimeout,
+		serverLoginRetry:  g.ServerLoginRetry,
+		queryWaitTimeout:  g.QueryWaitTimeout,
+		checkQuery:        g.ServerCheckQuery,
+		checkDelay:        g.ServerCheckDelay,
+		resetQuery:        g.ServerResetQuery,
+		resetAlways:       g.ServerResetQueryAlways,
+		fastClose:         g.ServerFastClose,
+	}
+	if db.PoolSize > 0 {
+		cfg.size = db.PoolSize
+	}
+	if db.MinPoolSize > 0 {
+		cfg.minSize = db.MinPoolSize
+	}
+	if db.ReservePool >= 0 {
+		cfg.reserveSize = db.ReservePool
+	}
+	if db.PoolMode != nil {
+		cfg.mode = *db.PoolMode
+	}
+	if u, ok := g.Users[user]; ok && u.PoolMode != nil {
+		cfg.mode = *u.PoolMode
+	}
+	so := serverOptions{
+		user:           user,
+		database:       database,
+		startup:        db.StartupParams,
+		cred:           cred,
+		connectTimeout: g.ServerConnectTimeout,
+		tlsMode:        g.ServerTLSMode,
+		tlsConfig:      g.ServerTLS,
+		tlsKey:         serverTLSKey(g),
+		stickyHost:     db.LoadBalanceDisable,
+		connectQuery:   db.ConnectQuery,
+	}
+	hosts, err := parseHosts(db.Host, db.Port)
+	if err != nil {
+		// An entry with nothing but commas: nothing to connect to but the default.
+		hosts, _ = parseHosts("", db.Port)
+	}
+	so.network, so.addr = hosts[0].network, hosts[0].addr
+	if len(hosts) > 1 {
+		so.hosts = hosts
+	}
+	if db.DBName != "" {
+		so.database = db.DBName
+	}
+	if db.User != "" {
+		so.user = db.User
+	}
+	cfg.server = so
+	return cfg
+}
+
+// authQuery looks a user's secret up with auth_query, run as auth_user on the
+// database the client asked for.
+func (pl *Pooler) authQuery(db *Database, database, user string) (string, bool, error) {
+	g := pl.settings()
+	authUser := authUserOf(g, db)
+	secret, ok := g.Userlist[authUser]
+	var cred *auth.Credentials
+	if ok {
+		cred = auth.ParseSecret(secret).Credentials()
+	} else {
+		cred = &auth.Credentials{}
+	}
+	adb := *db
+	adb.User = ""
+	adb.Password = ""
+	adb.ConnectQuery = ""
+	cfg := resolvePool(g, database, authUser, &adb, cred)
+	s, err := dialServer(nil, nil, pl.nextServerID.Add(1), &cfg.server, 0, pl.log)
+	if err != nil {
+		return "", false, err
+	}
+	defer s.close()
+	rows, err := s.queryParams(g.AuthQuery, []string{user}, g.ServerConnectTimeout)
+	if err != nil {
+		return "", false, err
+	}
+	if len(rows) == 0 || len(rows[0]) < 2 || rows[0][1] == "" {
+		return "", false, nil
+	}
+	return rows[0][1], true, nil
+}
+
+// authUserOf is the auth_user for a database: its own, else the global one.
+func authUserOf(g *Config, db *Database) string {
+	if db != nil && db.AuthUser != "" {
+		return db.AuthUser
+	}
+	return g.AuthUser
+}
+
+// janitor runs pool maintenance about once a second until Shutdown.
+func (pl *Pooler) janitor() {
+	defer pl.wg.Done()
+	t := time.NewTicker(time.Second / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-pl.done:
+			return
+		case now := <-t.C:
+			pools := pl.poolList()
+			for _, p := range pools {
+				p.maintain(now)
+				p.fastClose()
+			}
+			// Waiters that may open now (server_login_retry passed, reserve_pool_timeout
+			// reached, a slot freed): oldest first. Those still held back by a shared
+			// limit get an idle connection of another pool closed for them.
+			pl.offer(pools)
+			for _, p := range pools {
+				p.mu.Lock()
+				_, starved := p.eligible()
+				p.mu.Unlock()
+				if starved {
+					pl.evictIdle(p)
+				}
+			}
+		}
+	}
+}
+
+// sharing returns p and the pools that share its max_db_connections or
+// max_user_connections limit.
+func (pl *Pooler) sharing(p *pool) []*pool {
+	if !p.dbLimit.limited() && !p.usrLimit.limited() {
+		return []*pool{p}
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ps := []*pool{p}
+	for _, o := range pl.pools {
+		if o != p && ((o.dbLimit == p.dbLimit && p.dbLimit.limited()) || (o.usrLimit == p.usrLimit && p.usrLimit.limited())) {
+			ps = append(ps, o)
+		}
+	}
+	return ps
+}
+
+// offerSlots lets waiting clients of p and of the pools sharing its limits open
+// connections while there is room, the client that has waited longest first.
+func (pl *Pooler) offerSlots(p *pool) { pl.offer(pl.sharing(p)) }
+
+// offer lets the waiting clients of pools open connections while there is room, the
+// client that has waited longest first. Pool locks are taken one at a time.
+func (pl *Pooler) offer(pools []*pool) {
+	skip := make([]bool, len(pools))
+	for {
+		best := -1
+		var bestSince time.Time
+		for i, o := range pools {
+			if skip[i] {
+				continue
+			}
+			o.mu.Lock()
+			since, ok := o.eligible()
+			o.mu.Unlock()
+			if !ok {
+				skip[i] = true
+			} else if best < 0 || since.Before(bestSince) {
+				best, bestSince = i, since
+			}
+		}
+		if best < 0 {
+			return
+		}
+		o := pools[best]
+		o.mu.Lock()
+		granted := o.grantOne()
+		o.mu.Unlock()
+		if !granted {
+			skip[best] = true // full under a limit (or no longer waiting)
+		}
+	}
+}
+
+// waitsLonger reports whether a client of another pool sharing p's limits has waited
+// since before since (zero: at all) and could open a connection once one of p's had
+// closed.
+func (pl *Pooler) waitsLonger(p *pool, since time.Time) bool {
+	for _, o := range pl.sharing(p)[1:] {
+		o.mu.Lock()
+		at, ok := o.eligible()
+		o.mu.Unlock()
+		if ok && (since.IsZero() || at.Before(since)) &&
+			o.dbLimit.fitsAfter(p.dbLimit, p.usrLimit) && o.usrLimit.fitsAfter(p.dbLimit, p.usrLimit) {
+			return true
+		}
+	}
+	return false
+}
+
+// evictIdle closes the longest-idle server connection of another pool that shares
+// p's database or user limit, to make room under max_db_connections or
+// max_user_connections. It reports whether it closed one.
+func (pl *Pooler) evictIdle(p *pool) bool {
+	var victim *server
+	for _, o := range pl.poolList() {
+		if o == p || (o.dbLimit != p.dbLimit && o.usrLimit != p.usrLimit) {
+			continue
+		}
+		o.mu.Lock()
+		if len(o.idle) > 0 {
+			victim = o.idle[0] // idle is most recently used last
+			copy(o.idle, o.idle[1:])
+			o.idle[len(o.idle)-1] = nil
+			o.idle = o.idle[:len(o.idle)-1]
+		}
+		o.mu.Unlock()
+		if victim != nil {
+			break
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	pl.log.Debug("closing an idle server connection to make room", "database", p.database, "user", p.user, "server", victim.String())
+	victim.close()
+	return true
+}
+
+func (pl *Pooler) poolList() []*pool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ps := make([]*pool, 0, len(pl.pools))
+	for _, p := range pl.pools {
+		ps = append(ps, p)
+	}
+	return ps
+}
