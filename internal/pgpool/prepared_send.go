@@ -1,0 +1,222 @@
+package pgpool
+
+import (
+	"encoding/binary"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres"
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// appendMessage appends a message of type typ made of parts.
+func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
+	start := len(dst)
+	dst = append(dst, typ, 0, 0, 0, 0)
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst
+}
+
+var nul = []byte{0}
+
+// sendTracked sends one client message to s, rewriting statement names, and records
+// the responses it expects. ignored marks a Sync PostgreSQL ignores (during COPY).
+func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
+	p := c.prep
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waitRoom(s)
+	seq, sseq := p.seq, s.stmts.current()
+	push := func(g respGroup) {
+		g.seq, g.sseq = seq, sseq
+		p.q.push(g)
+	}
+	body := wire.Body(msg)
+	switch typ {
+	case wire.Parse:
+		c.trackParse(s, msg, push)
+	case wire.Bind:
+		portal, rest, ok1 := postgres.CString(body)
+		name, rest, ok2 := postgres.CString(rest)
+		if ok1 && ok2 && len(name) == 0 && !c.unnamedReady(s, push) {
+			break
+		}
+		st := p.stmts[string(name)]
+		if !ok1 || !ok2 || len(name) == 0 || st == nil {
+			s.w.Raw(msg)
+			push(respGroup{kind: groupBind})
+			break
+		}
+		if c.outdated(st, push) {
+			break
+		}
+		c.ensurePrepared(s, st, push)
+		// The client's length with the statement name replaced: the parameters (rest)
+		// may be only the first part of a Bind streamed to the server.
+		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul)
+		binary.BigEndian.PutUint32(p.scratch[1:], binary.BigEndian.Uint32(msg[1:])-uint32(len(name))+uint32(len(st.srv)))
+		s.w.Raw(p.scratch)
+		s.w.Raw(rest)
+		push(respGroup{kind: groupBind, srv: st.srv})
+	case wire.Describe:
+		if st := c.namedStmt(body); st != nil {
+			if c.outdated(st, push) {
+				break
+			}
+			c.ensurePrepared(s, st, push)
+			p.scratch = appendMessage(p.scratch[:0], wire.Describe, []byte{'S'}, []byte(st.srv), nul)
+			s.w.Raw(p.scratch)
+			push(respGroup{kind: groupDescribe, srv: st.srv})
+			break
+		}
+		if isUnnamedStmt(body) && !c.unnamedReady(s, push) {
+			break
+		}
+		s.w.Raw(msg)
+		push(respGroup{kind: groupDescribe})
+	case wire.Close:
+		if st := c.namedStmt(body); st != nil {
+			delete(p.stmts, st.name) // the shared server-side statement stays
+			push(respGroup{kind: groupSynthClose, stmt: st})
+			break
+		}
+		g := respGroup{kind: groupClose}
+		if isUnnamedStmt(body) {
+			c.setUnnamed(s, &g, nil, true)
+		}
+		s.w.Raw(msg)
+		push(g)
+	case wire.Execute:
+		s.w.Raw(msg)
+		push(respGroup{kind: groupExecute})
+	case wire.Sync:
+		s.w.Raw(msg)
+		if !ignored {
+			push(respGroup{kind: groupSync})
+		}
+	case wire.Query, wire.FunctionCall:
+		g := respGroup{kind: groupQuery}
+		if typ == wire.Query {
+			c.setUnnamed(s, &g, nil, true) // a simple Query drops the unnamed statement
+		}
+		s.w.Raw(msg)
+		push(g)
+	default:
+		s.w.Raw(msg)
+	}
+	c.settle(s)
+}
+
+// namedStmt returns the client's statement a Describe or Close body names, if it is
+// a named statement the client prepared.
+func (c *client) namedStmt(body []byte) *preparedStmt {
+	if len(body) < 2 || body[0] != 'S' {
+		return nil
+	}
+	name, _, ok := postgres.CString(body[1:])
+	if !ok || len(name) == 0 {
+		return nil
+	}
+	return c.prep.stmts[string(name)]
+}
+
+// trackParse records a client's Parse. A named statement is prepared under its
+// server-side name unless the server connection already has it; then pgpool answers
+// ParseComplete itself. Call with c.mu held.
+func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
+	p := c.prep
+	name, rest, ok := postgres.CString(wire.Body(msg))
+	if !ok || len(name) == 0 {
+		g := respGroup{kind: groupParse}
+		if ok {
+			c.setUnnamed(s, &g, append([]byte(nil), msg...), true)
+		}
+		s.w.Raw(msg)
+		push(g)
+		return
+	}
+	if _, dup := p.stmts[string(name)]; dup {
+		push(respGroup{kind: groupSynthError, err: errDuplicateStmt(name).response()})
+		p.dropToSync = true
+		return
+	}
+	srv := serverStmtName(rest, c.pl.stmtEpoch.Load())
+	have, stale := s.stmts.lookup(srv)
+	if have && !stale && s.txStatus.Load() == 'E' && c.inflight.len() == 0 {
+		// PostgreSQL refuses every Parse in a failed transaction.
+		push(respGroup{kind: groupSynthError, err: errorf(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block").response()})
+		p.dropToSync = true
+		return
+	}
+	st := p.define(name, rest, srv)
+	st.gen = c.pool.stmtGeneration(st.srv)
+	if have && !stale {
+		push(respGroup{kind: groupSynthParse, stmt: st})
+		return
+	}
+	c.prepareOn(s, st, groupParse, stale, push)
+}
+
+// outdated answers a Bind or Describe of a statement whose result type changed after
+// the client prepared it (another client met "cached plan must not change result
+// type" for the same query): the client gets that error too, as PostgreSQL would give
+// it for the client's own statement, until it prepares the statement again. It
+// reports whether it answered. Call with c.mu held.
+func (c *client) outdated(st *preparedStmt, push func(respGroup)) bool {
+	if st.gen >= c.pool.stmtGeneration(st.srv) {
+		return false
+	}
+	push(respGroup{kind: groupSynthError, err: errorf(CodeFeatureNotSupported, "cached plan must not change result type").response()})
+	c.prep.dropToSync = true
+	return true
+}
+
+// ensurePrepared prepares st on s before a Bind or Describe that uses it, unless s
+// has it. Call with c.mu held.
+func (c *client) ensurePrepared(s *server, st *preparedStmt, push func(respGroup)) {
+	have, stale := s.stmts.lookup(st.srv)
+	if have && !stale {
+		return
+	}
+	c.prepareOn(s, st, groupParseInternal, stale, push)
+}
+
+// prepareOn sends the Parse of st under its server-side name: first a Close of the
+// stale version, if any, and of the statements the LRU evicts. Call with c.mu held.
+func (c *client) prepareOn(s *server, st *preparedStmt, kind groupKind, stale bool, push func(respGroup)) {
+	p := c.prep
+	if stale {
+		c.closeOnServer(s, st.srv)
+		push(respGroup{kind: groupCloseInternal, srv: st.srv, stale: true})
+	}
+	for _, e := range s.stmts.add(st.srv, p.max) {
+		c.closeOnServer(s, e.name)
+		push(respGroup{kind: groupCloseInternal, srv: e.name, stale: e.stale})
+	}
+	s.w.Raw(st.parse)
+	push(respGroup{kind: kind, srv: st.srv, stmt: st})
+}
+
+// closeOnServer sends Close of a server-side statement. Call with c.mu held.
+func (c *client) closeOnServer(s *server, srv string) {
+	p := c.prep
+	p.scratch = appendMessage(p.scratch[:0], wire.Close, []byte{'S'}, []byte(srv), nul)
+	s.w.Raw(p.scratch)
+}
+
+// waitRoom holds the client back while maxQueuedGroups responses are outstanding, after
+// sending what is buffered so the server can answer. Call with c.mu held.
+func (c *client) waitRoom(s *server) {
+	p := c.prep
+	for p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+		c.mu.Unlock()
+		c.flushServer()
+		c.mu.Lock()
+		if p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+			p.waiting = true
+			p.room.Wait()
+			p.waiting = false
+		}
+	}
+}
