@@ -8,8 +8,10 @@
 // them), builds pgpool and kvproxy from this tree, and starts everything itself on
 // free loopback ports with its files in a temporary directory, through
 // internal/testenv: PostgreSQL 15 (pgbench's tables filled), PgBouncer and pgpool
-// in transaction mode with a pool of 20 (and a database "overload" with a pool of 10;
-// query_wait_timeout is 2 s); redis-servers with nutcracker and kvproxy
+// in transaction mode with a pool of 20 (and a database "overload" with a pool of 10),
+// every other setting at PgBouncer's default; a scenario that needs other settings
+// (the overload scenario: query_wait_timeout 2 s) runs on a PgBouncer and a pgpool
+// started with them for it; redis-servers (--hz 1) with nutcracker and kvproxy
 // on the same nutcracker.yml (ketama, fnv1a_64); memcached servers with nutcracker,
 // and kvproxy if `kvproxy -t` accepts a memcached pool. Everything is stopped when
 // the run ends, also on Ctrl-C or SIGTERM. odyssey, pgcat and pgdog are detected on
@@ -29,6 +31,9 @@
 //     SET and MGET of 10 keys over S shards, swept by clients and by pipeline depth.
 //     Each run is sized from a short calibration run to last about a second (quick).
 //     Percentiles are interpolated in redis-benchmark's latency distribution.
+//     kv-TEST-shards-sS-c50-P16 (full): each test at 50 clients, pipeline 16, over
+//     4, 16, 64 and 256 redis-servers, charted by shards (over 16 shards, the runs of
+//     the pipeline sweep).
 //   - pg-overload-c200: 200 pgbench clients running SELECT pg_sleep(0.05) (-f) over
 //     a pool of 10 with query_wait_timeout 2 s: throughput, p99, and errors (failed
 //     transactions plus the clients pgbench reports aborted). PgBouncer and pgpool only.
@@ -55,9 +60,15 @@
 //
 // Suites: smoke (one scenario per protocol plus small idle, overload, frozen-shard
 // runs, one round, under a minute), quick (the
-// above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 2 rounds, under ten
-// minutes on 2 cores) and full (up to 5,000 PostgreSQL clients, 16 and 64 Redis
-// shards, 3 rounds of 10 s).
+// above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 3 rounds, about ten
+// minutes on 2 cores) and full (3 rounds of pgbench runs of 5 s with 1 to 5,000
+// PostgreSQL clients, 10,000 idle clients, the Redis clients and pipeline sweeps over
+// 16 shards, the shards sweep up to 256 redis-servers, 3 s Redis and memcached runs;
+// under an hour on 2 cores).
+//
+// A run that stops early (Ctrl-C, SIGTERM, a failure) still writes what it measured,
+// with a warning naming the scenarios that did not run; a set of Redis shards that
+// cannot be started is listed in skipped and the others run.
 //
 // The output directory receives results.json, report.md (a summary, then one table
 // per scenario, ratios first) and SVG charts GROUP-throughput.svg and GROUP-p99.svg
@@ -73,12 +84,14 @@
 //	suite      "smoke", "quick" or "full"
 //	command    the command line
 //	started, finished   RFC 3339 times (UTC)
-//	machine    {hostname, kernel, cpu_model, cores, load_average: [1, 5, 15 min] at start, go_version}
+//	machine    {hostname, kernel, cpu_model, cores, load_average: [1, 5, 15 min] at start,
+//	           load_average_end: the same when the run ended, go_version}
 //	tools      program -> version line
 //	targets    [{name, protocol ("pg", "kv" for Redis, "memcache"), desc}]
 //	detected   [{name, path, status}]: other poolers found but not run
 //	skipped    [reason]: what did not run and why
-//	warnings   [text]: e.g. the load average exceeded the cores at start
+//	warnings   [text]: e.g. the load average exceeded the cores at start, the run
+//	           stopped early, figures missing (see CheckMetrics)
 //	results    [result]
 //
 // Each result is one scenario against one target:
@@ -87,6 +100,9 @@
 //	x_name, x                          the chart's axis ("clients" or "pipeline") and value
 //	clients, pipeline, shards, pool_size
 //	target, unit                       unit: "tx/s" or "req/s"
+//	settings                           pooler settings of this scenario over the shared
+//	                                   ones, e.g. {"query_wait_timeout": "2"}; absent:
+//	                                   PgBouncer's defaults
 //	throughput                         median over rounds, per second
 //	p50_ms, p90_ms, p99_ms, p999_ms    median latency percentiles; null if the tool gives none
 //	cpu_us_per_request                 the proxy's user+system CPU (/proc/PID/stat, before and
@@ -95,6 +111,8 @@
 //	rss_per_client_bytes               idle-clients scenarios only (absent otherwise): the
 //	                                   proxy's RSS growth per idle client held open, median
 //	errors                             failed transactions or error replies, summed over rounds
+//	load_average_1m                    median of the machine's 1-minute load average as
+//	                                   each round started (other work competing)
 //	rounds                             rounds run (0: not run, see note)
 //	spread                             {"throughput": {min, max}, "p99_ms": {...}, ...} over rounds
 //	throughput_ratio, throughput_peer  throughput over the best peer's (and its name)

@@ -55,18 +55,20 @@ type pgEnv struct {
 	pg             *testenv.Postgres
 	user, password string
 	poolSize       int
-	targets        []*target
+	maxClients     int
+	targets        []*target // direct, then the poolers with PgBouncer's default settings
 }
 
 // startPG starts PostgreSQL, fills pgbench's tables at scale, and starts PgBouncer and
-// pgpool in transaction mode with a pool of poolSize, each accepting maxClients.
+// pgpool in transaction mode with a pool of poolSize, each accepting maxClients, with
+// PgBouncer's defaults for every other setting.
 func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, poolSize, maxClients int) (*pgEnv, error) {
 	pg, err := testenv.LaunchPostgres(testenv.PostgresOptions{MaxConnections: 250})
 	if err != nil {
 		return nil, err
 	}
 	cl.add(pg.Stop)
-	e := &pgEnv{pg: pg, user: pg.SuperUser, password: pg.SuperPassword, poolSize: poolSize}
+	e := &pgEnv{pg: pg, user: pg.SuperUser, password: pg.SuperPassword, poolSize: poolSize, maxClients: maxClients}
 	init := exec.CommandContext(ctx, b.path("pgbench"), "-i", "-q", "-s", strconv.Itoa(scale),
 		"-h", pg.Host, "-p", strconv.Itoa(pg.Port), "-U", pg.SuperUser, "postgres")
 	init.Env = append(os.Environ(), "PGPASSWORD="+pg.SuperPassword, "PGSSLMODE=disable")
@@ -75,29 +77,72 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 	}
 	e.targets = append(e.targets, &target{name: DirectTarget, protocol: "pg", port: pg.Port, db: "postgres",
 		desc: toolVersion(b.path("postgres"), "--version") + ", no pooler"})
-
-	userlist := fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword)
-	settings := map[string]string{
-		"pool_mode":          "transaction",
-		"default_pool_size":  strconv.Itoa(poolSize),
-		"max_client_conn":    strconv.Itoa(maxClients + 100),
-		"auth_type":          "scram-sha-256",
-		"query_wait_timeout": strconv.Itoa(queryWaitTimeout),
+	poolers, err := e.startPoolers(cl, dir, b, nil)
+	if err != nil {
+		return nil, err
 	}
+	e.targets = append(e.targets, poolers...)
+	return e, nil
+}
+
+// poolerSettings returns the pgbouncer.ini [pgbouncer] settings of the poolers: the
+// ones every scenario shares, then extra (a scenario's own, e.g. query_wait_timeout)
+// over them. Every setting not named keeps PgBouncer's default.
+func poolerSettings(poolSize, maxClients int, extra map[string]string) map[string]string {
+	s := map[string]string{
+		"pool_mode":         "transaction",
+		"default_pool_size": strconv.Itoa(poolSize),
+		"max_client_conn":   strconv.Itoa(maxClients + 100),
+		"auth_type":         "scram-sha-256",
+	}
+	for k, v := range extra {
+		s[k] = v
+	}
+	return s
+}
+
+// settingsKey names a set of extra settings ("" for none), for file names and keys.
+func settingsKey(extra map[string]string) string {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%s", k, extra[k])
+	}
+	return b.String()
+}
+
+// startPoolers starts PgBouncer and pgpool in front of e's PostgreSQL with the
+// settings poolerSettings returns for extra, and returns them as targets.
+func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string]string) ([]*target, error) {
+	pg := e.pg
+	settings := poolerSettings(e.poolSize, e.maxClients, extra)
+	userlist := fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword)
+	databases := map[string]string{"bench": pg.PgBouncerDB("postgres"),
+		overloadDB: pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize))}
 	bouncer, err := testenv.LaunchPgBouncer(testenv.PgBouncerOptions{
-		Databases: map[string]string{"bench": pg.PgBouncerDB("postgres"),
-			overloadDB: pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize))},
-		Settings: settings,
-		Userlist: userlist,
+		Databases: databases,
+		Settings:  settings,
+		Userlist:  userlist,
 	})
 	if err != nil {
 		return nil, err
 	}
 	cl.add(bouncer.Stop)
-	e.targets = append(e.targets, &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID(),
+	var ts []*target
+	ts = append(ts, &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID(),
 		desc: toolVersion(b.path("pgbouncer"), "--version")})
 
 	pdir := filepath.Join(dir, "pgpool")
+	if k := settingsKey(extra); k != "" {
+		pdir += "-" + strings.NewReplacer("=", "-", ",", "-").Replace(k)
+	}
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -109,8 +154,8 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 		return nil, err
 	}
 	var ini strings.Builder
-	fmt.Fprintf(&ini, "[databases]\nbench = %s\n%s = %s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n", pg.PgBouncerDB("postgres"),
-		overloadDB, pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize)), port)
+	fmt.Fprintf(&ini, "[databases]\nbench = %s\n%s = %s\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n",
+		databases["bench"], overloadDB, databases[overloadDB], port)
 	fmt.Fprintf(&ini, "auth_file = %s\n", filepath.Join(pdir, "userlist.txt"))
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
@@ -142,9 +187,9 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 		return nil, err
 	}
 	cl.add(proc.Terminate)
-	e.targets = append(e.targets, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
+	ts = append(ts, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
 		desc: toolVersion(b.pgpool, "version") + ", built from this tree"})
-	return e, nil
+	return ts, nil
 }
 
 // giveTo makes dir and the files in it owned by the user name.
@@ -196,7 +241,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutM
 	servers := make([]string, shards)
 	for i := range servers {
 		if redis {
-			r, err := testenv.LaunchRedis(testenv.RedisOptions{})
+			r, err := testenv.LaunchRedis(testenv.RedisOptions{Args: smallRedis})
 			if err != nil {
 				return nil, err
 			}
@@ -274,6 +319,10 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutM
 		desc: toolVersion(b.kvpx, "version") + fmt.Sprintf(", built from this tree, %d %s shards", shards, kind)})
 	return e, nil
 }
+
+// smallRedis are the redis-servers' extra arguments: background tasks once a second
+// instead of ten times, so that hundreds of idle shards leave the cores to the load.
+var smallRedis = []string{"--hz", "1"}
 
 // refusal condenses kvproxy -t's complaint about file to one line without the path.
 func refusal(out []byte, file string) string {

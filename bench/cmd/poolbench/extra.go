@@ -155,7 +155,7 @@ func openRedis(ctx context.Context, t *target) (net.Conn, error) {
 const (
 	overloadDB       = "overload"
 	overloadPoolSize = 10
-	queryWaitTimeout = 2 // seconds, for every database of the poolers
+	queryWaitTimeout = 2 // seconds, for the overload scenario's poolers only
 )
 
 var abortedRE = regexp.MustCompile(`(?m)client \d+ aborted`)
@@ -173,9 +173,11 @@ func overloadScenario(su suite, e *pgEnv, b *bins, work string) *scenario {
 		tmpl: Result{Scenario: fmt.Sprintf("pg-overload-c%d", c), Group: "pg-overload", Protocol: "pg",
 			Title: fmt.Sprintf("overload: pgbench -f SELECT pg_sleep(0.05), %d clients over a pool of %d, query_wait_timeout %d s", c, overloadPoolSize, queryWaitTimeout),
 			XName: "clients", X: c, Clients: c, PoolSize: overloadPoolSize, Unit: "tx/s"},
-		est:  float64(su.overloadSeconds) + 1,
-		skip: skipDirect("no pool to overload"),
+		est:      float64(su.overloadSeconds) + 1,
+		skip:     skipDirect("no pool to overload"),
+		settings: map[string]string{"query_wait_timeout": strconv.Itoa(queryWaitTimeout)},
 	}
+	sc.tmpl.Settings = sc.settings
 	sc.key = sc.tmpl.Scenario
 	sc.run = func(ctx context.Context, t *target) (Sample, error) { return runPgbench(ctx, e, b, t, r, work) }
 	return sc

@@ -74,6 +74,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if miss := CheckMetrics(r); len(miss) > 0 {
+				fmt.Fprintf(stderr, "poolbench: %s: %d results lack figures, e.g. %s\n", args[0], len(miss), miss[0])
+			}
 			if err := WriteReport(args[0], r); err != nil {
 				return err
 			}
@@ -215,7 +218,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				return err
 			}
 			addTargets(e.targets)
-			if err := r.runAll(ctx, pgScenarios(su, e, b, work), e.targets); err != nil {
+			if err := runPG(ctx, r, pgScenarios(su, e, b, work), e, &cl, work, b); err != nil {
 				return err
 			}
 			cl.run()
@@ -225,7 +228,12 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				fmt.Fprintf(stderr, "poolbench: starting %d redis-servers, nutcracker and kvproxy\n", n)
 				e, err := startKV(&cl, work, b, n, true, defaultTimeoutMs)
 				if err != nil {
-					return err
+					// The other shard counts can still run.
+					cl.run()
+					why := fmt.Sprintf("Redis scenarios over %d shards: starting the servers and proxies failed: %v", n, err)
+					res.Skipped = append(res.Skipped, why)
+					fmt.Fprintln(stderr, "poolbench: skipped:", why)
+					continue
 				}
 				addTargets(e.targets)
 				// Idle clients before the keys are set: on proxies that carried no load yet.
@@ -280,19 +288,81 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 		}
 		return nil
 	}()
-	if runErr != nil {
-		return runErr
-	}
 	res.Results = r.results
 	ComputeRatios(res.Results)
+	if miss := CheckMetrics(res); len(miss) > 0 {
+		w := "figures missing: " + strings.Join(miss, "; ")
+		res.Warnings = append(res.Warnings, w)
+		fmt.Fprintln(stderr, "poolbench: warning:", w)
+	}
 	res.Finished = time.Now().UTC()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.Machine.LoadAvgEnd, _ = parseLoadAvg(b)
+	}
+	if runErr != nil {
+		// Keep what ran: the figures of the scenarios that finished, and which did not.
+		if len(r.results) == 0 {
+			return runErr
+		}
+		missing := r.missing()
+		w := fmt.Sprintf("the run stopped early (%v): %d of %d scenarios did not run: %s",
+			runErr, len(missing), len(r.names), strings.Join(missing, ", "))
+		res.Warnings = append(res.Warnings, w)
+		fmt.Fprintln(stderr, "poolbench: warning:", w)
+	}
 	if err := SaveResults(out, res); err != nil {
 		return err
 	}
 	if err := WriteReport(out, res); err != nil {
 		return err
 	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "poolbench: the results so far are in %s\n", out)
+		return runErr
+	}
 	fmt.Fprintf(stderr, "poolbench: %d runs in %v\n", r.runCount, time.Since(r.started).Round(time.Second))
 	fmt.Fprintln(stdout, filepath.Join(out, "report.md"))
 	return nil
+}
+
+// runPG runs the PostgreSQL scenarios in their order: those without settings of their
+// own on e's poolers (PgBouncer's defaults), each run of scenarios with the same
+// settings on poolers started with them for it and stopped afterwards.
+func runPG(ctx context.Context, r *runner, scs []*scenario, e *pgEnv, cl *cleanups, work string, b *bins) error {
+	for _, batch := range settingsBatches(scs) {
+		key := settingsKey(batch[0].settings)
+		if key == "" {
+			if err := r.runAll(ctx, batch, e.targets); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(r.stderr, "poolbench: starting PgBouncer and pgpool with %s\n", key)
+		var own cleanups
+		cl.add(own.run) // stops them on an early return too; run twice is a no-op
+		poolers, err := e.startPoolers(&own, work, b, batch[0].settings)
+		if err != nil {
+			own.run()
+			return err
+		}
+		err = r.runAll(ctx, batch, append([]*target{e.targets[0]}, poolers...))
+		own.run()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settingsBatches splits scs, in their order, into runs of scenarios with the same
+// pooler settings.
+func settingsBatches(scs []*scenario) [][]*scenario {
+	var out [][]*scenario
+	for i, sc := range scs {
+		if i == 0 || settingsKey(sc.settings) != settingsKey(scs[i-1].settings) {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], sc)
+	}
+	return out
 }

@@ -37,9 +37,21 @@ func TestRunSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if miss := CheckMetrics(r); miss != nil {
+		t.Errorf("results.json lacks figures: %v", miss)
+	}
 	protocols := map[string]bool{}
 	for _, x := range r.Results {
 		protocols[x.Protocol] = true
+		// query_wait_timeout for the overload scenario only; PgBouncer's defaults elsewhere.
+		if x.Protocol == "pg" {
+			if x.Group == "pg-overload" && x.Settings["query_wait_timeout"] != "2" {
+				t.Errorf("%s/%s: settings %v, want query_wait_timeout 2", x.Scenario, x.Target, x.Settings)
+			}
+			if x.Group != "pg-overload" && len(x.Settings) != 0 {
+				t.Errorf("%s/%s: settings %v, want PgBouncer's defaults", x.Scenario, x.Target, x.Settings)
+			}
+		}
 		if x.Rounds == 1 && x.Errors == 0 && x.Throughput <= 0 {
 			t.Errorf("%s/%s: no throughput", x.Scenario, x.Target)
 		}

@@ -34,8 +34,12 @@ func Markdown(r *Results, charts map[string][]string) string {
 	fmt.Fprintf(&b, "- Command: `%s`\n", r.Command)
 	fmt.Fprintf(&b, "- Date: %s (UTC), %v\n", r.Started.Format("2006-01-02 15:04"), r.Finished.Sub(r.Started).Round(1e9))
 	m := r.Machine
-	fmt.Fprintf(&b, "- Machine: %s, %s, %d cores, %s, load average at start %.2f %.2f %.2f\n",
+	fmt.Fprintf(&b, "- Machine: %s, %s, %d cores, %s, load average at start %.2f %.2f %.2f",
 		m.Hostname, m.CPUModel, m.Cores, m.Kernel, m.LoadAvg[0], m.LoadAvg[1], m.LoadAvg[2])
+	if m.LoadAvgEnd != [3]float64{} {
+		fmt.Fprintf(&b, ", at end %.2f %.2f %.2f", m.LoadAvgEnd[0], m.LoadAvgEnd[1], m.LoadAvgEnd[2])
+	}
+	b.WriteString(" (each table's \"load\" column is the 1-minute load average as its rounds started)\n")
 	fmt.Fprintf(&b, "- Each figure is the median of %s alternating rounds (the order of the targets rotates each round), with its spread (min–max).\n",
 		roundsText(r.Results))
 	b.WriteString("- Ratios compare peers measured in the same run on the same machine: they carry over to other machines, the absolute numbers do not.\n\n")
@@ -73,18 +77,19 @@ func Markdown(r *Results, charts map[string][]string) string {
 			}
 		}
 		unit := first.Unit
-		fmt.Fprintf(&b, "| target | throughput ratio | p99 ratio | %s | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU µs/req | proxy RSS MiB | errors | rounds |\n", unit)
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| target | throughput ratio | p99 ratio | %s | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU µs/req | proxy RSS MiB | errors | rounds | load |\n", unit)
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range rows {
 			if x.Rounds == 0 {
-				fmt.Fprintf(&b, "| %s | %s |||||||||||\n", x.Target, x.Note)
+				fmt.Fprintf(&b, "| %s | %s ||||||||||||\n", x.Target, x.Note)
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", x.Target,
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |\n", x.Target,
 				ratio(x.ThroughputRatio, x.ThroughputPeer), ratio(x.P99Ratio, x.P99Peer),
 				withSpread(x.Throughput, x.Spread["throughput"], 0),
 				optMs(x.P50Ms), optMs(x.P90Ms), withSpreadOpt(x.P99Ms, x.Spread["p99_ms"], 2), optMs(x.P999Ms),
-				optNum(x.CPUUsPerRequest, 1, 1), optNum(x.RSSBytes, 1.0/(1<<20), 1), x.Errors, x.Rounds)
+				optNum(x.CPUUsPerRequest, 1, 1), optNum(x.RSSBytes, 1.0/(1<<20), 1), x.Errors, x.Rounds,
+				optNum(x.LoadAvg1m, 1, 2))
 		}
 		if perClient := rssPerClient(rows); perClient != "" {
 			b.WriteString("\nProxy RSS per idle client (RSS after opening the clients minus before, over the clients): " + perClient)
@@ -175,6 +180,13 @@ func params(x Result) string {
 	}
 	if x.Shards > 0 {
 		s += fmt.Sprintf(", %d shards", x.Shards)
+	}
+	if x.Protocol == "pg" {
+		if len(x.Settings) == 0 {
+			s += ", poolers otherwise at PgBouncer's defaults"
+		} else {
+			s += ", poolers at PgBouncer's defaults but " + settingsKey(x.Settings)
+		}
 	}
 	return s
 }

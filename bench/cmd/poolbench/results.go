@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -45,12 +46,14 @@ type Results struct {
 
 // Machine describes where the run happened.
 type Machine struct {
-	Hostname  string     `json:"hostname"`
-	Kernel    string     `json:"kernel"`
-	CPUModel  string     `json:"cpu_model"`
-	Cores     int        `json:"cores"`
-	LoadAvg   [3]float64 `json:"load_average"` // 1, 5 and 15 minutes, at start
-	GoVersion string     `json:"go_version"`
+	Hostname string     `json:"hostname"`
+	Kernel   string     `json:"kernel"`
+	CPUModel string     `json:"cpu_model"`
+	Cores    int        `json:"cores"`
+	LoadAvg  [3]float64 `json:"load_average"` // 1, 5 and 15 minutes, at start
+	// LoadAvgEnd is the load average when the run ended (zero if it was not read).
+	LoadAvgEnd [3]float64 `json:"load_average_end"`
+	GoVersion  string     `json:"go_version"`
 }
 
 // TargetInfo is one target of one protocol.
@@ -86,9 +89,11 @@ type Sample struct {
 	// client held open.
 	RSSPerClientBytes *float64 `json:"rss_per_client_bytes,omitempty"`
 	Errors            int64    `json:"errors"`
-	Requests          int64    `json:"requests"`
-	Seconds           float64  `json:"seconds"`
-	Failure           string   `json:"failure,omitempty"`
+	// LoadAvg1m is the machine's 1-minute load average when the round started.
+	LoadAvg1m *float64 `json:"load_average_1m"`
+	Requests  int64    `json:"requests"`
+	Seconds   float64  `json:"seconds"`
+	Failure   string   `json:"failure,omitempty"`
 }
 
 // Result is the figures of one scenario against one target: each the median of the
@@ -106,6 +111,10 @@ type Result struct {
 	PoolSize int    `json:"pool_size,omitempty"`
 	Target   string `json:"target"`
 	Unit     string `json:"unit"`
+	// Settings are the pooler settings of this scenario other than those every
+	// scenario shares (pool_mode, default_pool_size, max_client_conn, auth_type);
+	// every other setting is PgBouncer's default. Absent for none.
+	Settings map[string]string `json:"settings,omitempty"`
 
 	Throughput      float64  `json:"throughput"`
 	P50Ms           *float64 `json:"p50_ms"`
@@ -118,7 +127,10 @@ type Result struct {
 	// (idle-clients scenarios only).
 	RSSPerClientBytes *float64 `json:"rss_per_client_bytes,omitempty"`
 	Errors            int64    `json:"errors"`
-	Rounds            int      `json:"rounds"`
+	// LoadAvg1m is the median over the rounds of the machine's 1-minute load average
+	// when each started: how much other work competed with this scenario.
+	LoadAvg1m *float64 `json:"load_average_1m"`
+	Rounds    int      `json:"rounds"`
 
 	// Spread maps "throughput", "p50_ms", ... to the minimum and maximum over rounds.
 	Spread map[string]Range `json:"spread"`
@@ -204,6 +216,7 @@ func Aggregate(res *Result) {
 	res.CPUUsPerRequest = opt("cpu_us_per_request", func(s Sample) *float64 { return s.CPUUsPerRequest })
 	res.RSSBytes = opt("rss_bytes", func(s Sample) *float64 { return s.RSSBytes })
 	res.RSSPerClientBytes = opt("rss_per_client_bytes", func(s Sample) *float64 { return s.RSSPerClientBytes })
+	res.LoadAvg1m = opt("load_average_1m", func(s Sample) *float64 { return s.LoadAvg1m })
 }
 
 // Scenarios returns the scenario names of rs in first-seen order.
@@ -231,4 +244,65 @@ func TargetNames(rs []Result) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// CheckMetrics returns what results.json lacks of the figures every scenario reports
+// for every target that ran: throughput, p50/p90/p99/p99.9, the machine's load
+// average as its rounds started, the proxy's CPU per request and RSS (proxies), RSS
+// per idle client (idle-clients scenarios), and the ratios to the best peer when the
+// scenario has one; and the machine's core count. Errors are always present. Nil when
+// nothing is missing.
+func CheckMetrics(r *Results) []string {
+	var out []string
+	if r.Machine.Cores <= 0 {
+		out = append(out, "machine: no core count")
+	}
+	for _, x := range r.Results {
+		ok := 0
+		for _, s := range x.Samples {
+			if s.Failure == "" {
+				ok++
+			}
+		}
+		if x.Rounds == 0 || ok == 0 {
+			continue // not run (see note) or every round failed (counted in errors)
+		}
+		var miss []string
+		need := func(name string, has bool) {
+			if !has {
+				miss = append(miss, name)
+			}
+		}
+		need("throughput", x.Throughput > 0)
+		need("p50_ms", x.P50Ms != nil)
+		need("p90_ms", x.P90Ms != nil)
+		need("p99_ms", x.P99Ms != nil)
+		need("p999_ms", x.P999Ms != nil)
+		need("load_average_1m", x.LoadAvg1m != nil)
+		if x.Target != DirectTarget {
+			need("cpu_us_per_request", x.CPUUsPerRequest != nil)
+			need("rss_bytes", x.RSSBytes != nil)
+		}
+		if strings.HasSuffix(x.Group, "-idle") && x.Target != DirectTarget {
+			need("rss_per_client_bytes", x.RSSPerClientBytes != nil)
+		}
+		peerTP, peerP99 := false, false
+		for _, p := range r.Results {
+			if p.Scenario != x.Scenario || p.Target == x.Target || p.Target == DirectTarget || p.Rounds == 0 {
+				continue
+			}
+			peerTP = peerTP || p.Throughput > 0
+			peerP99 = peerP99 || (p.P99Ms != nil && *p.P99Ms > 0)
+		}
+		if peerTP && x.Throughput > 0 {
+			need("throughput_ratio", x.ThroughputRatio != nil)
+		}
+		if peerP99 && x.P99Ms != nil {
+			need("p99_ratio", x.P99Ratio != nil)
+		}
+		if len(miss) > 0 {
+			out = append(out, fmt.Sprintf("%s/%s: no %s", x.Scenario, x.Target, strings.Join(miss, ", ")))
+		}
+	}
+	return out
 }

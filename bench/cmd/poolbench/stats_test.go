@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,73 @@ func TestResultsRoundTrip(t *testing.T) {
 	}
 	if _, err := LoadResults(dir); !errors.Is(err, ErrSchema) {
 		t.Errorf("schema 99: %v, want ErrSchema", err)
+	}
+}
+
+// TestAggregateLoadAverage checks that a result carries the median of its rounds' load
+// averages, with its spread.
+func TestAggregateLoadAverage(t *testing.T) {
+	r := Result{Samples: []Sample{{Throughput: 1, LoadAvg1m: fp(3)}, {Throughput: 1, LoadAvg1m: fp(1)}, {Throughput: 1, LoadAvg1m: fp(2)}}}
+	Aggregate(&r)
+	if r.LoadAvg1m == nil || *r.LoadAvg1m != 2 || r.Spread["load_average_1m"] != (Range{1, 3}) {
+		t.Errorf("load average %v spread %+v, want 2 (1–3)", r.LoadAvg1m, r.Spread["load_average_1m"])
+	}
+}
+
+// completeResult is a result with every figure a target that ran reports.
+func completeResult(scenario, target string) Result {
+	x := Result{Scenario: scenario, Group: "g", Target: target, Throughput: 10, P50Ms: fp(1), P90Ms: fp(2), P99Ms: fp(3), P999Ms: fp(4),
+		LoadAvg1m: fp(0.5), Rounds: 3, Samples: []Sample{{Throughput: 10}}}
+	if target != DirectTarget {
+		x.CPUUsPerRequest, x.RSSBytes = fp(5), fp(1<<20)
+	}
+	return x
+}
+
+func TestCheckMetrics(t *testing.T) {
+	build := func() *Results {
+		r := &Results{Machine: Machine{Cores: 2}, Results: []Result{
+			completeResult("s", DirectTarget), completeResult("s", "pgpool"), completeResult("s", "pgbouncer"),
+			{Scenario: "s", Target: "odd", Rounds: 0, Note: "not run"},
+		}}
+		ComputeRatios(r.Results)
+		return r
+	}
+	if got := CheckMetrics(build()); got != nil {
+		t.Fatalf("complete results: %v", got)
+	}
+	for name, c := range map[string]struct {
+		change func(r *Results)
+		want   string
+	}{
+		"p90":        {func(r *Results) { r.Results[1].P90Ms = nil }, "s/pgpool: no p90_ms"},
+		"p99.9":      {func(r *Results) { r.Results[2].P999Ms = nil }, "s/pgbouncer: no p999_ms"},
+		"cpu":        {func(r *Results) { r.Results[1].CPUUsPerRequest = nil }, "s/pgpool: no cpu_us_per_request"},
+		"rss":        {func(r *Results) { r.Results[2].RSSBytes = nil }, "s/pgbouncer: no rss_bytes"},
+		"load":       {func(r *Results) { r.Results[0].LoadAvg1m = nil }, "s/direct: no load_average_1m"},
+		"ratio":      {func(r *Results) { r.Results[0].ThroughputRatio = nil }, "s/direct: no throughput_ratio"},
+		"p99 ratio":  {func(r *Results) { r.Results[1].P99Ratio = nil }, "s/pgpool: no p99_ratio"},
+		"throughput": {func(r *Results) { r.Results[1].Throughput = 0; r.Results[1].ThroughputRatio = nil }, "s/pgpool: no throughput"},
+		"cores":      {func(r *Results) { r.Machine.Cores = 0 }, "machine: no core count"},
+		"idle rss": {func(r *Results) {
+			for i := range r.Results {
+				r.Results[i].Group = "pg-idle"
+			}
+		}, "s/pgpool: no rss_per_client_bytes"},
+	} {
+		r := build()
+		c.change(r)
+		got := CheckMetrics(r)
+		if !slices.ContainsFunc(got, func(s string) bool { return s == c.want }) {
+			t.Errorf("%s missing: CheckMetrics = %q, want %q among them", name, got, c.want)
+		}
+	}
+	// Direct has no CPU or RSS of a proxy; a target whose every round failed has only errors.
+	r := build()
+	r.Results[1].Samples = []Sample{{Failure: "pgbench: exit status 1"}}
+	r.Results[1].Throughput, r.Results[1].P99Ms = 0, nil
+	ComputeRatios(r.Results)
+	if got := CheckMetrics(r); got != nil {
+		t.Errorf("failed rounds reported as missing figures: %v", got)
 	}
 }

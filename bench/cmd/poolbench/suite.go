@@ -27,9 +27,14 @@ type suite struct {
 	kvPipelines   []int // swept at kvBaseClients
 	kvBaseClients int
 	kvSeconds     float64
-	mcTests       []string
-	mcClients     []int
-	mcShards      int
+	// kvSweepShards are the shard counts of kvShards swept by clients and pipeline
+	// (nil: every one); every shard count runs the shards sweep, if kvShardPipeline is
+	// set: each test at kvBaseClients clients and that pipeline depth.
+	kvSweepShards   []int
+	kvShardPipeline int
+	mcTests         []string
+	mcClients       []int
+	mcShards        int
 
 	idleClients     int // idle-clients scenarios (0: none)
 	overloadClients int // overloaded-pool scenario (0: none)
@@ -47,7 +52,7 @@ var suites = map[string]suite{
 		idleClients: 100, overloadClients: 30, overloadSeconds: 2, frozenClients: 10, frozenSeconds: 3,
 	},
 	"quick": {
-		name: "quick", rounds: 2, pgScale: 10, pgSeconds: 2, pgClients: []int{1, 10, 100},
+		name: "quick", rounds: 3, pgScale: 10, pgSeconds: 2, pgClients: []int{1, 10, 100},
 		pgModes: []string{"simple", "extended", "prepared"}, pgTPCB: true, pgLatency: true, pgLogin: true,
 		poolSize: 20, kvShards: []int{4}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 1,
@@ -55,9 +60,10 @@ var suites = map[string]suite{
 		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 4.5,
 	},
 	"full": {
-		name: "full", rounds: 3, pgScale: 10, pgSeconds: 10, pgClients: []int{1, 10, 100, 1000, 5000},
+		name: "full", rounds: 3, pgScale: 10, pgSeconds: 5, pgClients: []int{1, 10, 100, 1000, 5000},
 		pgModes: []string{"simple", "extended", "prepared"}, pgTPCB: true, pgLatency: true, pgLogin: true,
-		poolSize: 20, kvShards: []int{16, 64}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
+		poolSize: 20, kvShards: []int{4, 16, 64, 256}, kvSweepShards: []int{16}, kvShardPipeline: 16,
+		kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 3,
 		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
 		idleClients: 10000, overloadClients: 200, overloadSeconds: 10, frozenClients: 50, frozenSeconds: 15,
@@ -75,7 +81,11 @@ type scenario struct {
 	est  float64 // planned seconds of one run
 	skip func(*target) string
 	once bool // one round only: later rounds would measure what the first left behind
-	run  func(ctx context.Context, t *target) (Sample, error)
+	// settings are pooler settings this scenario needs over the defaults (PostgreSQL
+	// only): it runs on poolers started with them, the other scenarios on poolers with
+	// PgBouncer's defaults. They are recorded in its results.
+	settings map[string]string
+	run      func(ctx context.Context, t *target) (Sample, error)
 }
 
 // runner runs scenarios and collects their results.
@@ -88,6 +98,7 @@ type runner struct {
 	done     float64 // planned seconds of the runs done
 	started  time.Time
 	runCount int
+	names    []string // the scenarios planned, in order
 }
 
 func newRunner(rounds int, stderr io.Writer) *runner {
@@ -98,6 +109,7 @@ func newRunner(rounds int, stderr io.Writer) *runner {
 func (r *runner) plan(scs []*scenario, targets int) {
 	seen := map[string]bool{}
 	for _, sc := range scs {
+		r.names = append(r.names, sc.tmpl.Scenario)
 		if sc.key != "" && seen[sc.key] {
 			continue
 		}
@@ -113,6 +125,21 @@ func (r *runner) left() time.Duration {
 		rest *= time.Since(r.started).Seconds() / r.done
 	}
 	return time.Duration(math.Max(rest, 0) * float64(time.Second)).Round(time.Second)
+}
+
+// missing returns the scenarios planned that have no results (yet).
+func (r *runner) missing() []string {
+	have := map[string]bool{}
+	for _, x := range r.results {
+		have[x.Scenario] = true
+	}
+	var out []string
+	for _, n := range r.names {
+		if !have[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // runAll runs each scenario against every target in alternating rounds: the order of
@@ -174,12 +201,16 @@ func (r *runner) runAll(ctx context.Context, scs []*scenario, targets []*target)
 // resident set size afterwards.
 func measure(ctx context.Context, t *target, run func(context.Context, *target) (Sample, error)) (Sample, error) {
 	var cpu0 time.Duration
+	load, hasLoad := loadAvg1m()
 	if t.pid != 0 {
 		cpu0, _ = cpuTime(t.pid)
 	}
 	s, err := run(ctx, t)
 	if err != nil {
 		return s, err
+	}
+	if hasLoad {
+		s.LoadAvg1m = &load
 	}
 	if t.pid != 0 && s.Failure == "" {
 		if cpu1, err := cpuTime(t.pid); err == nil && s.Requests > 0 {
@@ -254,16 +285,29 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 	add := func(test, sweep string, clients, pipeline int) {
 		group := fmt.Sprintf("kv-%s-s%d-%s", test, e.shards, sweep)
 		x := clients
-		if sweep == "pipeline" {
+		switch sweep {
+		case "pipeline":
 			x = pipeline
+		case "shards":
+			// One chart over every shard count: the group does not name them.
+			group = fmt.Sprintf("kv-%s-shards-c%d-P%d", test, clients, pipeline)
+			x = e.shards
 		}
 		key := fmt.Sprintf("kv-%s-s%d-c%d-P%d", test, e.shards, clients, pipeline)
 		title := fmt.Sprintf("redis-benchmark %s, %d shards, by %s", test, e.shards, sweep)
 		if test == "MGET" {
 			title = fmt.Sprintf("redis-benchmark MGET of 10 keys, %d shards, by %s", e.shards, sweep)
 		}
+		name := fmt.Sprintf("%s-c%d-P%d", group, clients, pipeline)
+		if sweep == "shards" {
+			name = fmt.Sprintf("kv-%s-shards-s%d-c%d-P%d", test, e.shards, clients, pipeline)
+			title = fmt.Sprintf("redis-benchmark %s, %d clients, pipeline %d, by shards", test, clients, pipeline)
+			if test == "MGET" {
+				title = fmt.Sprintf("redis-benchmark MGET of 10 keys, %d clients, pipeline %d, by shards", clients, pipeline)
+			}
+		}
 		sc := &scenario{
-			tmpl: Result{Scenario: fmt.Sprintf("%s-c%d-P%d", group, clients, pipeline), Group: group, Title: title, Protocol: "kv",
+			tmpl: Result{Scenario: name, Group: group, Title: title, Protocol: "kv",
 				XName: sweep, X: x, Clients: clients, Pipeline: pipeline, Shards: e.shards, Unit: "req/s"},
 			key: key,
 			est: su.kvSeconds + 0.3,
@@ -278,12 +322,21 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 		}
 		scs = append(scs, sc)
 	}
+	sweep := su.kvSweepShards == nil || slices.Contains(su.kvSweepShards, e.shards)
 	for _, test := range su.kvTests {
+		if !sweep {
+			break
+		}
 		for _, c := range su.kvClients {
 			add(test, "clients", c, 1)
 		}
 		for _, p := range su.kvPipelines {
 			add(test, "pipeline", su.kvBaseClients, p)
+		}
+	}
+	if su.kvShardPipeline > 0 {
+		for _, test := range su.kvTests {
+			add(test, "shards", su.kvBaseClients, su.kvShardPipeline)
 		}
 	}
 	return scs

@@ -87,6 +87,16 @@ func parseLoadAvg(b []byte) ([3]float64, bool) {
 	return la, true
 }
 
+// loadAvg1m returns the machine's 1-minute load average now.
+func loadAvg1m() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	la, ok := parseLoadAvg(b)
+	return la[0], ok
+}
+
 // machineInfo describes this machine now.
 func machineInfo() Machine {
 	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
