@@ -151,12 +151,15 @@
 // busy client's writer wakes it once its last reply is written; the reader stops
 // between requests, the writer flushes, and the connection's descriptor goes over with
 // its pool's name and its Session's state (SessionExporter: for Redis, whether AUTH
-// was done; nothing else of a Redis connection lives in the proxy), after which the
-// old process closes its own descriptor. The client's TCP connection is never closed
-// and what it sends next is read by the new process, which resumes the session
-// (SessionImporter) and serves it as its own. A client whose Session cannot be
-// exported (memcached) is closed between requests. Clients still busy (a request
-// half-sent, replies not read) when the wait given to ServeUpgrades ends are closed.
+// was done; for memcached, the protocol detected, text or binary, and the bytes of an
+// oversized value still to skip; nothing else of a connection lives in the proxy
+// between requests, a binary group of quiet gets or a meta quiet run included, since
+// each is answered before the reader stops), after which the old process closes its
+// own descriptor. The client's TCP connection is never closed and what it sends next
+// is read by the new process, which resumes the session (SessionImporter) and serves
+// it as its own. A client whose Session cannot be exported is closed between
+// requests. Clients still busy (a request half-sent, replies not read) when the wait
+// given to ServeUpgrades ends are closed.
 // The old Proxy then sends done and TakenOver is closed; kvproxy shuts it down and
 // exits 0, and the new one opens the upgrade socket for the next upgrade. Server
 // connections are never passed: the new process dials its own.

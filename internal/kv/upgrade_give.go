@@ -344,9 +344,8 @@ func (c *client) kickIdle() {
 func (c *client) closeOrHandOff() {
 	ex, ok := c.sess.(SessionExporter)
 	if !c.handoff || c.broken.Load() || !ok {
-		// A session that cannot say its state (memcached's, which tracks the
-		// protocol detected and value bytes still to discard) is closed between
-		// requests, as a drain does.
+		// A session that cannot say its state is closed between requests, as a
+		// drain does.
 		c.nc.Close()
 		return
 	}

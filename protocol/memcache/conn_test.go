@@ -365,3 +365,38 @@ func TestDetect(t *testing.T) {
 		t.Fatalf("text on binary conn: %v", err)
 	}
 }
+
+// TestResumeConn: a Conn resumed from another's State parses on as it would have; a
+// state no Conn can be in is refused.
+func TestResumeConn(t *testing.T) {
+	c := NewConn(Limits{MaxValue: 4})
+	var p Plan
+	if n, err := c.Parse([]byte("set k 0 0 10\r\nabc"), &p, modSharder(1)); err != nil || n != 14 {
+		t.Fatalf("oversized set: %d %v", n, err)
+	}
+	st := c.State()
+	if st != (ConnState{Detected: true, Protocol: Text, Discard: 12}) {
+		t.Fatalf("state %+v", st)
+	}
+	r, err := ResumeConn(Limits{MaxValue: 4}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Parse([]byte("abcdefghij\r\nget k\r\n"), &p, modSharder(1)); err != nil || n != 12 || len(p.Parts) != 0 {
+		t.Fatalf("resumed skip: %d %v %+v", n, err, p)
+	}
+	if n, err := r.Parse([]byte("get k\r\n"), &p, modSharder(1)); err != nil || n != 7 || len(p.Parts) != 1 {
+		t.Fatalf("resumed get: %d %v", n, err)
+	}
+	for _, bad := range []ConnState{
+		{Protocol: 2, Detected: true},
+		{Protocol: Binary},
+		{Discard: 1},
+		{Detected: true, Discard: -1},
+		{Detected: true, Discard: MaxDiscard + 1},
+	} {
+		if _, err := ResumeConn(Limits{}, bad); !errors.Is(err, ErrBadConnState) {
+			t.Errorf("ResumeConn(%+v): %v, want ErrBadConnState", bad, err)
+		}
+	}
+}

@@ -112,3 +112,18 @@ func ErrorText(err error) string {
 	}
 	return "unknown"
 }
+
+// ImportSession implements kv.SessionImporter: a client handed over at an upgrade
+// goes on in the protocol it was detected to speak, skipping what remains of an
+// oversized value, under this codec's limits.
+func (c *Codec) ImportSession(state []byte) (kv.Session, error) {
+	st, err := decodeState(state)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := memcache.ResumeConn(c.limits, st)
+	if err != nil {
+		return nil, ErrBadState
+	}
+	return &session{conn: conn}, nil
+}

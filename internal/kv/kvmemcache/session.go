@@ -1,6 +1,9 @@
 package kvmemcache
 
 import (
+	"errors"
+	"strconv"
+
 	"github.com/poolsuite/poolsuite/internal/kv"
 	"github.com/poolsuite/poolsuite/protocol/memcache"
 )
@@ -56,4 +59,70 @@ func (s *session) Merge(dst []byte, kr *kv.Request, replies [][]byte) []byte {
 		kr.CloseAfterReply = true
 	}
 	return out
+}
+
+// ExportState implements kv.SessionExporter. Between requests a memcached client
+// carries only what memcache.ConnState holds: the protocol detected from its first
+// byte, and the bytes still to skip of an oversized value it is sending. It is
+// encoded as one byte, stateUnknown, stateText or stateBinary, followed for bytes to
+// skip by ':' and their count in decimal (no leading zero): "t", "b:1048578".
+func (s *session) ExportState() []byte {
+	st := s.conn.State()
+	b := []byte{stateUnknown}
+	if st.Detected {
+		b[0] = stateText
+		if st.Protocol == memcache.Binary {
+			b[0] = stateBinary
+		}
+	}
+	if st.Discard > 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(st.Discard), 10)
+	}
+	return b
+}
+
+// Session states, as ExportState encodes them.
+const (
+	stateUnknown = '?' // no byte received yet
+	stateText    = 't'
+	stateBinary  = 'b'
+)
+
+// ErrBadState is returned by ImportSession for a state ExportState does not produce.
+var ErrBadState = errors.New("kvmemcache: invalid session state")
+
+// decodeState parses a state made by ExportState.
+func decodeState(b []byte) (memcache.ConnState, error) {
+	var st memcache.ConnState
+	if len(b) == 0 {
+		return st, ErrBadState
+	}
+	switch b[0] {
+	case stateUnknown:
+	case stateText:
+		st.Detected = true
+	case stateBinary:
+		st.Detected, st.Protocol = true, memcache.Binary
+	default:
+		return st, ErrBadState
+	}
+	if len(b) == 1 {
+		return st, nil
+	}
+	digits := b[2:]
+	if b[1] != ':' || len(digits) == 0 || digits[0] == '0' {
+		return st, ErrBadState
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return st, ErrBadState
+		}
+	}
+	n, err := strconv.ParseInt(string(digits), 10, 64)
+	if err != nil || n > memcache.MaxDiscard {
+		return st, ErrBadState
+	}
+	st.Discard = int(n)
+	return st, nil
 }

@@ -2,6 +2,7 @@ package kvmemcache
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -139,5 +140,88 @@ func TestSessionReplicateFlags(t *testing.T) {
 				t.Errorf("%q: ReadOnly %v Replicate %v, want %v %v", tc.in, f.ReadOnly, f.Replicate, tc.readOnly, tc.replicate)
 			}
 		}
+	}
+}
+
+// TestSessionStateMoves: a session exported between requests resumes in the protocol
+// it was detected to speak (a fresh one detects it from its next byte), and one
+// exported while the bytes of an oversized value are still arriving skips the rest of
+// them, then parses the next request; a state ExportState never makes is refused.
+func TestSessionStateMoves(t *testing.T) {
+	c, err := New(&nutyml.Pool{}, memcache.Limits{MaxValue: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s kv.Session, in string) (*kv.Request, int, error) {
+		var r kv.Request
+		n, err := s.Parse([]byte(in), &r, lastByte(2))
+		return &r, n, err
+	}
+	move := func(s kv.Session, want string) kv.Session {
+		t.Helper()
+		st := s.(kv.SessionExporter).ExportState()
+		if string(st) != want {
+			t.Fatalf("state %q, want %q", st, want)
+		}
+		moved, err := c.ImportSession(st)
+		if err != nil {
+			t.Fatalf("ImportSession(%q): %v", st, err)
+		}
+		return moved
+	}
+	binGet := string(memcache.AppendBinaryRequest(nil, memcache.OpGet, 9, 0, nil, []byte("k1"), nil))
+
+	text := c.NewSession()
+	parse(text, "get a1\r\n")
+	text = move(text, "t")
+	// A text session stays text: a binary packet is not a binary request for it.
+	if r, n, err := parse(text, binGet); err == nil && n > 0 {
+		t.Errorf("moved text session parsed a binary packet: %+v", r)
+	}
+	if r, n, err := parse(move(text, "t"), "get a1\r\n"); err != nil || n != 8 || len(r.Frags) != 1 || r.Frags[0].Class != ClassText {
+		t.Errorf("moved text session's get: %d %v %+v", n, err, r)
+	}
+
+	bin := c.NewSession()
+	parse(bin, binGet)
+	bin = move(bin, "b")
+	if r, n, err := parse(bin, binGet); err != nil || n != len(binGet) || len(r.Frags) != 1 || r.Frags[0].Class != ClassBinary {
+		t.Errorf("moved binary session's get: %d %v %+v", n, err, r)
+	}
+
+	fresh := move(c.NewSession(), "?")
+	if r, _, err := parse(fresh, binGet); err != nil || len(r.Frags) != 1 || r.Frags[0].Class != ClassBinary {
+		t.Errorf("moved fresh session does not detect binary: %v %+v", err, r)
+	}
+
+	// An oversized set whose value is half sent: refused at once, the rest skipped
+	// by the resumed session.
+	big := c.NewSession()
+	if r, n, err := parse(big, "set k 0 0 30\r\n"); err != nil || n != 14 || len(r.Frags) != 1 {
+		t.Fatalf("oversized set: %d %v %+v", n, err, r)
+	}
+	if _, n, err := parse(big, strings.Repeat("v", 12)); err != nil || n != 12 {
+		t.Fatalf("value bytes: %d %v", n, err)
+	}
+	big = move(big, "t:20")
+	rest := strings.Repeat("v", 18) + "\r\n"
+	if r, n, err := parse(big, rest+"get k\r\n"); err != nil || n != 20 || len(r.Frags) != 0 || len(r.Local) != 0 {
+		t.Fatalf("skipped value bytes: %d %v %+v", n, err, r)
+	}
+	if r, n, err := parse(move(big, "t"), "get k\r\n"); err != nil || n != 7 || len(r.Frags) != 1 {
+		t.Errorf("get after the skipped value: %d %v %+v", n, err, r)
+	}
+	// Without the bytes to skip, the rest of the value would be taken for a command.
+	if _, _, err := parse(move(c.NewSession(), "?"), rest); err == nil {
+		t.Error("the value's rest parses as a request in a new session")
+	}
+
+	for _, bad := range []string{"", "x", "tt", "t:", "t:0", "t:01", "?:5", "t:-1", "t:+1", "b:1x", "t:99999999999999999999", "t:4611686018427387907"} {
+		if _, err := c.ImportSession([]byte(bad)); !errors.Is(err, ErrBadState) {
+			t.Errorf("ImportSession(%q): %v, want ErrBadState", bad, err)
+		}
+	}
+	if _, err := c.ImportSession([]byte("t:4611686018427387906")); err != nil {
+		t.Errorf("the largest skip refused: %v", err)
 	}
 }
