@@ -54,7 +54,6 @@ type client struct {
 	// transaction, so no statement of it runs on another connection.
 	aborted bool
 	abort   abortState
-	pinned  bool // the client keeps its server connection (untracked named statements)
 	// checking: a check of what session state still pins the client (sess.pins,
 	// pinning.go) runs now (closed when done); nothing may be sent meanwhile.
 	checking chan struct{}

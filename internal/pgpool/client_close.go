@@ -10,7 +10,7 @@ func (c *client) unbind() {
 	s := c.server
 	c.server = nil
 	clean := s != nil && c.inflight.len() == 0 && !c.unsynced && !c.inCopy
-	pinned := c.pinned || c.sess.pins != 0
+	pinned := c.sess.pins != 0
 	if c.sess.pins != 0 {
 		c.pool.stats.pinned.Add(-1)
 		c.sess.pins = 0

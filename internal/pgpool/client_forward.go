@@ -115,7 +115,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.sendTracked(s, typ, msg, ignored)
 	} else {
 		if typ == wire.Parse || typ == wire.Query || typ == wire.Close {
-			s.unnamedClient = 0 // the unnamed statement may have changed, untracked
+			s.unnamed = unnamedHolder{} // the unnamed statement may have changed, untracked
 		}
 		s.w.Raw(msg)
 	}

@@ -186,7 +186,7 @@ func (c *client) ready(s *server, status byte) {
 // ReadyForQuery with status. Call with c.mu held.
 func (c *client) releasable(status byte) bool {
 	return c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
-		c.cfg.mode != PoolSession && !c.pinned && c.sess.pins == 0 && !c.isClosing()
+		c.cfg.mode != PoolSession && c.sess.pins == 0 && !c.isClosing()
 }
 
 // released gives back a server connection the client has just let go of (c.server

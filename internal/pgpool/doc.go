@@ -6,10 +6,11 @@
 // the rules of pooling.
 //
 // What PostgreSQL would keep for a client between transactions (parameters, followed
-// SETs, state that pins the client to its server connection) is the client's session
-// value (session.go), whose methods decide what a server connection must be given and
-// what pins the client, without I/O; prepared statements, named and unnamed, follow
-// the client under prepState (prepared.go).
+// SETs, protocol-level prepared statements named and unnamed, state that pins the
+// client to its server connection, with its reasons) is the client's session value
+// (session.go, session_stmts.go), whose methods decide what a server connection must
+// be given and what pins the client, without I/O. Sending and matching the responses
+// (prepState, prepared.go; respqueue.go) belong to the client's binding.
 //
 // A client connection has one goroutine that reads the client's messages and forwards
 // them to the server connection bound to it, taking one from the pool at the first

@@ -42,12 +42,13 @@ const (
 	pinTempTable    = pins(postgres.StateTempTable)    // a temporary table
 	pinSet          = pinTempTable << 1                // a SET pgpool cannot follow
 	pinPipeline     = pinSet << 1                      // named statements inside an untracked pipeline
+	pinUnnamed      = pinPipeline << 1                 // an unnamed Parse longer than maxUnnamedCopy
 
 	// serverPins are the reasons pinCheckQuery counts, in its column order.
 	serverPins = pinAdvisoryLock | pinListen | pinPrepare | pinCursor | pinTempTable
 )
 
-var pinNames = [...]string{"advisory_lock", "listen", "prepare", "cursor", "temp_table", "set", "pipeline"}
+var pinNames = [...]string{"advisory_lock", "listen", "prepare", "cursor", "temp_table", "set", "pipeline", "unnamed_parse"}
 
 // add returns p with the reasons in r.
 func (p pins) add(r pins) pins { return p | r }
@@ -183,7 +184,7 @@ func (c *client) checkPins(s *server) {
 		c.countPin(c.sess.checked(remain))
 	}
 	if c.server == s && !c.isClosing() {
-		if c.sess.pins == 0 && !c.pinned {
+		if c.sess.pins == 0 {
 			release = true
 			c.server = nil
 		} else {
@@ -223,9 +224,5 @@ func (c *client) waitPinCheck() {
 // pinReason says why the client keeps its server connection, "" when it does not
 // (SHOW CLIENTS' pinned column). Call with c.mu held.
 func (c *client) pinReason() string {
-	p := c.sess.pins
-	if c.pinned {
-		p = p.add(pinPipeline)
-	}
-	return p.String()
+	return c.sess.pins.String()
 }

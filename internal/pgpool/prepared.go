@@ -17,9 +17,11 @@ package pgpool
 // at a client's first Parse, so clients of the simple protocol pay nothing for it.
 //
 // The unnamed statement is the client's own too: pgpool keeps the client's last
-// unnamed Parse and, per server connection, whose unnamed statement it holds, and
-// sends that Parse again before a Bind or Describe of the unnamed statement on a
-// connection that holds another's.
+// unnamed Parse (up to maxUnnamedCopy; a longer one pins the client instead) and, per
+// server connection, whose unnamed statement it holds, and sends that Parse again
+// before a Bind or Describe of the unnamed statement on a connection that holds
+// another's. The statements themselves are part of the client's session (statements,
+// session_stmts.go), whose methods decide; the code here sends and tracks.
 //
 // Server-side names include a schema epoch (Pooler.stmtEpoch), raised at schema
 // changes pgpool sees, so a fresh Parse after one is analysed against the new schema.
@@ -64,16 +66,8 @@ func serverStmtName(rest []byte, epoch uint64) string {
 	return serverStmtPrefix + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
-// preparedStmt is one of a client's named statements.
-type preparedStmt struct {
-	name  string // the client's name
-	srv   string // the server-side name
-	parse []byte // the Parse message under srv, ready to send
-	seq   uint64 // order of definition, for DISCARD ALL seen later
-	gen   uint64 // the pool's generation of srv when the client prepared it
-}
-
-// prepState is a client's named statements and the response tracking they need.
+// prepState is the response tracking a client's statements need (the statements
+// themselves are part of the client's session: session.stmts, session_stmts.go).
 type prepState struct {
 	max int // max_prepared_statements when the client logged in
 
@@ -86,18 +80,10 @@ type prepState struct {
 	scratch    []byte // for rewritten messages
 
 	// Guarded by the client's mu.
-	// unnamed is the client's last unnamed Parse (one message, so bounded by
-	// max_packet_size) as things stand after what was sent; nil: the client has no
-	// unnamed statement. unnamedSeq counts its changes; a server connection holds the
-	// client's unnamed statement when its unnamedClient and unnamedSeq match.
-	unnamed    []byte
-	unnamedSeq uint64
-	stmts      map[string]*preparedStmt
-	q          respQueue
-	skipping   bool   // PostgreSQL skips to the next Sync; groups sent meanwhile are void
-	seq        uint64 // statements defined so far
-	waiting    bool
-	room       *sync.Cond
+	q        respQueue
+	skipping bool // PostgreSQL skips to the next Sync; groups sent meanwhile are void
+	waiting  bool
+	room     *sync.Cond
 }
 
 // initPrepared turns statement tracking on for a client in transaction or statement
@@ -107,8 +93,11 @@ func (c *client) initPrepared() {
 	if max <= 0 || c.cfg == nil || c.cfg.mode == PoolSession {
 		return
 	}
-	c.prep = &prepState{max: max, stmts: make(map[string]*preparedStmt)}
+	c.prep = &prepState{max: max}
 	c.prep.room = sync.NewCond(&c.mu)
+	c.mu.Lock()
+	c.sess.stmts.init()
+	c.mu.Unlock()
 }
 
 // resetBinding forgets the expected responses of a binding that ended or began. What
@@ -124,22 +113,6 @@ func (p *prepState) resetBinding(c *client, s *server) {
 	p.skipping = false
 	if p.waiting {
 		p.room.Broadcast()
-	}
-}
-
-// deallocate forgets the client's statement name, or all of them when name is "",
-// defined up to sequence seq. Call with c.mu held.
-func (p *prepState) deallocate(name string, seq uint64) {
-	if name != "" {
-		if st := p.stmts[name]; st != nil && st.seq <= seq {
-			delete(p.stmts, name)
-		}
-		return
-	}
-	for n, st := range p.stmts {
-		if st.seq <= seq {
-			delete(p.stmts, n)
-		}
 	}
 }
 
@@ -198,15 +171,14 @@ func (c *client) parseUnbound(msg []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	_, dup := p.stmts[string(name)]
+	dup := c.sess.stmts.get(name) != nil
 	if !dup {
 		srv := serverStmtName(rest, c.pl.stmtEpoch.Load())
 		if !c.pool.knownStmt(srv) {
 			c.mu.Unlock()
 			return false
 		}
-		st := p.define(name, rest, srv)
-		st.gen = c.pool.stmtGeneration(st.srv)
+		c.sess.stmts.define(name, rest, srv, c.pool.stmtGeneration(srv))
 	}
 	c.mu.Unlock()
 	c.pool.stats.queryCount.Add(1)
@@ -239,16 +211,6 @@ func errDuplicateStmt(name []byte) *Error {
 	return errorf(CodeDuplicatePreparedStatement, "prepared statement \"%s\" already exists", name)
 }
 
-// define records a client's named statement from its Parse body after the name, under
-// the server-side name srv. Call with c.mu held.
-func (p *prepState) define(name, rest []byte, srv string) *preparedStmt {
-	p.seq++
-	st := &preparedStmt{name: string(name), srv: srv, seq: p.seq}
-	st.parse = appendMessage(nil, wire.Parse, []byte(st.srv), nul, rest)
-	p.stmts[st.name] = st
-	return st
-}
-
 // startTracking begins response tracking. With requests in flight, the batches already
 // synced are passed through as they are; a pipeline that started with untracked
 // extended-protocol messages and has not reached Sync cannot be matched, so the
@@ -260,7 +222,7 @@ func (c *client) startTracking() bool {
 	defer c.mu.Unlock()
 	if c.server != nil && c.unsynced {
 		p.off = true
-		c.pinned = true
+		c.countPin(c.sess.pin(pinPipeline))
 		c.pl.log.Info("client pinned: named statement inside an untracked pipeline", "client", c.id, "user", c.user, "database", c.database)
 		return false
 	}
@@ -291,21 +253,14 @@ func (c *client) sqlDeallocate(msg []byte) (bool, error) {
 		c.mu.Unlock()
 		return false, nil // forward drops it or answers it as PostgreSQL would
 	}
-	g := respGroup{kind: groupSynthDealloc, tag: "DEALLOCATE"}
+	removed, ok := c.sess.stmts.deallocate(name, all)
+	if !ok {
+		c.mu.Unlock()
+		return false, nil // not one of the client's protocol-level statements
+	}
+	g := respGroup{kind: groupSynthDealloc, tag: "DEALLOCATE", removed: removed}
 	if all {
 		g.tag = "DEALLOCATE ALL"
-		for _, st := range p.stmts {
-			g.removed = append(g.removed, st)
-		}
-		clear(p.stmts)
-	} else {
-		st := p.stmts[name]
-		if st == nil {
-			c.mu.Unlock()
-			return false, nil // not one of the client's protocol-level statements
-		}
-		delete(p.stmts, name)
-		g.removed = []*preparedStmt{st}
 	}
 	c.pool.stats.queryCount.Add(1)
 	s := c.server

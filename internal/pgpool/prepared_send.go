@@ -27,7 +27,7 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waitRoom(s)
-	seq, sseq := p.seq, s.stmts.current()
+	seq, sseq := c.sess.stmts.seq, s.stmts.current()
 	push := func(g respGroup) {
 		g.seq, g.sseq = seq, sseq
 		p.q.push(g)
@@ -42,7 +42,7 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 		if ok1 && ok2 && len(name) == 0 && !c.unnamedReady(s, push) {
 			break
 		}
-		st := p.stmts[string(name)]
+		st := c.sess.stmts.get(name)
 		if !ok1 || !ok2 || len(name) == 0 || st == nil {
 			s.w.Raw(msg)
 			push(respGroup{kind: groupBind})
@@ -77,7 +77,7 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 		push(respGroup{kind: groupDescribe})
 	case wire.Close:
 		if st := c.namedStmt(body); st != nil {
-			delete(p.stmts, st.name) // the shared server-side statement stays
+			c.sess.stmts.forget(st) // the shared server-side statement stays
 			push(respGroup{kind: groupSynthClose, stmt: st})
 			break
 		}
@@ -118,7 +118,7 @@ func (c *client) namedStmt(body []byte) *preparedStmt {
 	if !ok || len(name) == 0 {
 		return nil
 	}
-	return c.prep.stmts[string(name)]
+	return c.sess.stmts.get(name)
 }
 
 // trackParse records a client's Parse. A named statement is prepared under its
@@ -130,13 +130,13 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 	if !ok || len(name) == 0 {
 		g := respGroup{kind: groupParse}
 		if ok {
-			c.setUnnamed(s, &g, append([]byte(nil), msg...), true)
+			c.setUnnamed(s, &g, msg, true) // copied, up to maxUnnamedCopy
 		}
 		s.w.Raw(msg)
 		push(g)
 		return
 	}
-	if _, dup := p.stmts[string(name)]; dup {
+	if c.sess.stmts.get(name) != nil {
 		push(respGroup{kind: groupSynthError, err: errDuplicateStmt(name).response()})
 		p.dropToSync = true
 		return
@@ -149,8 +149,7 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 		p.dropToSync = true
 		return
 	}
-	st := p.define(name, rest, srv)
-	st.gen = c.pool.stmtGeneration(st.srv)
+	st := c.sess.stmts.define(name, rest, srv, c.pool.stmtGeneration(srv))
 	if have && !stale {
 		push(respGroup{kind: groupSynthParse, stmt: st})
 		return

@@ -10,16 +10,20 @@ func isUnnamedStmt(body []byte) bool {
 // connection's to the client's current one (pgpool re-sends the client's Parse).
 // Call with c.mu held.
 func (c *client) setUnnamed(s *server, g *respGroup, parse []byte, own bool) {
-	p := c.prep
-	g.unnamed, g.own = true, own
-	g.prevParse = p.unnamed
-	g.prevSrvClient, g.prevSrvSeq = s.unnamedClient, s.unnamedSeq
+	g.unnamed = true
+	g.uc = c.sess.stmts.changeUnnamed(c.id, &s.unnamed, parse, own)
 	if own {
-		p.unnamedSeq++
-		p.unnamed = parse
+		c.countPin(c.sess.unnamedPin())
 	}
-	s.unnamedClient, s.unnamedSeq = c.id, p.unnamedSeq
-	g.useq = p.unnamedSeq
+}
+
+// undoUnnamed reverts what g did to the unnamed statements (PostgreSQL skipped it).
+// Call with c.mu held.
+func (c *client) undoUnnamed(s *server, g *respGroup) {
+	c.sess.stmts.undoUnnamed(c.id, &s.unnamed, &g.uc)
+	if g.uc.own {
+		c.countPin(c.sess.unnamedPin())
+	}
 }
 
 // unnamedReady runs before a Bind or Describe of the unnamed statement: when the
@@ -29,18 +33,18 @@ func (c *client) setUnnamed(s *server, g *respGroup, parse []byte, own bool) {
 // client without one gets PostgreSQL's 26000 from pgpool. It reports whether the
 // message may be sent. Call with c.mu held.
 func (c *client) unnamedReady(s *server, push func(respGroup)) bool {
-	p := c.prep
-	if s.unnamedClient == c.id && s.unnamedSeq == p.unnamedSeq {
+	need, parse := c.sess.stmts.unnamedOn(c.id, s.unnamed)
+	switch need {
+	case unnamedHeld:
 		return true
-	}
-	if p.unnamed == nil {
+	case unnamedMissing:
 		push(respGroup{kind: groupSynthError, err: errorf(CodeInvalidStatementName, "unnamed prepared statement does not exist").response()})
-		p.dropToSync = true
+		c.prep.dropToSync = true
 		return false
 	}
 	g := respGroup{kind: groupParseInternal}
 	c.setUnnamed(s, &g, nil, false)
-	s.w.Raw(p.unnamed)
+	s.w.Raw(parse)
 	push(g)
 	return true
 }

@@ -76,16 +76,10 @@ type respGroup struct {
 	seq     uint64 // the client's statement sequence when the group was sent
 	sseq    uint64 // the server cache's sequence when the group was sent
 
-	// unnamed: the request changed the unnamed statement, the client's own (own: its
-	// Parse, Query or Close) or only the server connection's (pgpool re-sent the
-	// client's Parse). prevParse, prevSrvClient and prevSrvSeq are the states before
-	// it, put back if PostgreSQL skips the request; useq is the client's unnamedSeq
-	// after it.
-	unnamed, own  bool
-	prevParse     []byte
-	prevSrvClient uint64
-	prevSrvSeq    uint64
-	useq          uint64
+	// unnamed: the request changed the unnamed statements, as uc says (undone if
+	// PostgreSQL skips the request).
+	unnamed bool
+	uc      unnamedChange
 }
 
 // maxQueuedGroups bounds the responses a client may have outstanding on one server
@@ -232,7 +226,10 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 		p.undo(c, s, &failed)
 		p.skipToSync(c, s)
 		if unnamed {
-			p.unnamedFailed(c, s, &failed)
+			c.sess.stmts.unnamedFailed(c.id, &s.unnamed, &failed.uc)
+			if failed.uc.own {
+				c.countPin(c.sess.unnamedPin())
+			}
 		}
 		return true
 	case wire.ReadyForQuery:
@@ -276,54 +273,20 @@ func (p *prepState) skipToSync(c *client, s *server) {
 // Call with c.mu held.
 func (p *prepState) undo(c *client, s *server, g *respGroup) {
 	if g.unnamed {
-		// PostgreSQL skipped the request: the unnamed statements are as before it.
-		// The client's state gets a new number, so no server connection matches the
-		// restored statement by mistake.
-		if g.own && p.unnamedSeq == g.useq {
-			p.unnamedSeq++
-			p.unnamed = g.prevParse
-		}
-		if s.unnamedClient == c.id && s.unnamedSeq == g.useq {
-			s.unnamedClient, s.unnamedSeq = g.prevSrvClient, g.prevSrvSeq
-		}
+		c.undoUnnamed(s, g)
 	}
 	switch g.kind {
 	case groupParse, groupParseInternal:
 		s.stmts.remove(g.srv)
 		if g.kind == groupParse {
-			p.forget(g.stmt)
+			c.sess.stmts.forget(g.stmt)
 		}
 	case groupCloseInternal:
 		s.stmts.restore(g.srv, g.stale)
 	case groupSynthParse:
-		p.forget(g.stmt)
+		c.sess.stmts.forget(g.stmt)
 	case groupSynthClose:
-		if _, ok := p.stmts[g.stmt.name]; !ok {
-			p.stmts[g.stmt.name] = g.stmt
-		}
-	}
-}
-
-// unnamedFailed records that PostgreSQL refused an unnamed Parse: the server
-// connection has no unnamed statement now, and, if it was the client's own Parse,
-// neither has the client (a Bind of it then gets PostgreSQL's 26000). Call with c.mu
-// held.
-func (p *prepState) unnamedFailed(c *client, s *server, g *respGroup) {
-	if g.own {
-		if p.unnamedSeq == g.useq {
-			p.unnamed = nil // the server's state still matches: it has none either
-		}
-		return
-	}
-	if s.unnamedClient == c.id && s.unnamedSeq == g.useq {
-		s.unnamedClient, s.unnamedSeq = 0, 0
-	}
-}
-
-// forget drops the client's statement if its name still means st.
-func (p *prepState) forget(st *preparedStmt) {
-	if st != nil && p.stmts[st.name] == st {
-		delete(p.stmts, st.name)
+		c.sess.stmts.restore(g.stmt)
 	}
 }
 
@@ -366,9 +329,7 @@ func (c *client) emit(s *server, g *respGroup) {
 		status := byte(s.txStatus.Load())
 		if status == 'E' {
 			for _, st := range g.removed {
-				if _, ok := p.stmts[st.name]; !ok {
-					p.stmts[st.name] = st
-				}
+				c.sess.stmts.restore(st)
 			}
 			c.w.Send(errorf(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block").response())
 		} else {
@@ -390,11 +351,11 @@ func (p *prepState) commandTag(c *client, s *server, msg []byte) {
 	g := p.q.peek()
 	if g == nil {
 		s.stmts.clearBefore(^uint64(0))
-		p.deallocate("", p.seq)
+		c.sess.stmts.discarded(c.sess.stmts.seq)
 		return
 	}
 	s.stmts.clearBefore(g.sseq)
-	p.deallocate("", g.seq)
+	c.sess.stmts.discarded(g.seq)
 }
 
 // signal wakes a client goroutine waiting for room in the queue. Call with c.mu held.

@@ -85,10 +85,10 @@ type server struct {
 
 	// stmts are the statements prepared under pgpool's server-side names (prepared.go).
 	stmts stmtCache
-	// unnamedClient and unnamedSeq say whose unnamed statement the connection holds:
-	// the client's id and its unnamedSeq then; 0 when unknown (prepared.go). Owned by
-	// whoever holds the connection.
-	unnamedClient, unnamedSeq uint64
+	// unnamed says whose unnamed statement the connection holds: the client's id and
+	// its unnamedSeq then; zero when unknown (session_stmts.go). Owned by whoever holds
+	// the connection.
+	unnamed unnamedHolder
 
 	paramsMu sync.Mutex
 	params   map[string]string // ParameterStatus values as PostgreSQL last reported them

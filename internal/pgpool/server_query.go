@@ -90,7 +90,7 @@ func (s *server) roundTrip(collect bool, timeout time.Duration, msgs ...pgproto3
 	}
 	o := &opSink{done: make(chan error, 1), collect: collect}
 	o.ref.s = o
-	s.unnamedClient = 0 // a Query or Parse of pgpool's own drops the unnamed statement
+	s.unnamed = unnamedHolder{} // a Query or Parse of pgpool's own drops the unnamed statement
 	s.owner.Store(&o.ref)
 	for _, m := range msgs {
 		if err := s.w.Send(m); err != nil {

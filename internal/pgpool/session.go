@@ -15,20 +15,24 @@ import (
 //     base holds the startup ones, which RESET goes back to, as in PostgreSQL;
 //   - setOps: followed changes sent and not yet confirmed by their CommandComplete
 //     (a change that fails is never applied);
+//   - stmts: the client's protocol-level prepared statements, named and unnamed
+//     (statements, session_stmts.go);
 //   - pins: the state that cannot move (advisory locks, LISTEN, SQL PREPARE, WITH
-//     HOLD cursors, temporary tables, SETs that cannot be followed) and so keeps the
-//     client on its server connection, with pinCheck set when some of it may have been
-//     released and the server must be asked.
+//     HOLD cursors, temporary tables, SETs that cannot be followed, named statements
+//     inside an untracked pipeline, an unnamed statement too long to copy) and so
+//     keeps the client on its server connection, each with its reason, with pinCheck
+//     set when some of it may have been released and the server must be asked.
 //
-// Protocol-level prepared statements, named and unnamed, have rules of their own
-// (prepState, prepared.go). A session's methods decide and do no I/O; the client
-// guards its session with c.mu.
+// A session's methods decide and do no I/O; the client guards its session with c.mu.
+// What is in flight on the client's server connection (respQueue, prepState) belongs
+// to the binding, not to the session.
 type session struct {
 	vals        map[string]string
 	sets        map[string]string
 	base        map[string]string
 	startupSets map[string]string // startup values of unreported parameters, as sent
 	setOps      []postgres.SetOp
+	stmts       statements
 	pins        pins
 	pinCheck    bool
 }
@@ -172,6 +176,13 @@ func (s *session) note(ch postgres.StateChange, unfollowedSet bool) (was pins) {
 	if ch.Recheck && s.pins.has(serverPins) {
 		s.pinCheck = true
 	}
+	return was
+}
+
+// pin adds a pin of pgpool's own reason (pinPipeline), and returns the pins before.
+func (s *session) pin(p pins) (was pins) {
+	was = s.pins
+	s.pins = s.pins.add(p)
 	return was
 }
 

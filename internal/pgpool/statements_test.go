@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -377,5 +378,37 @@ func rawParse(t *testing.T, f *fixture, addr, sql string, flush bool) []pgproto3
 			got = append(got, &pgproto3.ReadyForQuery{TxStatus: m.TxStatus})
 			return got
 		}
+	}
+}
+
+// TestLongUnnamedParsePins: a client's unnamed Parse longer than maxUnnamedCopy is not
+// copied; the client is pinned to the server connection that has it instead (SHOW
+// CLIENTS says why), a Bind of it in a later batch runs there, and the client is
+// shared again once its unnamed statement is a short one.
+func TestLongUnnamedParsePins(t *testing.T) {
+	e := newAdminEnv(t, false)
+	ctx := preparedCtx(t, 60*time.Second)
+	adm := adminConnect(t, e.dsn(false, e.admin, e.adminPassword, "pgbouncer"))
+	conn := connect(t, e.f.pgconnString(e.addr))
+	a := conn.PgConn()
+	n := maxUnnamedCopy + 1000
+	long := "select length('" + strings.Repeat("x", n) + "')::text"
+	if _, err := a.Prepare(ctx, "", long, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := pinnedOf(t, adm, conn); got != "unnamed_parse" {
+		t.Fatalf("after a long unnamed Parse: pinned %q, want unnamed_parse", got)
+	}
+	if got, err := execPrepared(ctx, a, ""); err != nil || got != strconv.Itoa(n) {
+		t.Fatalf("Bind of the long unnamed statement: %q, %v", got, err)
+	}
+	if _, err := a.Prepare(ctx, "", "select 'short'::text", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := pinnedOf(t, adm, conn); got != "" {
+		t.Fatalf("after a short unnamed Parse: pinned %q", got)
+	}
+	if got, err := execPrepared(ctx, a, ""); err != nil || got != "short" {
+		t.Fatalf("Bind of the short unnamed statement: %q, %v", got, err)
 	}
 }
