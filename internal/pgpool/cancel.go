@@ -35,7 +35,7 @@ func (pl *Pooler) cancel(pid, secret uint32) {
 	// client until PostgreSQL has processed it.
 	c.mu.Lock()
 	s := c.server
-	busy := s != nil && c.inflight.len() > 0
+	busy := s != nil && c.inflight.requests() > 0
 	if busy {
 		s.cancelStarted()
 	}

@@ -44,11 +44,11 @@ type client struct {
 	// mu guards the binding: which server serves this client and what is in flight.
 	mu       sync.Mutex
 	server   *server
-	inflight syncQueue // Query, Sync and FunctionCall sent, not yet answered by ReadyForQuery
-	unsynced bool      // extended-protocol messages sent since the last Sync
-	inCopy   bool      // the server is in COPY FROM STDIN
-	discard  bool      // the server died mid-batch: drop messages until Sync
-	gotFatal bool      // the server's FATAL error was passed on (as ERROR)
+	inflight inflightQueue // the answers expected from the server, oldest first (syncqueue.go)
+	unsynced bool          // extended-protocol messages sent since the last Sync
+	inCopy   bool          // the server is in COPY FROM STDIN
+	discard  bool          // the server died mid-batch: drop messages until Sync
+	gotFatal bool          // the server's FATAL error was passed on (as ERROR)
 	// aborted: the server connection died inside the client's transaction. Until the
 	// client ends the transaction, pgpool answers as PostgreSQL does inside a failed
 	// transaction, so no statement of it runs on another connection.
@@ -156,7 +156,7 @@ func (c *client) readError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.mu.Lock()
-		inTx := c.server != nil && !c.server.txIdle() && c.inflight.len() == 0
+		inTx := c.server != nil && !c.server.txIdle() && c.inflight.requests() == 0
 		c.mu.Unlock()
 		if inTx {
 			e := fatalf(CodeIdleInTransactionTimout, "idle transaction timeout")
@@ -204,7 +204,7 @@ func (c *client) setReadDeadlineLocked() {
 	switch {
 	case c.server == nil:
 		d = g.ClientIdleTimeout
-	case c.inflight.len() == 0 && !c.server.txIdle():
+	case c.inflight.requests() == 0 && !c.server.txIdle():
 		d = g.IdleTransactionTimeout
 	}
 	if d > 0 {

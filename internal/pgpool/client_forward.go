@@ -75,6 +75,15 @@ func (c *client) forward(typ byte, msg []byte) error {
 		}
 		c.mu.Lock()
 	}
+	tracked := c.prep != nil && c.prep.tracking.Load()
+	if tracked {
+		c.waitRoom(s)
+		if c.server != s {
+			// The server connection went while the client waited: start over.
+			c.mu.Unlock()
+			return c.forward(typ, msg)
+		}
+	}
 	if typ == wire.Query || typ == wire.Parse {
 		var unfollowed bool
 		if partial {
@@ -92,11 +101,13 @@ func (c *client) forward(typ byte, msg []byte) error {
 			ignored = true
 			break // PostgreSQL ignores Sync during COPY FROM STDIN
 		}
-		c.inflight.push(typ)
-		c.unsynced = false
-		if c.inflight.len() == 1 {
+		if c.inflight.requests() == 0 {
 			c.queryAt = time.Now()
 		}
+		if !tracked {
+			c.inflight.pushRequest(typ) // a tracked client's is pushed by sendTracked
+		}
+		c.unsynced = false
 	case typ == wire.CopyDone || typ == wire.CopyFail:
 		c.inCopy = false
 	case typ == wire.CopyData:
@@ -106,14 +117,15 @@ func (c *client) forward(typ byte, msg []byte) error {
 	if partial {
 		c.streamIn = true
 	}
+	if tracked {
+		c.sendTracked(s, typ, msg, ignored)
+	}
 	c.mu.Unlock()
 	if typ == wire.Query || typ == wire.Parse {
 		c.pool.stats.queryCount.Add(1)
 		c.armQueryTimeout()
 	}
-	if c.prep != nil && c.prep.tracking.Load() {
-		c.sendTracked(s, typ, msg, ignored)
-	} else {
+	if !tracked {
 		if typ == wire.Parse || typ == wire.Query || typ == wire.Close {
 			s.unnamed = unnamedHolder{} // the unnamed statement may have changed, untracked
 		}
@@ -271,11 +283,12 @@ func (c *client) queryTimedOut() {
 	d := c.pl.settings().QueryTimeout
 	c.mu.Lock()
 	s := c.server
-	late := s != nil && c.inflight.len() > 0 && time.Since(c.queryAt) >= d
+	busy := s != nil && c.inflight.requests() > 0
+	since := time.Since(c.queryAt)
 	c.mu.Unlock()
-	if !late {
-		if s != nil && c.inflight.len() > 0 {
-			c.queryTimer.Reset(d - time.Since(c.queryAt))
+	if !busy || since < d {
+		if busy {
+			c.queryTimer.Reset(d - since)
 		}
 		return
 	}

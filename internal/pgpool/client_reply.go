@@ -27,7 +27,7 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 	c.wmu.Unlock()
 	switch typ {
 	case wire.ReadyForQuery:
-		c.ready(s, msg[wire.HeaderSize])
+		c.ready(s, msg[wire.HeaderSize], false)
 	case wire.ParameterStatus:
 		c.recordParam(msg)
 	case wire.CommandComplete:
@@ -105,17 +105,16 @@ func (c *client) serverFlush(s *server) {
 	c.wmu.Unlock()
 }
 
-// ready handles a ReadyForQuery: one request fewer in flight, and the server
-// connection goes back to the pool when the transaction is over and nothing is
-// outstanding.
-func (c *client) ready(s *server, status byte) {
+// ready handles a ReadyForQuery: one request fewer in flight (popped already when
+// tracked: answer matched it), and the server connection goes back to the pool when
+// the transaction is over and nothing is outstanding.
+func (c *client) ready(s *server, status byte, tracked bool) {
 	c.mu.Lock()
-	c.inflight.pop()
-	if c.prep != nil && c.prep.tracking.Load() {
-		c.passReady(s)
+	if !tracked {
+		c.inflight.drop()
 	}
 	now := time.Now()
-	if c.inflight.len() == 0 {
+	if c.inflight.requests() == 0 {
 		c.sess.unconfirmed() // those not confirmed by now failed
 		if c.queryTimer != nil {
 			c.queryTimer.Stop()
@@ -162,7 +161,7 @@ func (c *client) ready(s *server, status byte) {
 		s.owner.Store(nil)
 	}
 	check := !release && c.startPinCheck(status)
-	if c.inflight.len() == 0 && !c.isClosing() {
+	if c.inflight.requests() == 0 && !c.isClosing() {
 		// The client's read was armed while a request was in flight (no deadline):
 		// start client_idle_timeout or idle_transaction_timeout now.
 		c.setReadDeadlineLocked()
@@ -185,7 +184,7 @@ func (c *client) ready(s *server, status byte) {
 // releasable reports whether the server connection may go back to the pool after a
 // ReadyForQuery with status. Call with c.mu held.
 func (c *client) releasable(status byte) bool {
-	return c.inflight.len() == 0 && !c.unsynced && status == 'I' &&
+	return c.inflight.requests() == 0 && !c.unsynced && status == 'I' &&
 		c.cfg.mode != PoolSession && c.sess.pins == 0 && !c.isClosing()
 }
 
@@ -216,13 +215,10 @@ func (c *client) released(s *server) {
 // the Syncs the client sent with that batch, already counted, will get no
 // ReadyForQuery; only the Sync after CopyDone or CopyFail will. Call with c.mu held.
 func (c *client) copyStarted() {
-	if c.inflight.front() != wire.Sync {
+	if g := c.inflight.firstRequest(); g == nil || g.kind != groupSync {
 		return // a simple Query's COPY: its ReadyForQuery comes when COPY ends
 	}
 	c.inflight.dropSyncs()
-	if c.prep != nil && c.prep.tracking.Load() {
-		c.prep.q.dropSyncs()
-	}
 }
 
 // serverError passes a server's ErrorResponse on. A FATAL one ends the server
@@ -252,7 +248,10 @@ func (c *client) serverGone(s *server, err error) {
 		c.mu.Unlock()
 		return
 	}
-	n := c.inflight.len()
+	n := c.inflight.requests()
+	if c.prep != nil {
+		c.prep.resetBinding(c, s)
+	}
 	c.inflight.reset()
 	inTx := !s.txIdle()
 	if inTx {
@@ -266,9 +265,6 @@ func (c *client) serverGone(s *server, err error) {
 	c.unsynced = false
 	c.inCopy = false
 	c.server = nil
-	if c.prep != nil {
-		c.prep.resetBinding(c, s)
-	}
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
 	}

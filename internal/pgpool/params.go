@@ -63,7 +63,7 @@ func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 	if !isSet {
 		return false
 	}
-	if !followable || !s.txIdle() || c.inflight.len() > 0 {
+	if !followable || !s.txIdle() || c.inflight.requests() > 0 {
 		return op.Tag != "DISCARD ALL" && op.Tag != "RESET"
 	}
 	c.sess.queue(op)

@@ -12,9 +12,11 @@ package pgpool
 // max_prepared_statements; an evicted statement is closed on the server.
 //
 // Because pgpool sends some messages the client did not send and answers some the
-// server never sees, it keeps per binding a FIFO of the response groups it expects
-// (respqueue.go) and matches the server's replies against it. This bookkeeping starts
-// at a client's first Parse, so clients of the simple protocol pay nothing for it.
+// server never sees, it records in the binding's queue (c.inflight, syncqueue.go)
+// every response group it expects (respqueue.go) and matches the server's replies
+// against it. This bookkeeping starts at a client's first Parse; until then the same
+// queue holds only the requests answered by ReadyForQuery, so clients of the simple
+// protocol pay nothing for it.
 //
 // The unnamed statement is the client's own too: pgpool keeps the client's last
 // unnamed Parse (up to maxUnnamedCopy; a longer one pins the client instead) and, per
@@ -67,7 +69,8 @@ func serverStmtName(rest []byte, epoch uint64) string {
 }
 
 // prepState is the response tracking a client's statements need (the statements
-// themselves are part of the client's session: session.stmts, session_stmts.go).
+// themselves are part of the client's session: session.stmts, session_stmts.go; the
+// groups expected are in the binding's one queue, c.inflight).
 type prepState struct {
 	max int // max_prepared_statements when the client logged in
 
@@ -80,7 +83,6 @@ type prepState struct {
 	scratch    []byte // for rewritten messages
 
 	// Guarded by the client's mu.
-	q        respQueue
 	skipping bool // PostgreSQL skips to the next Sync; groups sent meanwhile are void
 	waiting  bool
 	room     *sync.Cond
@@ -100,16 +102,14 @@ func (c *client) initPrepared() {
 	c.mu.Unlock()
 }
 
-// resetBinding forgets the expected responses of a binding that ended or began. What
-// the client recorded for requests that will never be answered is undone. Call with
-// c.mu held.
+// resetBinding undoes, before the binding's queue (c.inflight) is reset, what the
+// client recorded for requests to s that will never be answered (s nil: a binding
+// that begins, nothing to undo). Call with c.mu held.
 func (p *prepState) resetBinding(c *client, s *server) {
-	for i := len(p.q.buf) - 1; i >= p.q.head; i-- {
-		if s != nil {
-			p.undo(c, s, &p.q.buf[i])
-		}
+	q := &c.inflight
+	for i := len(q.buf) - 1; s != nil && i >= q.head; i-- {
+		p.undo(c, s, &q.buf[i])
 	}
-	p.q.reset()
 	p.skipping = false
 	if p.waiting {
 		p.room.Broadcast()
@@ -212,7 +212,8 @@ func errDuplicateStmt(name []byte) *Error {
 }
 
 // startTracking begins response tracking. With requests in flight, the batches already
-// synced are passed through as they are; a pipeline that started with untracked
+// synced are passed through as they are (their groups in c.inflight end with
+// ReadyForQuery, and everything up to it goes to the client); a pipeline that started with untracked
 // extended-protocol messages and has not reached Sync cannot be matched, so the
 // client is pinned to its server connection and its statements pass through unchanged.
 // It reports whether tracking began.
@@ -225,11 +226,6 @@ func (c *client) startTracking() bool {
 		c.countPin(c.sess.pin(pinPipeline))
 		c.pl.log.Info("client pinned: named statement inside an untracked pipeline", "client", c.id, "user", c.user, "database", c.database)
 		return false
-	}
-	if c.server != nil {
-		for i := 0; i < c.inflight.len(); i++ {
-			p.q.push(respGroup{kind: groupPassSync})
-		}
 	}
 	p.tracking.Store(true)
 	return true
@@ -247,7 +243,6 @@ func (c *client) sqlDeallocate(msg []byte) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	p := c.prep
 	c.mu.Lock()
 	if c.discard || c.aborted {
 		c.mu.Unlock()
@@ -265,7 +260,7 @@ func (c *client) sqlDeallocate(msg []byte) (bool, error) {
 	c.pool.stats.queryCount.Add(1)
 	s := c.server
 	if s != nil {
-		p.q.push(g)
+		c.inflight.push(g)
 		c.settle(s)
 		c.mu.Unlock()
 		return true, nil

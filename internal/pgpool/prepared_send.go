@@ -21,16 +21,15 @@ func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
 var nul = []byte{0}
 
 // sendTracked sends one client message to s, rewriting statement names, and records
-// the responses it expects. ignored marks a Sync PostgreSQL ignores (during COPY).
+// the responses it expects in c.inflight. ignored marks a Sync PostgreSQL ignores
+// (during COPY). The caller waited for room (waitRoom). Call with c.mu held: the
+// groups are in the queue before anyone may look at whether requests are in flight.
 func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 	p := c.prep
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.waitRoom(s)
 	seq, sseq := c.sess.stmts.seq, s.stmts.current()
 	push := func(g respGroup) {
 		g.seq, g.sseq = seq, sseq
-		p.q.push(g)
+		c.inflight.push(g)
 	}
 	body := wire.Body(msg)
 	switch typ {
@@ -143,7 +142,7 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 	}
 	srv := serverStmtName(rest, c.pl.stmtEpoch.Load())
 	have, stale := s.stmts.lookup(srv)
-	if have && !stale && s.txStatus.Load() == 'E' && c.inflight.len() == 0 {
+	if have && !stale && s.txStatus.Load() == 'E' && c.inflight.requests() == 0 {
 		// PostgreSQL refuses every Parse in a failed transaction.
 		push(respGroup{kind: groupSynthError, err: errorf(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block").response()})
 		p.dropToSync = true
@@ -205,14 +204,15 @@ func (c *client) closeOnServer(s *server, srv string) {
 }
 
 // waitRoom holds the client back while maxQueuedGroups responses are outstanding, after
-// sending what is buffered so the server can answer. Call with c.mu held.
+// sending what is buffered so the server can answer. Call with c.mu held; it is
+// released meanwhile, so the caller checks the binding again.
 func (c *client) waitRoom(s *server) {
-	p := c.prep
-	for p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+	p, q := c.prep, &c.inflight
+	for q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
 		c.mu.Unlock()
 		c.flushServer()
 		c.mu.Lock()
-		if p.q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+		if q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
 			p.waiting = true
 			p.room.Wait()
 			p.waiting = false

@@ -20,7 +20,6 @@ const (
 	groupClose                     // CloseComplete
 	groupSync                      // ReadyForQuery
 	groupQuery                     // Query or FunctionCall: ... ReadyForQuery
-	groupPassSync                  // sent before tracking began: everything up to ReadyForQuery
 
 	// Internal: the server answers, the reply is dropped.
 	groupParseInternal // ParseComplete of a statement pgpool prepared itself
@@ -41,7 +40,7 @@ func (k groupKind) dropped() bool { return k == groupParseInternal || k == group
 
 // syncLike reports whether the group ends with ReadyForQuery, so that PostgreSQL's
 // skipping after an extended-protocol error ends there.
-func (k groupKind) syncLike() bool { return k == groupSync || k == groupQuery || k == groupPassSync }
+func (k groupKind) syncLike() bool { return k == groupSync || k == groupQuery }
 
 // terminal reports whether a server message of type typ completes a group of kind k.
 func (k groupKind) terminal(typ byte) bool {
@@ -56,7 +55,7 @@ func (k groupKind) terminal(typ byte) bool {
 		return typ == wire.CommandComplete || typ == wire.EmptyQueryResponse || typ == wire.PortalSuspended
 	case groupClose, groupCloseInternal:
 		return typ == wire.CloseComplete
-	case groupSync, groupQuery, groupPassSync:
+	case groupSync, groupQuery:
 		return typ == wire.ReadyForQuery
 	}
 	return false
@@ -82,68 +81,10 @@ type respGroup struct {
 	uc      unnamedChange
 }
 
-// maxQueuedGroups bounds the responses a client may have outstanding on one server
-// connection; beyond it the client's goroutine waits for the server to catch up.
+// maxQueuedGroups bounds the responses a tracked client may have outstanding on one
+// server connection; beyond it the client's goroutine waits for the server to catch
+// up.
 const maxQueuedGroups = 1 << 16
-
-// respQueue is a FIFO of expected response groups for one binding. It is guarded by
-// the client's mu.
-type respQueue struct {
-	buf  []respGroup
-	head int
-}
-
-func (q *respQueue) len() int { return len(q.buf) - q.head }
-
-func (q *respQueue) push(g respGroup) {
-	if q.head > 0 && q.head == len(q.buf) {
-		q.buf, q.head = q.buf[:0], 0
-	} else if q.head >= 1024 && q.head*2 >= len(q.buf) {
-		n := copy(q.buf, q.buf[q.head:])
-		clear(q.buf[n:])
-		q.buf, q.head = q.buf[:n], 0
-	}
-	q.buf = append(q.buf, g)
-}
-
-// peek returns the oldest group, or nil.
-func (q *respQueue) peek() *respGroup {
-	if q.head == len(q.buf) {
-		return nil
-	}
-	return &q.buf[q.head]
-}
-
-func (q *respQueue) pop() respGroup {
-	g := q.buf[q.head]
-	q.buf[q.head] = respGroup{}
-	q.head++
-	return g
-}
-
-// dropSyncs forgets the Syncs expected, which PostgreSQL ignores during COPY FROM
-// STDIN, keeping the other groups in order.
-func (q *respQueue) dropSyncs() {
-	kept := q.buf[:q.head]
-	for _, g := range q.buf[q.head:] {
-		if g.kind != groupSync {
-			kept = append(kept, g)
-		}
-	}
-	clear(q.buf[len(kept):])
-	q.buf = kept
-}
-
-// reset empties the queue, keeping a small buffer.
-func (q *respQueue) reset() {
-	if cap(q.buf) > 1024 {
-		q.buf = nil
-	} else {
-		clear(q.buf)
-		q.buf = q.buf[:0]
-	}
-	q.head = 0
-}
 
 // trackedMessage handles a server message for a client whose responses are tracked.
 // It returns false for messages that never complete a group (rows, copy data, notices,
@@ -177,7 +118,7 @@ func (c *client) trackedMessage(s *server, typ byte, msg []byte) bool {
 	}
 	switch typ {
 	case wire.ReadyForQuery:
-		c.ready(s, msg[wire.HeaderSize])
+		c.ready(s, msg[wire.HeaderSize], true)
 	case wire.CommandComplete:
 		c.confirmSet(s, msg)
 	}
@@ -188,7 +129,8 @@ func (c *client) trackedMessage(s *server, typ byte, msg []byte) bool {
 // group when the message completes it, undoes what PostgreSQL skipped after an error,
 // and reports whether the client sees the message. Call with c.mu held.
 func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
-	g := p.q.peek()
+	q := &c.inflight
+	g := q.peek()
 	if typ == wire.CommandComplete {
 		p.commandTag(c, s, msg)
 	}
@@ -217,7 +159,7 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 				c.pl.stmtEpoch.Add(1)
 			}
 		}
-		failed := p.q.pop()
+		failed := q.pop()
 		if (failed.kind == groupParse || failed.kind == groupParseInternal) && failed.srv != "" {
 			c.pool.forgetStmt(failed.srv)
 		}
@@ -233,19 +175,18 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 		}
 		return true
 	case wire.ReadyForQuery:
-		if g.kind == groupSync || g.kind == groupQuery {
-			p.q.pop()
-			p.signal()
+		if g.kind.syncLike() {
+			q.drop()
+			p.signal(q)
 		}
-		// groupPassSync is popped by ready, which also sees untracked ReadyForQuery.
 		return true
 	}
 	if g.kind.terminal(typ) {
-		done := p.q.pop()
+		done := q.pop()
 		if typ == wire.ParseComplete && done.srv != "" {
 			c.pool.noteStmt(done.srv)
 		}
-		p.signal()
+		p.signal(q)
 		return !done.kind.dropped()
 	}
 	return !g.kind.dropped()
@@ -255,18 +196,19 @@ func (p *prepState) answer(c *client, s *server, typ byte, msg []byte) bool {
 // batch, up to the Sync, undoing their effects in reverse order. If the Sync has not
 // been sent yet, groups sent later are dropped as they come. Call with c.mu held.
 func (p *prepState) skipToSync(c *client, s *server) {
-	end := p.q.head
-	for end < len(p.q.buf) && !p.q.buf[end].kind.syncLike() {
+	q := &c.inflight
+	end := q.head
+	for end < len(q.buf) && !q.buf[end].kind.syncLike() {
 		end++
 	}
-	for i := end - 1; i >= p.q.head; i-- {
-		p.undo(c, s, &p.q.buf[i])
+	for i := end - 1; i >= q.head; i-- {
+		p.undo(c, s, &q.buf[i])
 	}
-	for p.q.head < end {
-		p.q.pop()
+	for n := end - q.head; n > 0; n-- {
+		q.drop()
 	}
-	p.skipping = p.q.len() == 0
-	p.signal()
+	p.skipping = q.len() == 0
+	p.signal(q)
 }
 
 // undo reverts what pgpool recorded for a request that PostgreSQL failed or skipped.
@@ -293,24 +235,24 @@ func (p *prepState) undo(c *client, s *server, g *respGroup) {
 // settle answers the synthetic groups at the front of the queue, and drops the groups
 // sent while PostgreSQL skips to Sync. Call with c.mu held.
 func (c *client) settle(s *server) {
-	p := c.prep
-	for g := p.q.peek(); g != nil; g = p.q.peek() {
+	p, q := c.prep, &c.inflight
+	for g := q.peek(); g != nil; g = q.peek() {
 		if p.skipping {
 			if g.kind.syncLike() {
 				p.skipping = false
 				return
 			}
 			p.undo(c, s, g)
-			p.q.pop()
+			q.drop()
 			continue
 		}
 		if !g.kind.synthetic() {
 			return
 		}
-		done := p.q.pop()
+		done := q.pop()
 		c.emit(s, &done)
 	}
-	p.signal()
+	p.signal(q)
 }
 
 // emit writes a synthetic answer to the client. Call with c.mu held.
@@ -348,7 +290,7 @@ func (p *prepState) commandTag(c *client, s *server, msg []byte) {
 	if !postgres.DropsAllStatements(msg) {
 		return
 	}
-	g := p.q.peek()
+	g := c.inflight.peek()
 	if g == nil {
 		s.stmts.clearBefore(^uint64(0))
 		c.sess.stmts.discarded(c.sess.stmts.seq)
@@ -358,18 +300,10 @@ func (p *prepState) commandTag(c *client, s *server, msg []byte) {
 	c.sess.stmts.discarded(g.seq)
 }
 
-// signal wakes a client goroutine waiting for room in the queue. Call with c.mu held.
-func (p *prepState) signal() {
-	if p.waiting && p.q.len() < maxQueuedGroups {
+// signal wakes a client goroutine waiting for room in its queue q. Call with c.mu
+// held.
+func (p *prepState) signal(q *inflightQueue) {
+	if p.waiting && q.len() < maxQueuedGroups {
 		p.room.Broadcast()
-	}
-}
-
-// passReady pops a group sent before tracking began when its ReadyForQuery arrives.
-// Call with c.mu held.
-func (c *client) passReady(s *server) {
-	if g := c.prep.q.peek(); g != nil && g.kind == groupPassSync {
-		c.prep.q.pop()
-		c.settle(s)
 	}
 }

@@ -24,7 +24,7 @@ import (
 //     set when some of it may have been released and the server must be asked.
 //
 // A session's methods decide and do no I/O; the client guards its session with c.mu.
-// What is in flight on the client's server connection (respQueue, prepState) belongs
+// What is in flight on the client's server connection (c.inflight, prepState) belongs
 // to the binding, not to the session.
 type session struct {
 	vals        map[string]string

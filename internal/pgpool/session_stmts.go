@@ -8,7 +8,7 @@ package pgpool
 // in (an unnamedHolder, the connection's statement cache lookups), and what must be
 // sent there is returned.
 //
-// The response tracking that sends and matches the messages (respQueue, prepState)
+// The response tracking that sends and matches the messages (c.inflight, prepState)
 // belongs to the client's binding, not here.
 type statements struct {
 	// named: the client's named statements by the client's name; nil until the

@@ -1,62 +1,122 @@
 package pgpool
 
-import "github.com/poolsuite/poolsuite/protocol/postgres/wire"
-
-// syncQueue holds the messages a client sent that PostgreSQL answers with a
-// ReadyForQuery each (Query, Sync, FunctionCall), oldest first, until they are
-// answered. Its length is the number of requests in flight. Only code holding the
-// client's mu uses it. In steady state it does not allocate.
-type syncQueue struct {
-	kinds []byte
-	head  int
+// inflightQueue is what a client has in flight on its server connection, oldest
+// first: one respGroup per answer pgpool expects. It is the one queue of the binding,
+// for every client. A client whose responses are not tracked (no Parse yet, or
+// max_prepared_statements = 0, or session mode) records only the requests PostgreSQL
+// answers with a ReadyForQuery each (Query, Sync, FunctionCall), and its server's
+// reader pops them at ReadyForQuery; a tracked client records every group (Parse,
+// Bind, ..., synthetic answers, respqueue.go), matched by its server's reader as the
+// replies come. When tracking begins the groups already there simply stay: they end
+// with ReadyForQuery, as every untracked one does.
+//
+// requests counts the groups that end with ReadyForQuery: the requests in flight,
+// whose number decides whether the server connection may go back to the pool. Only
+// code holding the client's mu uses the queue. In steady state it does not allocate,
+// and a pipeline that never drains keeps it bounded by what is in flight.
+type inflightQueue struct {
+	buf  []respGroup
+	head int
+	reqs int
 }
 
-// len reports how many requests are in flight.
-func (q *syncQueue) len() int { return len(q.kinds) - q.head }
+// len reports how many groups are expected.
+func (q *inflightQueue) len() int { return len(q.buf) - q.head }
 
-// push records a request sent.
-func (q *syncQueue) push(kind byte) {
-	if q.head > 0 && (q.head == len(q.kinds) || q.head >= 64 && q.head*2 >= len(q.kinds)) {
-		// Reuse the space of answered requests, so a pipeline that never drains does
-		// not grow the slice for ever.
-		n := copy(q.kinds, q.kinds[q.head:])
-		q.kinds, q.head = q.kinds[:n], 0
-	}
-	q.kinds = append(q.kinds, kind)
-}
+// requests reports how many requests answered by ReadyForQuery are in flight.
+func (q *inflightQueue) requests() int { return q.reqs }
 
-// pop records the oldest request answered.
-func (q *syncQueue) pop() {
-	if q.head < len(q.kinds) {
-		q.head++
+// push records a group expected.
+func (q *inflightQueue) push(g respGroup) {
+	if q.head > 0 && (q.head == len(q.buf) || q.head >= 64 && q.head*2 >= len(q.buf)) {
+		// Reuse the space of answered groups.
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
 	}
-	if q.head == len(q.kinds) {
-		q.reset()
+	q.buf = append(q.buf, g)
+	if g.kind.syncLike() {
+		q.reqs++
 	}
 }
 
-// front returns the kind of the oldest request in flight, 0 when none is.
-func (q *syncQueue) front() byte {
-	if q.head == len(q.kinds) {
-		return 0
+// pushRequest records a request of an untracked client: a Query or FunctionCall
+// (groupQuery) or a Sync (groupSync).
+func (q *inflightQueue) pushRequest(typ byte) {
+	kind := groupQuery
+	if typ == 'S' {
+		kind = groupSync
 	}
-	return q.kinds[q.head]
+	q.push(respGroup{kind: kind})
 }
 
-// reset forgets every request (the server connection is gone).
-func (q *syncQueue) reset() { q.kinds, q.head = q.kinds[:0], 0 }
+// peek returns the oldest group, or nil.
+func (q *inflightQueue) peek() *respGroup {
+	if q.head == len(q.buf) {
+		return nil
+	}
+	return &q.buf[q.head]
+}
 
-// dropSyncs forgets the Syncs in flight, which PostgreSQL ignores during COPY FROM
-// STDIN, keeping the rest in order.
-func (q *syncQueue) dropSyncs() {
-	kept := q.kinds[:q.head]
-	for _, k := range q.kinds[q.head:] {
-		if k != wire.Sync {
-			kept = append(kept, k)
+// pop forgets the oldest group (answered, or skipped by PostgreSQL) and returns it;
+// popping an empty queue returns the zero group.
+func (q *inflightQueue) pop() respGroup {
+	if q.head == len(q.buf) {
+		return respGroup{}
+	}
+	g := q.buf[q.head]
+	q.drop()
+	return g
+}
+
+// drop forgets the oldest group, if any, without returning it.
+func (q *inflightQueue) drop() {
+	if q.head == len(q.buf) {
+		return
+	}
+	g := &q.buf[q.head]
+	if g.kind.syncLike() {
+		q.reqs--
+	}
+	*g = respGroup{}
+	q.head++
+	if q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
+	}
+}
+
+// firstRequest returns the oldest group that ends with ReadyForQuery, or nil.
+func (q *inflightQueue) firstRequest() *respGroup {
+	for i := q.head; i < len(q.buf); i++ {
+		if q.buf[i].kind.syncLike() {
+			return &q.buf[i]
 		}
 	}
-	q.kinds = kept
-	if q.head == len(q.kinds) {
-		q.reset()
+	return nil
+}
+
+// dropSyncs forgets the Syncs expected, which PostgreSQL ignores during COPY FROM
+// STDIN, keeping the other groups in order.
+func (q *inflightQueue) dropSyncs() {
+	kept := q.buf[:q.head]
+	for _, g := range q.buf[q.head:] {
+		if g.kind == groupSync {
+			q.reqs--
+		} else {
+			kept = append(kept, g)
+		}
 	}
+	clear(q.buf[len(kept):])
+	q.buf = kept
+}
+
+// reset forgets every group (the binding ended or began), keeping a small buffer.
+func (q *inflightQueue) reset() {
+	if cap(q.buf) > 1024 {
+		q.buf = nil
+	} else {
+		clear(q.buf)
+		q.buf = q.buf[:0]
+	}
+	q.head, q.reqs = 0, 0
 }
