@@ -57,6 +57,9 @@ type pgEnv struct {
 	poolSize       int
 	maxClients     int
 	targets        []*target // direct, then the poolers with PgBouncer's default settings
+	// loginPerClient is, per target name, the seconds per client pgbench's clients
+	// last took to log in (from its initial connection time).
+	loginPerClient map[string]float64
 }
 
 // startPG starts PostgreSQL, fills pgbench's tables at scale, and starts PgBouncer and

@@ -212,7 +212,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	runErr := func() error {
 		if slices.Contains(protos, "pg") {
 			fmt.Fprintln(stderr, "poolbench: starting PostgreSQL, PgBouncer and pgpool")
-			maxClients := max(slices.Max(su.pgClients), su.idleClients, su.overloadClients)
+			maxClients := max(slices.Max(append(slices.Clone(su.pgClients), su.pgManyClients...)), su.idleClients, su.overloadClients)
 			e, err := startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients)
 			if err != nil {
 				return err

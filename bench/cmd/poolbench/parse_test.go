@@ -111,3 +111,29 @@ func TestProcParsers(t *testing.T) {
 		t.Errorf("load %v %v", la, ok)
 	}
 }
+
+func TestPgbenchLoginsOf(t *testing.T) {
+	ran := pgbenchLoginsOf([]byte("number of transactions actually processed: 83224\nnumber of failed transactions: 0 (0.000%)\n" +
+		"initial connection time = 640.315 ms\ntps = 23551.204996 (without initial connection time)\n"))
+	if ran.noneProcessed || math.Abs(ran.connSec-0.640315) > 1e-9 {
+		t.Errorf("a run that processed transactions: %+v", ran)
+	}
+	// Clients still logging in when -T ran out: pgbench prints neither tps nor the
+	// connection time.
+	none := pgbenchLoginsOf([]byte("duration: 1 s\nnumber of transactions actually processed: 0\nnumber of failed transactions: 0 (NaN%)\n"))
+	if !none.noneProcessed || none.connSec != 0 {
+		t.Errorf("a run that processed nothing: %+v", none)
+	}
+	if l := pgbenchLoginsOf([]byte("pgbench: error: connection to server failed")); l.noneProcessed {
+		t.Errorf("a refused run is taken for slow logins: %+v", l)
+	}
+	if got := loginAllowance(0, 1000); got != int(math.Ceil(defaultLoginSeconds*1000*1.5))+1 {
+		t.Errorf("allowance without a previous run: %d", got)
+	}
+	if got := loginAllowance(0.01, 5000); got != 76 {
+		t.Errorf("allowance for 5000 clients at 10 ms each: %d, want 76", got)
+	}
+	if got := loginAllowance(1, 5000); got != maxLoginAllowance {
+		t.Errorf("allowance not bounded: %d", got)
+	}
+}

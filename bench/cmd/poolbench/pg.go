@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,20 +30,88 @@ type pgRun struct {
 
 var (
 	tpsRE    = regexp.MustCompile(`tps = ([0-9.]+) \(`)
+	connRE   = regexp.MustCompile(`initial connection time = ([0-9.]+) ms`)
 	failedRE = regexp.MustCompile(`number of failed transactions: (\d+)`)
 	txRE     = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
 )
 
+// Bounds of the time pgbench's -T gives its clients to log in before the run proper:
+// pgbench counts their logins in -T, and thousands of SCRAM logins on a loaded machine
+// can take longer than the run.
+const (
+	defaultLoginSeconds = 0.005 // per client, until a run of the target tells
+	maxLoginAllowance   = 300   // seconds
+	loginRetries        = 2     // runs again when every client was still logging in
+)
+
+// loginAllowance returns the seconds to add to -T for clients to log in, from
+// perClient (seconds per client last seen for the target, 0 if none): half as much
+// again, plus a second.
+func loginAllowance(perClient float64, clients int) int {
+	if perClient <= 0 {
+		perClient = defaultLoginSeconds
+	}
+	return min(int(math.Ceil(perClient*float64(clients)*1.5))+1, maxLoginAllowance)
+}
+
 // runPgbench runs r against t and returns the round's figures; latencies come from
-// pgbench's per-transaction logs (-l), in microseconds.
+// pgbench's per-transaction logs (-l), in microseconds. Unless every transaction logs
+// in (-C), -T is r.seconds plus the time the clients are expected to take to log in
+// (learnt from the target's previous runs); a run in which no transaction was
+// processed because they were all still logging in is run again with more.
 func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work string) (Sample, error) {
+	allowance := 0
+	if !r.connect {
+		allowance = loginAllowance(e.loginPerClient[t.name], r.clients)
+	}
+	for try := 0; ; try++ {
+		s, login, err := runPgbenchOnce(ctx, e, b, t, r, work, r.seconds+allowance)
+		if err != nil || r.connect {
+			return s, err
+		}
+		if login.connSec > 0 {
+			if e.loginPerClient == nil {
+				e.loginPerClient = map[string]float64{}
+			}
+			e.loginPerClient[t.name] = login.connSec / float64(r.clients)
+		}
+		// pgbench reports no connection time when its clients were still logging in
+		// as -T ran out: no transaction was processed.
+		if !login.noneProcessed || try == loginRetries || allowance == maxLoginAllowance {
+			return s, nil
+		}
+		allowance = min(2*allowance+r.seconds, maxLoginAllowance)
+	}
+}
+
+// pgbenchLogins is what a pgbench run tells of its clients' logins.
+type pgbenchLogins struct {
+	connSec       float64 // initial connection time, seconds (0: not reported)
+	noneProcessed bool    // no transaction processed, none failed
+}
+
+// pgbenchLoginsOf reads pgbenchLogins from pgbench's output.
+func pgbenchLoginsOf(out []byte) pgbenchLogins {
+	var l pgbenchLogins
+	if m := connRE.FindSubmatch(out); m != nil {
+		ms, _ := strconv.ParseFloat(string(m[1]), 64)
+		l.connSec = ms / 1000
+	}
+	tx, failed := txRE.FindSubmatch(out), failedRE.FindSubmatch(out)
+	l.noneProcessed = tx != nil && string(tx[1]) == "0" && (failed == nil || string(failed[1]) == "0")
+	return l
+}
+
+// runPgbenchOnce runs pgbench -T seconds and returns the round's figures and what it
+// tells of the clients' logins.
+func runPgbenchOnce(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work string, seconds int) (Sample, pgbenchLogins, error) {
 	logDir, err := os.MkdirTemp(work, "pgbench-")
 	if err != nil {
-		return Sample{}, err
+		return Sample{}, pgbenchLogins{}, err
 	}
 	defer os.RemoveAll(logDir)
 	args := []string{"-n", "-M", r.mode, "-c", strconv.Itoa(r.clients), "-j", strconv.Itoa(min(r.clients, 2)),
-		"-T", strconv.Itoa(r.seconds), "-l", "--log-prefix", filepath.Join(logDir, "tx"),
+		"-T", strconv.Itoa(seconds), "-l", "--log-prefix", filepath.Join(logDir, "tx"),
 		"-h", "127.0.0.1", "-p", strconv.Itoa(t.port), "-U", e.user}
 	switch r.script {
 	case "select":
@@ -54,7 +123,7 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 		}
 		f := filepath.Join(logDir, r.script+".sql")
 		if err := os.WriteFile(f, []byte(sql), 0o644); err != nil {
-			return Sample{}, err
+			return Sample{}, pgbenchLogins{}, err
 		}
 		args = append(args, "-f", f)
 	}
@@ -66,18 +135,21 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 		db = r.db
 	}
 	args = append(args, db)
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(r.seconds+120)*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+120)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, b.path("pgbench"), args...)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+e.password, "PGSSLMODE=disable")
+	start := time.Now()
 	out, runErr := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		return Sample{}, ctx.Err()
+		return Sample{}, pgbenchLogins{}, ctx.Err()
 	}
+	login := pgbenchLoginsOf(out)
 	s, err := parsePgbench(out)
+	s.Seconds = time.Since(start).Seconds()
 	if err != nil {
 		s.Failure = fmt.Sprintf("pgbench: %v: %v: %s", runErr, err, lastLines(out, 3))
-		return s, nil
+		return s, login, nil
 	}
 	s.Errors += pgAborted(out)
 	if runErr != nil && s.Errors == 0 {
@@ -86,13 +158,13 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 	}
 	lat, err := readPgbenchLogs(logDir)
 	if err != nil {
-		return Sample{}, err
+		return Sample{}, pgbenchLogins{}, err
 	}
 	fillLatencies(&s, lat)
 	if s.Requests == 0 {
 		s.Requests = int64(len(lat))
 	}
-	return s, nil
+	return s, login, nil
 }
 
 // parsePgbench reads throughput, processed and failed transactions from pgbench's

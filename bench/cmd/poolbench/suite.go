@@ -11,11 +11,14 @@ import (
 
 // suite sizes a run.
 type suite struct {
-	name          string
-	rounds        int
-	pgScale       int
-	pgSeconds     int
-	pgClients     []int
+	name      string
+	rounds    int
+	pgScale   int
+	pgSeconds int
+	pgClients []int
+	// pgManyClients are further client counts of the simple-protocol select sweep
+	// only: their logins (SCRAM) take longer than the run itself.
+	pgManyClients []int
 	pgModes       []string // select-only protocols
 	pgTPCB        bool
 	pgLatency     bool
@@ -60,13 +63,13 @@ var suites = map[string]suite{
 		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 4.5,
 	},
 	"full": {
-		name: "full", rounds: 3, pgScale: 10, pgSeconds: 5, pgClients: []int{1, 10, 100, 1000, 5000},
+		name: "full", rounds: 3, pgScale: 10, pgSeconds: 5, pgClients: []int{1, 10, 100, 1000}, pgManyClients: []int{5000},
 		pgModes: []string{"simple", "extended", "prepared"}, pgTPCB: true, pgLatency: true, pgLogin: true,
 		poolSize: 20, kvShards: []int{4, 16, 64, 256}, kvSweepShards: []int{16}, kvShardPipeline: 16,
 		kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
-		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 3,
+		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 2,
 		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
-		idleClients: 10000, overloadClients: 200, overloadSeconds: 10, frozenClients: 50, frozenSeconds: 15,
+		idleClients: 10000, overloadClients: 200, overloadSeconds: 10, frozenClients: 50, frozenSeconds: 9,
 	},
 }
 
@@ -253,7 +256,11 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 		scs = append(scs, sc)
 	}
 	for _, mode := range su.pgModes {
-		for _, c := range su.pgClients {
+		cs := su.pgClients
+		if mode == "simple" {
+			cs = append(slices.Clone(cs), su.pgManyClients...)
+		}
+		for _, c := range cs {
 			add("pg-select-"+mode, "pgbench -S -M "+mode, c, pgRun{script: "select", mode: mode})
 		}
 	}
