@@ -6,7 +6,7 @@
 # what pgpool did. Then it starts 4 redis-servers with kvproxy in front (a
 # nutcracker.yml with one pool, timeout 500), runs redis-benchmark and a split
 # MSET/MGET through it, freezes one shard with SIGSTOP to show its keys answering
-# "-ERR timeout" within the timeout while the other shards keep working, and prints
+# "-ERR Connection timed out" within the timeout while the other shards keep working, and prints
 # kvproxy's twemproxy stats. Last, 3 memcached servers behind kvproxy (a pool
 # without redis: true): memcslap and memccp/memccat through it, in text and binary
 # protocol, and one server frozen with SIGSTOP answered within the timeout.

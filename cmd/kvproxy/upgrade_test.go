@@ -308,7 +308,7 @@ func TestUpgradeHandsClientsOver(t *testing.T) {
 	}
 	// A new client is served too, and the raw client still speaks with its connection.
 	fresh := dialRaw(t, e.listen)
-	if got, err := fresh.do("PING"); err != nil || got != "-NOAUTH Authentication required." {
+	if got, err := fresh.do("PING"); err != nil || got != "-NOAUTH Authentication required" {
 		t.Errorf("new client PING: %q %v", got, err)
 	}
 	if got, err := raw.do("PING"); err != nil || got != "+PONG" {
@@ -430,7 +430,7 @@ func TestUpgradeRefusedKeepsOldServing(t *testing.T) {
 			t.Errorf("%s: client of the old process: %q %v", when, got, err)
 		}
 		fresh := dialRaw(t, e.listen)
-		if got, err := fresh.do("PING"); err != nil || got != "-NOAUTH Authentication required." {
+		if got, err := fresh.do("PING"); err != nil || got != "-NOAUTH Authentication required" {
 			t.Errorf("%s: new client: %q %v", when, got, err)
 		}
 		if pid := pidFileHolds(t, e.pidPath); pid != old.pid() {

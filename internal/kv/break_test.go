@@ -79,7 +79,7 @@ func TestBrokenServerConnection(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		got = append(got, strings.TrimSpace(c.reply()))
 	}
-	want := []string{"+OK", "+OK", "-ERR server connection closed", "-ERR server connection closed", "-ERR server connection closed"}
+	want := []string{"+OK", "+OK", "-ERR unknown", "-ERR unknown", "-ERR unknown"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("replies = %q, want %q", got, want)
 	}

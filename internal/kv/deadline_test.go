@@ -16,7 +16,7 @@ import (
 // one of them frozen (SIGSTOP). A request's deadline starts when the proxy reads it,
 // so every reply, those of the healthy servers included, arrives within the timeout
 // (plus a margin) of the pipeline's first write: the frozen server's keys get
-// "-ERR timeout", the others their values. The client loop does not wait one timeout
+// "-ERR Connection timed out", the others their values. The client loop does not wait one timeout
 // per batch it reads.
 func TestFrozenShardDeepPipeline(t *testing.T) {
 	const (
@@ -72,8 +72,8 @@ func TestFrozenShardDeepPipeline(t *testing.T) {
 			t.Fatalf("reply %d (key %s, frozen %v) after %v, want within %v", i, k, frozen[k], d, timeout+margin)
 		}
 		switch {
-		case frozen[k] && r != "-ERR timeout\r\n":
-			t.Fatalf("reply %d, frozen shard's key %s: %q, want -ERR timeout", i, k, r)
+		case frozen[k] && r != "-ERR Connection timed out\r\n":
+			t.Fatalf("reply %d, frozen shard's key %s: %q, want -ERR Connection timed out", i, k, r)
 		case frozen[k]:
 			timeouts++
 		case r != "$"+itoa(len(k))+"\r\n"+k+"\r\n":
@@ -138,7 +138,7 @@ func TestFrozenShardEjected(t *testing.T) {
 	failures := 0
 	for i := 0; i < 5; i++ {
 		err := c.Get(ctx, k).Err()
-		if isRedisErr(err, "ERR timeout") {
+		if isRedisErr(err, "ERR Connection timed out") {
 			failures++
 			continue
 		}
@@ -177,7 +177,7 @@ func TestFrozenShardEjected(t *testing.T) {
 
 // TestNoAutoEjectNoEjection: without auto_eject_hosts a failing server is never
 // ejected, so no ejection is counted (stats, metrics) or logged, however often it
-// fails; its keys keep failing with "-ERR timeout".
+// fails; its keys keep failing with "-ERR Connection timed out".
 func TestNoAutoEjectNoEjection(t *testing.T) {
 	rs := startRedises(t, 2)
 	logs := &syncBuffer{}
@@ -190,8 +190,8 @@ func TestNoAutoEjectNoEjection(t *testing.T) {
 	rs[0].Freeze()
 	t.Cleanup(rs[0].Thaw)
 	for i := 0; i < 3; i++ {
-		if err := c.Get(ctx, keys["s0"][0]).Err(); !isRedisErr(err, "ERR timeout") {
-			t.Fatalf("get %d on the frozen server: %v, want -ERR timeout", i, err)
+		if err := c.Get(ctx, keys["s0"][0]).Err(); !isRedisErr(err, "ERR Connection timed out") {
+			t.Fatalf("get %d on the frozen server: %v, want -ERR Connection timed out", i, err)
 		}
 	}
 	st := readStats(t, p.StatsAddr().String())["noeject"].(map[string]any)

@@ -1,9 +1,14 @@
 package kv
 
-import "errors"
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+)
 
-// Errors a request can fail with. A Codec turns them into protocol replies (for Redis,
-// ErrTimeout is "-ERR timeout").
+// Errors a request can fail with. A Codec turns them into protocol replies, with the
+// texts of ErrorText (for Redis, ErrTimeout is "-ERR Connection timed out").
 var (
 	// ErrTimeout: the server did not answer within the pool's timeout after the
 	// proxy read the request (it may not even have been sent).
@@ -68,3 +73,41 @@ func (e *ConfigError) Error() string { return "kv: pool " + e.Pool + ": " + e.Er
 
 // Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrorText returns the text a proxy error is reported with, as twemproxy reports it:
+// the strerror text of the failure behind it ("Connection refused", "Connection timed
+// out", "unknown" when there is none), so that clients and runbooks matching
+// nutcracker's replies match kvproxy's. The errors twemproxy does not have (replicas,
+// removed servers) get kvproxy's own texts. Codecs wrap it in their protocol's error
+// reply: "-ERR <text>" for Redis, "SERVER_ERROR <text>" for memcached.
+func ErrorText(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
+		return "Connection timed out"
+	case errors.Is(err, ErrNoServer):
+		return "Connection refused" // twemproxy's errno when no server is left
+	case errors.Is(err, ErrServerUnavailable):
+		switch {
+		case errors.As(err, &dnsErr):
+			return "Host is down"
+		case errors.Is(err, syscall.ECONNRESET):
+			return "Connection reset by peer"
+		}
+		return "Connection refused"
+	case errors.Is(err, ErrServerClosed):
+		if errors.Is(err, syscall.ECONNRESET) {
+			return "Connection reset by peer"
+		}
+		return "unknown"
+	case errors.Is(err, ErrBadReply):
+		return "Invalid argument"
+	case errors.Is(err, ErrServerRemoved):
+		return "server removed"
+	case errors.Is(err, ErrPrimaryDown):
+		return "primary down, writes unavailable"
+	case errors.Is(err, ErrNoReplica):
+		return "no replica available"
+	}
+	return "unknown"
+}

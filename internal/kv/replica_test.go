@@ -120,7 +120,7 @@ func TestAuthAndDB(t *testing.T) {
 	yml, addr := poolYAML(t, "auth", all, extra)
 	startProxy(t, parseConfig(t, yml), kv.Options{})
 	raw := dialRaw(t, addr)
-	if got := raw.cmd("GET", "k"); got != "-NOAUTH Authentication required.\r\n" {
+	if got := raw.cmd("GET", "k"); got != "-NOAUTH Authentication required\r\n" {
 		t.Fatalf("before auth: %q", got)
 	}
 	if got := raw.cmd("AUTH", "wrong"); got != "-ERR invalid password\r\n" {

@@ -110,3 +110,24 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClassifyAuthError checks the AUTH error classifier never panics, gives one of
+// its kinds, and that an error with a prefix Redis never sends to AUTH is AuthErrOther.
+func FuzzClassifyAuthError(f *testing.F) {
+	for _, s := range []string{"WRONGPASS invalid username-password pair or user is disabled.",
+		"ERR invalid password", "NOAUTH Authentication required.",
+		"ERR Client sent AUTH, but no password is set",
+		"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+		"ERR DB index is out of range", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		k := ClassifyAuthError(text)
+		if k < AuthErrOther || k > AuthErrNoPassword {
+			t.Fatalf("kind %d", k)
+		}
+		if k2 := ClassifyAuthError(append([]byte("X"), text...)); k2 != AuthErrOther {
+			t.Fatalf("X%q: kind %d", text, k2)
+		}
+	})
+}

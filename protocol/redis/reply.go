@@ -135,3 +135,33 @@ func ArrayElements(dst [][]byte, reply []byte) (elems [][]byte, ok bool) {
 	}
 	return dst, true
 }
+
+// AuthError is what a server's error reply to AUTH says (see ClassifyAuthError).
+type AuthError int
+
+// Kinds of AUTH error replies.
+const (
+	// AuthErrOther is any other error (not one AUTH produces).
+	AuthErrOther AuthError = iota
+	// AuthErrRefused: the password (or user) is wrong, or the server wants one:
+	// WRONGPASS (Redis 6 and later), "ERR invalid password" (earlier), NOAUTH.
+	AuthErrRefused
+	// AuthErrNoPassword: the server has no password, so AUTH is pointless and every
+	// connection is let in: "ERR AUTH <password> called without any password configured
+	// ..." (Redis 6 and later), "ERR Client sent AUTH, but no password is set" (earlier).
+	AuthErrNoPassword
+)
+
+// ClassifyAuthError classifies the text of an error reply (without the leading '-'
+// and the CRLF) to AUTH.
+func ClassifyAuthError(text []byte) AuthError {
+	switch {
+	case bytes.HasPrefix(text, []byte("WRONGPASS")), bytes.HasPrefix(text, []byte("NOAUTH")),
+		bytes.Equal(text, []byte("ERR invalid password")):
+		return AuthErrRefused
+	case bytes.Equal(text, []byte("ERR Client sent AUTH, but no password is set")),
+		bytes.HasPrefix(text, []byte("ERR AUTH ")) && bytes.Contains(text, []byte(" called without any password configured")):
+		return AuthErrNoPassword
+	}
+	return AuthErrOther
+}

@@ -89,3 +89,26 @@ func BenchmarkReplyLen(b *testing.B) {
 		}
 	}
 }
+
+// TestClassifyAuthError: the replies Redis 5 to 7 give to a wrong AUTH and to AUTH on a
+// server without a password, and replies of other commands.
+func TestClassifyAuthError(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want AuthError
+	}{
+		{"WRONGPASS invalid username-password pair or user is disabled.", AuthErrRefused},
+		{"ERR invalid password", AuthErrRefused},
+		{"NOAUTH Authentication required.", AuthErrRefused},
+		{"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?", AuthErrNoPassword},
+		{"ERR Client sent AUTH, but no password is set", AuthErrNoPassword},
+		{"ERR DB index is out of range", AuthErrOther},
+		{"ERR invalid password!", AuthErrOther},
+		{"ERR AUTH failed", AuthErrOther},
+		{"", AuthErrOther},
+	} {
+		if got := ClassifyAuthError([]byte(tc.text)); got != tc.want {
+			t.Errorf("%q: %d, want %d", tc.text, got, tc.want)
+		}
+	}
+}

@@ -71,7 +71,7 @@ type Part struct {
 // sub-command per shard and merges their replies in request order. A Split is reused
 // from request to request to avoid allocation; it is not safe for concurrent use.
 //
-// Merge semantics when a part fails (its reply is an error, e.g. "-ERR timeout" from a
+// Merge semantics when a part fails (its reply is an error, e.g. "-ERR Connection timed out" from a
 // dead shard): MGET answers per key, the keys of the failed part get that error as
 // their array element and the other keys their values; DEL, UNLINK, EXISTS, TOUCH and
 // MSET answer the first failed part's error alone, since a partial count or a partial

@@ -2,9 +2,6 @@ package kvmemcache
 
 import (
 	"errors"
-	"net"
-	"os"
-	"syscall"
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/poolsuite/poolsuite/internal/kv"
@@ -73,44 +70,11 @@ func (c *Codec) Handshake(dst []byte, _ kv.ServerInfo) ([]byte, int) { return ds
 // CheckHandshake implements kv.Codec; it is never called (no handshake).
 func (c *Codec) CheckHandshake([]byte) error { return nil }
 
-// AppendError implements kv.Codec: "SERVER_ERROR <text>\r\n" (see the package
-// documentation); the session turns it into a binary response for binary clients.
+// AppendError implements kv.Codec: "SERVER_ERROR <text>\r\n" with kv.ErrorText's
+// text (see the package documentation); the session turns it into a binary response
+// for binary clients.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
-	return memcache.AppendServerError(dst, ErrorText(err))
-}
-
-// ErrorText returns the text of the SERVER_ERROR reply that reports err: twemproxy's
-// strerror texts where it has one.
-func ErrorText(err error) string {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, kv.ErrTimeout), errors.Is(err, os.ErrDeadlineExceeded):
-		return "Connection timed out"
-	case errors.Is(err, kv.ErrNoServer):
-		return "Connection refused"
-	case errors.Is(err, kv.ErrServerUnavailable):
-		switch {
-		case errors.As(err, &dnsErr):
-			return "Host is down"
-		case errors.Is(err, syscall.ECONNRESET):
-			return "Connection reset by peer"
-		}
-		return "Connection refused"
-	case errors.Is(err, kv.ErrServerClosed):
-		if errors.Is(err, syscall.ECONNRESET) {
-			return "Connection reset by peer"
-		}
-		return "unknown"
-	case errors.Is(err, kv.ErrBadReply):
-		return "Invalid argument"
-	case errors.Is(err, kv.ErrServerRemoved):
-		return "server removed"
-	case errors.Is(err, kv.ErrPrimaryDown):
-		return "primary down, writes unavailable"
-	case errors.Is(err, kv.ErrNoReplica):
-		return "no replica available"
-	}
-	return "unknown"
+	return memcache.AppendServerError(dst, kv.ErrorText(err))
 }
 
 // ImportSession implements kv.SessionImporter: a client handed over at an upgrade

@@ -3,7 +3,6 @@ package kvmemcache
 import (
 	"errors"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
@@ -70,25 +69,6 @@ func TestSessionPlans(t *testing.T) {
 	}
 	if n, err := c.ClassReplyLen(ClassBinary, memcache.AppendBinaryResponse(nil, memcache.OpGet, 1, 9, 0, nil, nil, []byte("Not found"))); err != nil || n != 24+9 {
 		t.Fatalf("binary reply len: %d %v", n, err)
-	}
-}
-
-func TestErrorText(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{&kv.ServerError{Err: kv.ErrTimeout}, "Connection timed out"},
-		{&kv.ServerError{Err: kv.ErrServerUnavailable, Cause: syscall.ECONNREFUSED}, "Connection refused"},
-		{kv.ErrNoServer, "Connection refused"},
-		{&kv.ServerError{Err: kv.ErrServerClosed}, "unknown"},
-		{&kv.ServerError{Err: kv.ErrServerClosed, Cause: syscall.ECONNRESET}, "Connection reset by peer"},
-		{&kv.ServerError{Err: kv.ErrBadReply}, "Invalid argument"},
-		{kv.ErrPrimaryDown, "primary down, writes unavailable"},
-	} {
-		if got := ErrorText(tc.err); got != tc.want {
-			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
-		}
 	}
 }
 

@@ -15,6 +15,9 @@ var ErrNotRedis = errors.New("kvredis: pool is not a Redis pool (redis: true mis
 // HandshakeError is a server's error reply to the connection setup (AUTH or SELECT).
 type HandshakeError struct {
 	Reply string // the error reply, without the leading '-' and CRLF
+	// Auth is set when the reply refuses the proxy's AUTH (a wrong password): clients
+	// are then answered as the server answers an unauthenticated connection.
+	Auth bool
 }
 
 // Error implements error.
@@ -81,12 +84,21 @@ func (c *Codec) Handshake(dst []byte, s kv.ServerInfo) ([]byte, int) {
 	return dst, n
 }
 
-// CheckHandshake implements kv.Codec.
+// CheckHandshake implements kv.Codec. A server without a password answers the
+// proxy's AUTH with an error that says so; that is no refusal (the server takes every
+// connection, as twemproxy finds too), so the connection is used.
 func (c *Codec) CheckHandshake(reply []byte) error {
-	if redis.IsError(reply) {
-		return &HandshakeError{Reply: string(reply[1 : len(reply)-2])}
+	if !redis.IsError(reply) {
+		return nil
 	}
-	return nil
+	text := reply[1 : len(reply)-2]
+	switch redis.ClassifyAuthError(text) {
+	case redis.AuthErrNoPassword:
+		return nil
+	case redis.AuthErrRefused:
+		return &HandshakeError{Reply: string(text), Auth: true}
+	}
+	return &HandshakeError{Reply: string(text)}
 }
 
 // AppendError implements kv.Codec.
@@ -94,26 +106,25 @@ func (c *Codec) AppendError(dst []byte, err error) []byte {
 	return redis.AppendError(dst, errorText(err))
 }
 
+// Texts of the replies to a client before it sent AUTH and to a request that found
+// the server refusing the proxy's AUTH: twemproxy's, and Redis's own.
+const (
+	noAuthText       = "NOAUTH Authentication required"
+	serverNoAuthText = "NOAUTH Authentication required."
+)
+
+// errorText is the error reply to a failed request: twemproxy's "ERR <strerror>"
+// (kv.ErrorText). A server refusing the proxy's AUTH makes it Redis's NOAUTH, which
+// twemproxy's clients get from the server itself (it sends requests unauthenticated);
+// a refused SELECT, which twemproxy ignores (its requests then go to database 0), is
+// kvproxy's own text.
 func errorText(err error) string {
+	var he *HandshakeError
 	switch {
-	case errors.Is(err, kv.ErrTimeout):
-		return "ERR timeout"
-	case errors.Is(err, kv.ErrServerClosed):
-		return "ERR server connection closed"
-	case errors.Is(err, kv.ErrServerUnavailable):
-		return "ERR server unavailable"
-	case errors.Is(err, kv.ErrNoServer):
-		return "ERR no server available"
-	case errors.Is(err, kv.ErrPrimaryDown):
-		return "ERR primary down, writes unavailable"
-	case errors.Is(err, kv.ErrNoReplica):
-		return "ERR no replica available"
-	case errors.Is(err, kv.ErrServerRemoved):
-		return "ERR server removed"
-	case errors.Is(err, kv.ErrBadReply):
-		return "ERR invalid reply from server"
+	case errors.As(err, &he) && he.Auth:
+		return serverNoAuthText
 	case errors.Is(err, kv.ErrHandshake):
 		return "ERR server refused the proxy's connection setup"
 	}
-	return "ERR proxy error"
+	return "ERR " + kv.ErrorText(err)
 }

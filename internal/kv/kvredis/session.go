@@ -32,7 +32,7 @@ func (s *session) Parse(buf []byte, kr *kv.Request, rt kv.Router) (int, error) {
 		kr.Local = redis.AppendError(kr.Local, "ERR unsupported command '"+printable(args[0])+"'")
 		return n, nil
 	case !s.authed && cmd.Name != "AUTH" && cmd.Name != "QUIT":
-		kr.Local = redis.AppendError(kr.Local, "NOAUTH Authentication required.")
+		kr.Local = redis.AppendError(kr.Local, noAuthText)
 		return n, nil
 	}
 	if err := redis.CheckArgs(cmd, args); err != nil {

@@ -2,6 +2,7 @@ package kvredis
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
@@ -35,8 +36,8 @@ func TestSessionLocalAndAuth(t *testing.T) {
 	}
 	s := c.NewSession()
 	for _, tc := range []struct{ in, want string }{
-		{"GET a\r\n", "-NOAUTH Authentication required.\r\n"},
-		{"PING\r\n", "-NOAUTH Authentication required.\r\n"},
+		{"GET a\r\n", "-NOAUTH Authentication required\r\n"},
+		{"PING\r\n", "-NOAUTH Authentication required\r\n"},
 		{"AUTH nope\r\n", "-ERR invalid password\r\n"},
 		{"AUTH default pw\r\n", "+OK\r\n"},
 		{"PING\r\n", "+PONG\r\n"},
@@ -82,8 +83,21 @@ func TestNoPasswordAndErrors(t *testing.T) {
 	if req := parse(t, s, "AUTH x\r\n"); string(req.Local) != "-ERR Client sent AUTH, but no password is set\r\n" {
 		t.Fatalf("auth without password: %q", req.Local)
 	}
-	if got := string(c.AppendError(nil, &kv.ServerError{Server: "s", Err: kv.ErrTimeout})); got != "-ERR timeout\r\n" {
-		t.Fatalf("timeout reply = %q", got)
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&kv.ServerError{Server: "s", Err: kv.ErrTimeout}, "-ERR Connection timed out\r\n"},
+		{&kv.ServerError{Server: "s", Err: kv.ErrServerUnavailable, Cause: syscall.ECONNREFUSED}, "-ERR Connection refused\r\n"},
+		{&kv.ServerError{Server: "s", Err: kv.ErrServerClosed}, "-ERR unknown\r\n"},
+		{kv.ErrNoServer, "-ERR Connection refused\r\n"},
+		{kv.ErrPrimaryDown, "-ERR primary down, writes unavailable\r\n"},
+		{&kv.ServerError{Server: "s", Err: kv.ErrHandshake, Cause: c.CheckHandshake([]byte("-WRONGPASS invalid username-password pair or user is disabled.\r\n"))}, "-NOAUTH Authentication required.\r\n"},
+		{&kv.ServerError{Server: "s", Err: kv.ErrHandshake, Cause: c.CheckHandshake([]byte("-ERR DB index is out of range\r\n"))}, "-ERR server refused the proxy's connection setup\r\n"},
+	} {
+		if got := string(c.AppendError(nil, tc.err)); got != tc.want {
+			t.Errorf("%v: reply %q, want %q", tc.err, got, tc.want)
+		}
 	}
 	if _, err := New(&nutyml.Pool{}, redis.Limits{}); !errors.Is(err, ErrNotRedis) {
 		t.Fatalf("memcached pool: %v", err)
@@ -93,8 +107,15 @@ func TestNoPasswordAndErrors(t *testing.T) {
 		t.Fatalf("handshake %q %d", hs, n)
 	}
 	var he *HandshakeError
-	if err := c.CheckHandshake([]byte("-WRONGPASS bad\r\n")); !errors.As(err, &he) || he.Reply != "WRONGPASS bad" {
+	if err := c.CheckHandshake([]byte("-WRONGPASS bad\r\n")); !errors.As(err, &he) || he.Reply != "WRONGPASS bad" || !he.Auth {
 		t.Fatalf("check handshake: %v", err)
+	}
+	if err := c.CheckHandshake([]byte("-ERR DB index is out of range\r\n")); !errors.As(err, &he) || he.Auth {
+		t.Fatalf("check handshake of SELECT: %v", err)
+	}
+	// A server without a password lets every connection in: its error to AUTH is none.
+	if err := c.CheckHandshake([]byte("-ERR Client sent AUTH, but no password is set\r\n")); err != nil {
+		t.Fatalf("check handshake, server without password: %v", err)
 	}
 }
 
@@ -131,7 +152,7 @@ func TestSessionStateMoves(t *testing.T) {
 	for _, tc := range []struct {
 		s    kv.Session
 		want string
-	}{{authed, "$-1\r\n"}, {fresh, "-NOAUTH Authentication required.\r\n"}} {
+	}{{authed, "$-1\r\n"}, {fresh, "-NOAUTH Authentication required\r\n"}} {
 		moved, err := c.ImportSession(tc.s.(kv.SessionExporter).ExportState())
 		if err != nil {
 			t.Fatal(err)
