@@ -3,6 +3,8 @@ package kv
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 )
 
 // Codec is a wire protocol as the engine drives it. One Codec serves one pool; its
@@ -198,4 +200,17 @@ func (f *Frag) release(keepReply bool) {
 	f.err = nil
 	f.srv = nil
 	f.done.Store(false)
+}
+
+// CodecFunc adapts a protocol package's constructor, New(pool, limits), to
+// Options.NewCodec: it builds each pool's codec with limits. A failed New yields a nil
+// Codec (not a nil *C wrapped in the interface).
+func CodecFunc[C Codec, L any](newCodec func(*nutyml.Pool, L) (C, error), limits L) func(*nutyml.Pool) (Codec, error) {
+	return func(p *nutyml.Pool) (Codec, error) {
+		c, err := newCodec(p, limits)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 }

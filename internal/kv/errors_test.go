@@ -1,11 +1,15 @@
 package kv_test
 
 import (
+	"errors"
 	"net"
 	"syscall"
 	"testing"
 
+	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/internal/kv/kvredis"
+	"github.com/poolsuite/poolsuite/protocol/redis"
 )
 
 // TestErrorText: each proxy error has twemproxy's strerror text, whatever wraps it.
@@ -30,5 +34,24 @@ func TestErrorText(t *testing.T) {
 		if got := kv.ErrorText(tc.err); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestCodecFunc: a constructor's codec is returned as it is, and its error as a nil
+// Codec, not a nil pointer inside the interface.
+func TestCodecFunc(t *testing.T) {
+	want := errors.New("refused")
+	c, err := kv.CodecFunc(func(p *nutyml.Pool, limit int) (*kvredis.Codec, error) {
+		if limit == 0 {
+			return nil, want
+		}
+		return kvredis.New(p, redis.Limits{})
+	}, 0)(&nutyml.Pool{Redis: true})
+	if c != nil || !errors.Is(err, want) {
+		t.Fatalf("failing constructor: %#v, %v", c, err)
+	}
+	c, err = kv.CodecFunc(kvredis.New, redis.Limits{})(&nutyml.Pool{Redis: true})
+	if _, ok := c.(*kvredis.Codec); !ok || err != nil {
+		t.Fatalf("codec: %#v, %v", c, err)
 	}
 }

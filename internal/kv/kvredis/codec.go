@@ -41,13 +41,7 @@ func New(pool *nutyml.Pool, limits redis.Limits) (*Codec, error) {
 // NewCodecFunc returns a function for kv.Options.NewCodec that builds Redis codecs
 // with limits.
 func NewCodecFunc(limits redis.Limits) func(*nutyml.Pool) (kv.Codec, error) {
-	return func(p *nutyml.Pool) (kv.Codec, error) {
-		c, err := New(p, limits)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	}
+	return kv.CodecFunc(New, limits)
 }
 
 // NewSession implements kv.Codec.
