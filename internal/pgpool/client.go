@@ -45,9 +45,7 @@ type client struct {
 	mu       sync.Mutex
 	server   *server
 	inflight inflightQueue // the answers expected from the server, oldest first (syncqueue.go)
-	unsynced bool          // extended-protocol messages sent since the last Sync
-	inCopy   bool          // the server is in COPY FROM STDIN
-	discard  bool          // the server died mid-batch: drop messages until Sync
+	stream   streamState   // batch, COPY or discarding, changed by its transitions (clientstate.go)
 	gotFatal bool          // the server's FATAL error was passed on (as ERROR)
 	// aborted: the server connection died inside the client's transaction. Until the
 	// client ends the transaction, pgpool answers as PostgreSQL does inside a failed
@@ -61,11 +59,10 @@ type client struct {
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt   time.Time // when the current transaction started
 
-	// streamIn: a message too long to buffer is being streamed to the server; the
-	// binding stays until it has gone, and a release that came due meanwhile
-	// (releaseDue) happens then.
-	streamIn   bool
-	releaseDue bool
+	// longIn: a message too long to buffer is being streamed to the server; the
+	// binding stays until it has gone, and a release that came due meanwhile happens
+	// then (clientstate.go).
+	longIn longInState
 
 	// wmu guards w, the buffer of messages to the client, and its write deadline.
 	wmu sync.Mutex
@@ -216,8 +213,8 @@ func (c *client) setReadDeadlineLocked() {
 
 // flushServer writes what was buffered for the bound server. Only the client's
 // goroutine calls it; c.out is set only while messages wait in the server's buffer,
-// and the server cannot be released meanwhile (they are counted in pending or
-// unsynced), so the buffer is still this client's to write.
+// and the server cannot be released meanwhile (they are in c.inflight or in
+// the batch, c.stream), so the buffer is still this client's to write.
 func (c *client) flushServer() error {
 	c.flushSynthetic()
 	s := c.out

@@ -9,7 +9,7 @@ func (c *client) unbind() {
 	c.waitPinCheck()
 	s := c.server
 	c.server = nil
-	clean := s != nil && c.inflight.requests() == 0 && !c.unsynced && !c.inCopy
+	clean := s != nil && c.inflight.requests() == 0 && c.stream == streamSynced
 	pinned := c.sess.pins != 0
 	if c.sess.pins != 0 {
 		c.pool.stats.pinned.Add(-1)

@@ -31,9 +31,9 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.mu.Unlock()
 		return errFastClosed // server_fast_close ended the session (fastclose.go)
 	}
-	if c.discard {
+	if c.stream == streamDiscard {
 		if typ == wire.Sync {
-			c.discard = false
+			c.discardSynced()
 			status := byte('I')
 			if c.aborted {
 				status = 'E'
@@ -97,7 +97,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 	ignored := false
 	switch {
 	case isSyncPoint(typ):
-		if typ == wire.Sync && c.inCopy {
+		if typ == wire.Sync && c.stream.inCopy() {
 			ignored = true
 			break // PostgreSQL ignores Sync during COPY FROM STDIN
 		}
@@ -107,15 +107,15 @@ func (c *client) forward(typ byte, msg []byte) error {
 		if !tracked {
 			c.inflight.pushRequest(typ) // a tracked client's is pushed by sendTracked
 		}
-		c.unsynced = false
+		c.sentSyncPoint()
 	case typ == wire.CopyDone || typ == wire.CopyFail:
-		c.inCopy = false
+		c.sentCopyEnd()
 	case typ == wire.CopyData:
 	default:
-		c.unsynced = true
+		c.sentBatchMsg()
 	}
 	if partial {
-		c.streamIn = true
+		c.longIn = longInStreaming
 	}
 	if tracked {
 		c.sendTracked(s, typ, msg, ignored)
@@ -143,7 +143,7 @@ func (c *client) forward(typ byte, msg []byte) error {
 
 // streamRest sends the rest of a message too long to buffer to s as it arrives, one
 // read buffer at a time, written through without copying: the message costs pgpool
-// its read buffer whatever its length. The binding stays while it runs (streamIn).
+// its read buffer whatever its length. The binding stays while it runs (longIn).
 func (c *client) streamRest(s *server) error {
 	c.flushServer() // the first part; a failed write closed s, and its reader reports
 	timeout := c.pl.settings().WriteTimeout
@@ -166,13 +166,11 @@ func (c *client) streamRest(s *server) error {
 	return nil
 }
 
-// endStream ends streamIn, and gives the server connection back if its release came
+// endStream ends longIn, and gives the server connection back if its release came
 // due while the message was being streamed.
 func (c *client) endStream(s *server) {
 	c.mu.Lock()
-	c.streamIn = false
-	release := c.releaseDue && c.server == s && c.releasable(byte(s.txStatus.Load()))
-	c.releaseDue = false
+	release := c.longIn.ended() && c.server == s && c.releasable(byte(s.txStatus.Load()))
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
@@ -222,8 +220,7 @@ func (c *client) bind() (*server, error) {
 	c.xactAt = time.Time{}
 	c.gotFatal = false
 	c.inflight.reset()
-	c.unsynced = false
-	c.inCopy = false
+	c.streamBound()
 	if c.prep != nil {
 		c.prep.resetBinding(c, nil)
 	}
@@ -258,7 +255,7 @@ func (c *client) bindFailed(typ byte, err error) error {
 		return c.sendErrorReady(err, 'I')
 	default:
 		c.mu.Lock()
-		c.discard = true
+		c.streamBindFailed()
 		c.mu.Unlock()
 		return c.sendError(err)
 	}

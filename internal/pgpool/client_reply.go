@@ -38,7 +38,7 @@ func (c *client) serverMessage(s *server, typ byte, msg []byte) {
 		}
 	case wire.CopyInResponse:
 		c.mu.Lock()
-		c.inCopy = true
+		c.copyInStarted()
 		c.copyStarted()
 		c.mu.Unlock()
 	}
@@ -152,9 +152,8 @@ func (c *client) ready(s *server, status byte, tracked bool) {
 		return
 	}
 	release := c.releasable(status)
-	if release && c.streamIn {
-		release = false
-		c.releaseDue = true // once the message being streamed to the server has gone
+	if release && c.longIn.releaseDue() {
+		release = false // once the message being streamed to the server has gone
 	}
 	if release {
 		c.server = nil
@@ -184,7 +183,7 @@ func (c *client) ready(s *server, status byte, tracked bool) {
 // releasable reports whether the server connection may go back to the pool after a
 // ReadyForQuery with status. Call with c.mu held.
 func (c *client) releasable(status byte) bool {
-	return c.inflight.requests() == 0 && !c.unsynced && status == 'I' &&
+	return c.inflight.requests() == 0 && !c.stream.unsynced() && status == 'I' &&
 		c.cfg.mode != PoolSession && c.sess.pins == 0 && !c.isClosing()
 }
 
@@ -259,11 +258,7 @@ func (c *client) serverGone(s *server, err error) {
 	}
 	reported := c.gotFatal
 	c.gotFatal = false
-	if c.unsynced {
-		c.discard = true
-	}
-	c.unsynced = false
-	c.inCopy = false
+	c.streamLost()
 	c.server = nil
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()

@@ -104,3 +104,153 @@ func (c *client) closedNow() {
 	c.to(clientClosing)
 	c.to(clientClosed)
 }
+
+// streamState is where the client's stream of messages stands against the protocol
+// state of its server connection. The states exclude each other; they change only by
+// the events streamNext lists, each with a named transition below. Guarded by c.mu.
+//
+// Kept apart, as facts independent of it: c.aborted (the server connection died
+// inside the client's transaction: it lasts across Syncs, until the client ends the
+// transaction, and may hold with streamDiscard), c.longIn (a message too long to
+// buffer is being streamed to the server: any message, in any of these states) and
+// c.gotFatal (a FATAL error was passed on).
+type streamState uint8
+
+const (
+	// streamSynced: every message sent is followed by its sync point (Query, Sync,
+	// FunctionCall); the binding may end once what is in flight is answered.
+	streamSynced streamState = iota
+	// streamBatch: extended-protocol messages were sent since the last Sync.
+	streamBatch
+	// streamCopy: the server is in COPY FROM STDIN, started by a simple Query (or
+	// after the Sync of the batch that started it): CopyDone or CopyFail ends it.
+	streamCopy
+	// streamCopyBatch: COPY FROM STDIN inside an extended-protocol batch: after
+	// CopyDone or CopyFail the batch still waits for its Sync (PostgreSQL ignores the
+	// Syncs sent during COPY).
+	streamCopyBatch
+	// streamDiscard: the server connection died inside a batch, or none could be had
+	// for it: messages are dropped until Sync, which pgpool answers, as PostgreSQL
+	// skips to Sync after an error. No server connection is bound.
+	streamDiscard
+	numStreamStates
+)
+
+var streamStateNames = [numStreamStates]string{"synced", "batch", "copy", "copy_batch", "discard"}
+
+func (s streamState) String() string {
+	if s < numStreamStates {
+		return streamStateNames[s]
+	}
+	return "invalid"
+}
+
+// unsynced reports whether extended-protocol messages wait for a Sync.
+func (s streamState) unsynced() bool { return s == streamBatch || s == streamCopyBatch }
+
+// inCopy reports whether the server is in COPY FROM STDIN.
+func (s streamState) inCopy() bool { return s == streamCopy || s == streamCopyBatch }
+
+// streamEvent is what changes a streamState.
+type streamEvent uint8
+
+const (
+	evSyncPoint   streamEvent = iota // a Query, Sync or FunctionCall sent (not a Sync ignored during COPY)
+	evBatchMsg                       // another extended-protocol message sent (Parse, Bind, Execute, ...)
+	evCopyIn                         // the server answered CopyInResponse
+	evCopyEnd                        // CopyDone or CopyFail sent
+	evBound                          // a server connection was bound
+	evServerLost                     // the server connection died
+	evBindFailed                     // no server connection for a message of a batch
+	evDiscardSync                    // the Sync that ends streamDiscard arrived
+	numStreamEvents
+)
+
+// streamNext gives, for each state and event, the next state. An event that cannot
+// happen in a state (forward answers a discarding client before anything is sent)
+// leaves it unchanged.
+var streamNext = [numStreamStates][numStreamEvents]streamState{
+	streamSynced: {
+		evSyncPoint: streamSynced, evBatchMsg: streamBatch, evCopyIn: streamCopy, evCopyEnd: streamSynced,
+		evBound: streamSynced, evServerLost: streamSynced, evBindFailed: streamDiscard, evDiscardSync: streamSynced,
+	},
+	streamBatch: {
+		evSyncPoint: streamSynced, evBatchMsg: streamBatch, evCopyIn: streamCopyBatch, evCopyEnd: streamBatch,
+		evBound: streamSynced, evServerLost: streamDiscard, evBindFailed: streamDiscard, evDiscardSync: streamBatch,
+	},
+	streamCopy: {
+		evSyncPoint: streamCopy, evBatchMsg: streamCopyBatch, evCopyIn: streamCopy, evCopyEnd: streamSynced,
+		evBound: streamSynced, evServerLost: streamSynced, evBindFailed: streamDiscard, evDiscardSync: streamCopy,
+	},
+	streamCopyBatch: {
+		evSyncPoint: streamCopy, evBatchMsg: streamCopyBatch, evCopyIn: streamCopyBatch, evCopyEnd: streamBatch,
+		evBound: streamSynced, evServerLost: streamDiscard, evBindFailed: streamDiscard, evDiscardSync: streamCopyBatch,
+	},
+	streamDiscard: {
+		evSyncPoint: streamDiscard, evBatchMsg: streamDiscard, evCopyIn: streamDiscard, evCopyEnd: streamDiscard,
+		evBound: streamDiscard, evServerLost: streamDiscard, evBindFailed: streamDiscard, evDiscardSync: streamSynced,
+	},
+}
+
+// on returns the state after ev.
+func (s streamState) on(ev streamEvent) streamState {
+	if s >= numStreamStates || ev >= numStreamEvents {
+		return s
+	}
+	return streamNext[s][ev]
+}
+
+// The named transitions of the stream. Call with c.mu held.
+
+// sentSyncPoint: a Query, Sync or FunctionCall went to the server.
+func (c *client) sentSyncPoint() { c.stream = c.stream.on(evSyncPoint) }
+
+// sentBatchMsg: another extended-protocol message went to the server.
+func (c *client) sentBatchMsg() { c.stream = c.stream.on(evBatchMsg) }
+
+// copyInStarted: the server entered COPY FROM STDIN.
+func (c *client) copyInStarted() { c.stream = c.stream.on(evCopyIn) }
+
+// sentCopyEnd: CopyDone or CopyFail went to the server.
+func (c *client) sentCopyEnd() { c.stream = c.stream.on(evCopyEnd) }
+
+// streamBound: a server connection was bound; nothing is pending on it.
+func (c *client) streamBound() { c.stream = c.stream.on(evBound) }
+
+// streamLost: the bound server connection died; a batch it was in is discarded up to
+// its Sync.
+func (c *client) streamLost() { c.stream = c.stream.on(evServerLost) }
+
+// streamBindFailed: no server connection could be had for a message of a batch.
+func (c *client) streamBindFailed() { c.stream = c.stream.on(evBindFailed) }
+
+// discardSynced: the Sync that ends a discarded batch arrived.
+func (c *client) discardSynced() { c.stream = c.stream.on(evDiscardSync) }
+
+// longInState says whether a message too long to buffer is being streamed to the
+// server: the binding stays until it has gone, and a release that came due meanwhile
+// happens then. Guarded by c.mu.
+type longInState uint8
+
+const (
+	longInNone       longInState = iota
+	longInStreaming              // a long message is being streamed to the server
+	longInReleaseDue             // ... and the server connection is to be released after it
+)
+
+// releaseDue: the server connection may be released once the long message has gone
+// (only while one is streamed); it reports whether the release was deferred.
+func (l *longInState) releaseDue() bool {
+	if *l == longInNone {
+		return false
+	}
+	*l = longInReleaseDue
+	return true
+}
+
+// ended: the long message has gone; it reports whether a release came due meanwhile.
+func (l *longInState) ended() bool {
+	due := *l == longInReleaseDue
+	*l = longInNone
+	return due
+}

@@ -52,3 +52,77 @@ func TestClientTransitions(t *testing.T) {
 		t.Error("a closing client can come back")
 	}
 }
+
+// TestStreamTransitions: the stream state follows a client's messages through the
+// cases pgpool must tell apart (a batch waiting for its Sync, COPY from a simple
+// Query, COPY inside a batch, a batch whose server died), and the table has an entry
+// for every state and event, each reaching a state that exists.
+func TestStreamTransitions(t *testing.T) {
+	c := &client{}
+	steps := []struct {
+		name string
+		do   func()
+		want streamState
+	}{
+		{"bound", c.streamBound, streamSynced},
+		{"Parse", c.sentBatchMsg, streamBatch},
+		{"Execute", c.sentBatchMsg, streamBatch},
+		{"CopyInResponse", c.copyInStarted, streamCopyBatch},
+		{"Sync during COPY", c.sentSyncPoint, streamCopy}, // forward ignores it; shown here as if sent
+		{"Bind during COPY", c.sentBatchMsg, streamCopyBatch},
+		{"CopyDone", c.sentCopyEnd, streamBatch}, // the batch still waits for its Sync
+		{"Sync", c.sentSyncPoint, streamSynced},
+		{"Query", c.sentSyncPoint, streamSynced},
+		{"CopyInResponse of the Query", c.copyInStarted, streamCopy},
+		{"CopyFail", c.sentCopyEnd, streamSynced},
+		{"server lost, synced", c.streamLost, streamSynced},
+		{"Bind", c.sentBatchMsg, streamBatch},
+		{"server lost in a batch", c.streamLost, streamDiscard},
+		{"message dropped", c.sentBatchMsg, streamDiscard},
+		{"Sync answered by pgpool", c.discardSynced, streamSynced},
+		{"no server for a Parse", c.streamBindFailed, streamDiscard},
+		{"a late bind does not end discarding", c.streamBound, streamDiscard},
+		{"Sync answered by pgpool", c.discardSynced, streamSynced},
+	}
+	for i, st := range steps {
+		st.do()
+		if c.stream != st.want {
+			t.Fatalf("step %d (%s): %v, want %v", i, st.name, c.stream, st.want)
+		}
+	}
+	for s := streamSynced; s < numStreamStates; s++ {
+		if s.String() == "invalid" {
+			t.Errorf("state %d has no name", s)
+		}
+		for ev := streamEvent(0); ev < numStreamEvents; ev++ {
+			if next := s.on(ev); next >= numStreamStates {
+				t.Errorf("%v on %d: %d", s, ev, next)
+			}
+		}
+		// Whatever the state, a bound client whose server dies leaves no batch or
+		// COPY behind, and a bind leaves nothing pending unless discarding.
+		if lost := s.on(evServerLost); lost.inCopy() || lost.unsynced() {
+			t.Errorf("%v: after the server is lost: %v", s, lost)
+		}
+		if b := s.on(evBound); b != streamSynced && s != streamDiscard {
+			t.Errorf("%v: after bind: %v", s, b)
+		}
+	}
+	if streamSynced.unsynced() || !streamCopyBatch.unsynced() || !streamCopyBatch.inCopy() || streamBatch.inCopy() {
+		t.Error("predicates do not match the states")
+	}
+
+	// A long message being streamed defers a release to its end.
+	var l longInState
+	if l.releaseDue() || l.ended() {
+		t.Fatal("a release deferred with nothing streamed")
+	}
+	l = longInStreaming
+	if l.ended() || l != longInNone {
+		t.Fatal("a release came due by itself")
+	}
+	l = longInStreaming
+	if !l.releaseDue() || !l.ended() || l != longInNone {
+		t.Fatal("a deferred release was lost")
+	}
+}

@@ -51,7 +51,7 @@ func (p *pool) fastClose() {
 			continue
 		}
 		c.mu.Lock()
-		idle := c.server == s && !c.isClosing() && c.inflight.requests() == 0 && !c.unsynced && !c.inCopy && s.txIdle()
+		idle := c.server == s && !c.isClosing() && c.inflight.requests() == 0 && c.stream == streamSynced && s.txIdle()
 		if idle {
 			// From here on the client sends nothing more to any server (forward).
 			c.startClosing()

@@ -142,8 +142,8 @@ func (c *client) countPin(was pins) {
 // then marks it running (c.checking), so the client's next message waits for its
 // outcome. Call with c.mu held.
 func (c *client) startPinCheck(status byte) bool {
-	if !c.sess.pinCheck || status != 'I' || !c.sess.pins.has(serverPins) || c.inflight.requests() > 0 || c.unsynced ||
-		c.inCopy || c.streamIn || c.isClosing() || c.checking != nil || c.cfg.mode != PoolTransaction {
+	if !c.sess.pinCheck || status != 'I' || !c.sess.pins.has(serverPins) || c.inflight.requests() > 0 || c.stream != streamSynced ||
+		c.longIn != longInNone || c.isClosing() || c.checking != nil || c.cfg.mode != PoolTransaction {
 		return false
 	}
 	c.sess.pinCheck = false

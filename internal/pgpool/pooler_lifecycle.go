@@ -78,7 +78,7 @@ wait:
 		busy := 0
 		for _, c := range pl.clientList() {
 			c.mu.Lock()
-			idle := c.server == nil || (c.inflight.requests() == 0 && !c.unsynced && c.server.txIdle() && c.cfg != nil && c.cfg.mode != PoolSession)
+			idle := c.server == nil || (c.inflight.requests() == 0 && !c.stream.unsynced() && c.server.txIdle() && c.cfg != nil && c.cfg.mode != PoolSession)
 			c.mu.Unlock()
 			if idle {
 				c.close()

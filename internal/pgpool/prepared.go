@@ -167,7 +167,7 @@ func (c *client) parseUnbound(msg []byte) bool {
 		return false
 	}
 	c.mu.Lock()
-	if c.server != nil || c.discard || c.aborted {
+	if c.server != nil || c.stream == streamDiscard || c.aborted {
 		c.mu.Unlock()
 		return false
 	}
@@ -221,7 +221,7 @@ func (c *client) startTracking() bool {
 	p := c.prep
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.server != nil && c.unsynced {
+	if c.server != nil && c.stream.unsynced() {
 		p.off = true
 		c.countPin(c.sess.pin(pinPipeline))
 		c.pl.log.Info("client pinned: named statement inside an untracked pipeline", "client", c.id, "user", c.user, "database", c.database)
@@ -244,7 +244,7 @@ func (c *client) sqlDeallocate(msg []byte) (bool, error) {
 		return false, nil
 	}
 	c.mu.Lock()
-	if c.discard || c.aborted {
+	if c.stream == streamDiscard || c.aborted {
 		c.mu.Unlock()
 		return false, nil // forward drops it or answers it as PostgreSQL would
 	}
