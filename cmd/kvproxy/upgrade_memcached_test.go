@@ -513,3 +513,73 @@ func TestUpgradeUnderMemcslap(t *testing.T) {
 	syscall.Kill(nw.pid(), syscall.SIGTERM)
 	_ = nw.wait(t, 30*time.Second)
 }
+
+// TestUpgradeMemcachedQuietRuns: a binary client in the middle of a group of quiet
+// gets (getkq sent, its noop not yet) is not handed over while the group is open: the
+// old process waits, answers the group once the noop arrives (the hit, then the
+// noop), and then passes the connection, on which the new process answers the next
+// group. A meta client in the middle of a quiet run (mg q of a miss, nothing
+// answered) is at a boundary: it is passed at once, and the mn it sends to the new
+// process is answered with MN alone (no stray EN).
+func TestUpgradeMemcachedQuietRuns(t *testing.T) {
+	e := newMemcachedUpgradeEnv(t, 2)
+	old := e.startServing()
+	bin, meta := dialMCBinary(t, e.listen), dialMCText(t, e.listen)
+	if err := bin.set("quiet:k", "hit"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := meta.do("ms quiet:m 2\r\nmv\r\n", "HD\r\n"); err != nil {
+		t.Fatalf("ms: %q %v", r, err)
+	}
+	_ = bin.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := bin.c.Write(memcache.AppendBinaryRequest(nil, memcache.OpGetKQ, 7, 0, nil, []byte("quiet:k"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := meta.do("mg quiet:missing v q\r\nmn\r\n", "MN\r\n"); err != nil || r != "MN\r\n" {
+		t.Fatalf("quiet miss then mn: %q %v", r, err)
+	}
+	if _, err := io.WriteString(meta.c, "mg quiet:missing2 v q\r\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	nw := e.start("--takeover", e.sock)
+	waitUntil(t, "the old process handing its clients over", 30*time.Second, func() bool {
+		return strings.Contains(old.log.String(), "handing over the clients")
+	})
+	select {
+	case <-old.exited:
+		t.Fatalf("the old process exited with the binary group still open: %v", old.err)
+	default:
+	}
+	req := memcache.AppendBinaryRequest(nil, memcache.OpGetKQ, 8, 0, nil, []byte("quiet:missing"), nil)
+	req = memcache.AppendBinaryRequest(req, memcache.OpNoop, 9, 0, nil, nil, nil)
+	if _, err := bin.c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	hit, err := bin.read()
+	if err != nil || hit.op != memcache.OpGetKQ || hit.opaque != 7 || hit.key != "quiet:k" || hit.value != "hit" {
+		t.Fatalf("group's hit: %+v %v", hit, err)
+	}
+	if noop, err := bin.read(); err != nil || noop.op != memcache.OpNoop || noop.opaque != 9 {
+		t.Fatalf("group's end: %+v %v", noop, err)
+	}
+	if err := old.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("old kvproxy: %v (want exit 0)", err)
+	}
+	if passed, closed := handoverCounts(t, old.log.String()); passed != 2 || closed != 0 {
+		t.Errorf("the old process passed %d clients and closed %d; want 2 and 0", passed, closed)
+	}
+	if v, err := bin.get("quiet:k"); err != nil || v != "hit" {
+		t.Errorf("binary group on the new process: %q %v", v, err)
+	}
+	if r, err := meta.do("mn\r\n", "MN\r\n"); err != nil || r != "MN\r\n" {
+		t.Errorf("mn on the new process after a quiet miss: %q %v", r, err)
+	}
+	if r, err := meta.do("mg quiet:m v q\r\nmn\r\n", "MN\r\n"); err != nil || r != "VA 2\r\nmv\r\nMN\r\n" {
+		t.Errorf("quiet hit then mn on the new process: %q %v", r, err)
+	}
+	syscall.Kill(nw.pid(), syscall.SIGTERM)
+	if err := nw.wait(t, 30*time.Second); err != nil {
+		t.Errorf("new kvproxy on SIGTERM: %v", err)
+	}
+}
