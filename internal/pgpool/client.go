@@ -32,6 +32,9 @@ type client struct {
 	appName     string
 	params      map[string]string // startup parameters the client sent
 	sess        session           // what PostgreSQL would keep for this client between transactions (guarded by mu)
+	// setsWaiting mirrors sess.waitingSets (written with mu held), so that the server's
+	// reader takes mu on a CommandComplete only when a followed change may be confirmed.
+	setsWaiting atomic.Int32
 	pool        *pool
 	cfg         *poolConfig
 	admin       bool

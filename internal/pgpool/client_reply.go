@@ -116,6 +116,7 @@ func (c *client) ready(s *server, status byte, tracked bool) {
 	now := time.Now()
 	if c.inflight.requests() == 0 {
 		c.sess.unconfirmed() // those not confirmed by now failed
+		c.setsWaiting.Store(0)
 		if c.queryTimer != nil {
 			c.queryTimer.Stop()
 		}

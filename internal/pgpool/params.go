@@ -67,6 +67,7 @@ func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 		return op.Tag != "DISCARD ALL" && op.Tag != "RESET"
 	}
 	c.sess.queue(op)
+	c.setsWaiting.Store(int32(c.sess.waitingSets()))
 	return false
 }
 
@@ -75,11 +76,14 @@ func (c *client) noteSet(s *server, typ byte, msg []byte) (unfollowable bool) {
 // server's reader.
 func (c *client) confirmSet(s *server, msg []byte) {
 	body := wire.Body(msg)
-	if len(body) == 0 {
+	if len(body) == 0 || c.setsWaiting.Load() == 0 {
+		// Nothing waits for confirmation (the common case): no lock. A change is
+		// queued before its statement is sent, so its CommandComplete finds it.
 		return
 	}
 	c.mu.Lock()
 	op, ok := c.sess.confirm(string(bytes.TrimRight(body, "\x00")))
+	c.setsWaiting.Store(int32(c.sess.waitingSets()))
 	c.mu.Unlock()
 	if !ok {
 		return

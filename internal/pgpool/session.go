@@ -145,6 +145,9 @@ func (s *session) confirm(tag string) (postgres.SetOp, bool) {
 	return op, true
 }
 
+// waitingSets reports how many followed changes wait for confirmation.
+func (s *session) waitingSets() int { return len(s.setOps) }
+
 // unconfirmed forgets the changes still waiting when every request was answered:
 // PostgreSQL did not confirm them, so they failed.
 func (s *session) unconfirmed() { s.setOps = s.setOps[:0] }

@@ -3,6 +3,7 @@ package pgpool
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poolsuite/poolsuite/protocol/postgres"
 )
@@ -172,4 +173,56 @@ func FuzzSessionReplay(f *testing.F) {
 			t.Fatalf("in-line connection gets %q", q)
 		}
 	})
+}
+
+// commandComplete returns a CommandComplete message with tag.
+func commandComplete(tag string) []byte {
+	return appendMessage(nil, 'C', []byte(tag), nul)
+}
+
+// TestConfirmSetWithoutLock: a CommandComplete with no followed change waiting is
+// passed by without the client's lock (held here by another goroutine's stand-in);
+// one that confirms a waiting change applies it to the client and to the server
+// connection, and nothing is left waiting.
+func TestConfirmSetWithoutLock(t *testing.T) {
+	c := &client{}
+	c.sess = *newTestSession(nil)
+	s := &server{sets: map[string]string{}}
+	c.mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.confirmSet(s, commandComplete("SELECT 1"))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("confirmSet waited for the client's lock with nothing to confirm")
+	}
+	c.mu.Unlock()
+
+	c.mu.Lock()
+	c.sess.queue(set(t, "SET search_path = a"))
+	c.setsWaiting.Store(int32(c.sess.waitingSets()))
+	c.mu.Unlock()
+	c.confirmSet(s, commandComplete("SELECT 1")) // not its tag
+	c.confirmSet(s, commandComplete("SET"))
+	if c.sess.sets["search_path"] == "" || s.sets["search_path"] != c.sess.sets["search_path"] {
+		t.Fatalf("not applied: client %q server %q", c.sess.sets, s.sets)
+	}
+	if c.setsWaiting.Load() != 0 {
+		t.Fatalf("%d still waiting", c.setsWaiting.Load())
+	}
+}
+
+// BenchmarkConfirmSetNothingWaiting: the cost of a CommandComplete to confirmSet in
+// the common case.
+func BenchmarkConfirmSetNothingWaiting(b *testing.B) {
+	c := &client{}
+	c.sess = *newTestSession(nil)
+	msg := commandComplete("SELECT 1")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c.confirmSet(nil, msg)
+	}
 }
