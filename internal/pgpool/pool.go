@@ -164,6 +164,7 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 	evicted := false
 	p.mu.Lock()
 	for {
+		evict := false
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
@@ -201,16 +202,12 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 					p.mu.Lock()
 					continue
 				}
-				if !evicted {
-					// max_db_connections or max_user_connections is reached: close an
-					// idle connection of another pool of the same database or user, as
-					// PgBouncer does; the slot it frees is offered to the waiters.
-					evicted = true
-					p.mu.Unlock()
-					p.pooler.evictIdle(p)
-					p.mu.Lock()
-					continue
-				}
+				// max_db_connections or max_user_connections is reached: once c
+				// waits, an idle connection of another pool of the same database or
+				// user is closed, as PgBouncer does, and its slot handed to the
+				// first of this pool's waiting clients.
+				evict = !evicted
+				evicted = true
 			}
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
@@ -227,6 +224,9 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 			// A slot may be free (or freed since the checks above): it goes to whoever
 			// has waited longest among the pools sharing the limits, maybe w.
 			p.pooler.offerSlots(p)
+		}
+		if evict {
+			p.pooler.evictIdle(p)
 		}
 		g, err := p.wait(w, deadline)
 		p.stats.waiting.Add(-1)

@@ -54,11 +54,10 @@ func (p *pool) put(s *server, transactionEnd bool) (reset string, timeout time.D
 			since = w.since
 		}
 		p.mu.Unlock()
-		if p.pooler.waitsLonger(p, since) {
+		if o := p.pooler.longerWaiter(p, since); o != nil && p.pooler.handSlot(p, s, o, since) {
 			// A client of another pool sharing a limit has waited longer than any of
-			// ours: close this connection so that its slot goes to that client.
-			p.pooler.log.Debug("closing a server connection to make room for another pool", "database", p.database, "user", p.user, "server", s.String())
-			s.close()
+			// ours: this connection is closed and its slot is that client's.
+			p.pooler.log.Debug("closed a server connection to make room for another pool", "database", p.database, "user", p.user, "server", s.String())
 			return "", 0
 		}
 		p.mu.Lock()

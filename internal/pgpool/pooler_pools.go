@@ -261,31 +261,110 @@ func (pl *Pooler) offer(pools []*pool) {
 	}
 }
 
-// waitsLonger reports whether a client of another pool sharing p's limits has waited
-// since before since (zero: at all) and could open a connection once one of p's had
-// closed.
-func (pl *Pooler) waitsLonger(p *pool, since time.Time) bool {
+// longerWaiter returns the pool, among those sharing p's limits, whose first waiting
+// client has waited longest, since before since (zero: at all), and could open a
+// connection once one of p's had closed; nil if there is none.
+func (pl *Pooler) longerWaiter(p *pool, since time.Time) *pool {
+	var best *pool
+	var bestAt time.Time
 	for _, o := range pl.sharing(p)[1:] {
 		o.mu.Lock()
 		at, ok := o.eligible()
 		o.mu.Unlock()
-		if ok && (since.IsZero() || at.Before(since)) &&
+		if ok && (since.IsZero() || at.Before(since)) && (best == nil || at.Before(bestAt)) &&
 			o.dbLimit.fitsAfter(p.dbLimit, p.usrLimit) && o.usrLimit.fitsAfter(p.dbLimit, p.usrLimit) {
-			return true
+			best, bestAt = o, at
 		}
 	}
-	return false
+	return best
+}
+
+// handSlot closes s, a server connection of from that no client is using, so that
+// its slot under max_db_connections and max_user_connections goes to the first
+// waiting client of to, who opens a connection in its place. The slot passes
+// straight to that client: nobody else can take it in between, and no other
+// connection is closed for the same client. A client that started waiting at or
+// after before (when not zero) is not taken. It reports false, leaving s open and
+// untouched, when to has no such client or to's own limits have no room; true when
+// s is closed (or was found closed already, its slot given back).
+func (pl *Pooler) handSlot(from *pool, s *server, to *pool, before time.Time) bool {
+	to.mu.Lock()
+	at, ok := to.eligible()
+	if !ok || (!before.IsZero() && !at.Before(before)) {
+		to.mu.Unlock()
+		return false
+	}
+	w := to.waiters.pop()
+	reserve := to.total() >= to.cfg.size
+	to.opening++
+	to.mu.Unlock()
+	// The limits the two pools share keep their count; to's others take one, from's
+	// others give one back.
+	var took []*limiter
+	for _, l := range [2]*limiter{to.dbLimit, to.usrLimit} {
+		if l == nil || l == from.dbLimit || l == from.usrLimit {
+			continue
+		}
+		if !l.tryTake() {
+			for _, t := range took {
+				t.give()
+			}
+			to.retry(w)
+			return false
+		}
+		took = append(took, l)
+	}
+	from.mu.Lock()
+	_, counted := from.servers[s]
+	if counted {
+		// s leaves the pool now: its slot is to's, so the reader's serverClosed must
+		// not give it back.
+		delete(from.servers, s)
+	}
+	from.mu.Unlock()
+	if !counted {
+		// s ended meanwhile and serverClosed gave its slot back: to's client takes
+		// its turn again like every other.
+		for _, t := range took {
+			t.give()
+		}
+		to.retry(w)
+		return true
+	}
+	freed := false
+	for _, l := range [2]*limiter{from.dbLimit, from.usrLimit} {
+		if l != nil && l != to.dbLimit && l != to.usrLimit {
+			l.give()
+			freed = freed || l.limited()
+		}
+	}
+	s.close()
+	w.ch <- grant{open: true, reserve: reserve}
+	if freed {
+		pl.offerSlots(from) // a slot of a limit to does not share may serve another pool
+	}
+	return true
+}
+
+// retry undoes handSlot's claim on w: w's client looks for a connection again, with
+// the time it started waiting.
+func (p *pool) retry(w *waiter) {
+	p.mu.Lock()
+	p.opening--
+	p.mu.Unlock()
+	w.ch <- grant{}
 }
 
 // evictIdle closes the longest-idle server connection of another pool that shares
 // p's database or user limit, to make room under max_db_connections or
-// max_user_connections. It reports whether it closed one.
+// max_user_connections for p's first waiting client (handSlot). It reports whether
+// it closed one.
 func (pl *Pooler) evictIdle(p *pool) bool {
-	var victim *server
 	for _, o := range pl.poolList() {
 		if o == p || (o.dbLimit != p.dbLimit && o.usrLimit != p.usrLimit) {
 			continue
 		}
+		var victim *server
 		o.mu.Lock()
 		if len(o.idle) > 0 {
 			victim = o.idle[0] // idle is most recently used last
@@ -294,16 +373,29 @@ func (pl *Pooler) evictIdle(p *pool) bool {
 			o.idle = o.idle[:len(o.idle)-1]
 		}
 		o.mu.Unlock()
-		if victim != nil {
-			break
+		if victim == nil {
+			continue
 		}
-	}
-	if victim == nil {
+		if pl.handSlot(o, victim, p, time.Time{}) {
+			pl.log.Debug("closed an idle server connection to make room", "database", p.database, "user", p.user, "server", victim.String())
+			return true
+		}
+		// Nobody to hand the slot to after all: the connection stays idle, the
+		// longest idle again.
+		o.mu.Lock()
+		_, counted := o.servers[victim]
+		if counted && !o.closed && !victim.closed.Load() {
+			o.idle = append(o.idle, nil)
+			copy(o.idle[1:], o.idle)
+			o.idle[0] = victim
+			o.mu.Unlock()
+		} else {
+			o.mu.Unlock()
+			victim.close()
+		}
 		return false
 	}
-	pl.log.Debug("closing an idle server connection to make room", "database", p.database, "user", p.user, "server", victim.String())
-	victim.close()
-	return true
+	return false
 }
 
 func (pl *Pooler) poolList() []*pool {
