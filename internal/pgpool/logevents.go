@@ -56,6 +56,10 @@ func (c *client) refuse(err error) {
 	reason := clientErrorMessage(err)
 	c.logPoolerError(reason)
 	c.closeReason = reason
+	var uu *unknownUser
+	if errors.As(err, &uu) {
+		c.closeReason = reasonNoSuchUser // the log's words; the client hears reason
+	}
 	c.logClosing()
 	c.closeReason = "" // logged
 	c.sendStartupError(err)

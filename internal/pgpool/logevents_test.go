@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/poolsuite/poolsuite/internal/pglog"
 )
@@ -418,5 +419,53 @@ func TestLogClosingBeforeError(t *testing.T) {
 	released = true
 	if err := <-refused; err == nil {
 		t.Fatal("login with a wrong password succeeded")
+	}
+}
+
+// TestLogAuthQueryNoSuchUser: a user auth_query does not find fails as a wrong
+// password does (same SQLSTATE and message, but for the user name), so the caller
+// cannot tell it from an existing user; only the log says which it was, in
+// PgBouncer's words: "closing because: no such user", where a wrong password of a
+// user auth_query found is "closing because: <the error sent>".
+func TestLogAuthQueryNoSuchUser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	// For md5 the user's secret in PostgreSQL is an md5 one: with a SCRAM verifier the
+	// exchange is SCRAM's whatever auth_type says.
+	md5User := f.user + "_md5"
+	f.pg.CreateRoleMD5(t, md5User, f.password)
+	for _, authType := range []string{"md5", "scram-sha-256"} {
+		t.Run(authType, func(t *testing.T) {
+			user := f.user
+			if authType == "md5" {
+				user = md5User
+			}
+			cfg := f.config()
+			cfg.AuthType = authType
+			cfg.Userlist = map[string]string{f.pg.SuperUser: f.pg.SuperPassword}
+			cfg.AuthUser = f.pg.SuperUser // user is found by auth_query only
+			_, addr, sink := startLoggedPooler(t, cfg)
+			host, port, _ := net.SplitHostPort(addr)
+			login := func(user, password string) *pgconn.PgError {
+				t.Helper()
+				err := tryConnect("postgres://" + user + ":" + password + "@" + host + ":" + port + "/" + f.db + "?sslmode=disable")
+				return wantSQLState(t, err, CodeInvalidPassword)
+			}
+			wrong := login(user, "wrong")
+			sink.wait(t, linePrefix+`LOG `+clientPrefix(f.db, user)+`closing because: `+regexp.QuoteMeta(wrong.Message)+` \(age=\d+s\)$`, 5*time.Second)
+			ghost := user + "_ghost"
+			unknown := login(ghost, "wrong")
+			if want := strings.ReplaceAll(wrong.Message, user, ghost); unknown.Message != want || unknown.Severity != wrong.Severity {
+				t.Errorf("unknown user told %s %q, a wrong password %s %q", unknown.Severity, unknown.Message, wrong.Severity, wrong.Message)
+			}
+			// The line is written before the client hears its error.
+			line := `LOG ` + clientPrefix(f.db, ghost) + `closing because: no such user \(age=\d+s\)$`
+			if !regexp.MustCompile(`(?m)` + line).MatchString(sink.String()) {
+				t.Errorf("no %q line in the log", line)
+			}
+			if strings.Contains(sink.String(), clientPrefix(f.db, user)+"closing because: no such user") {
+				t.Errorf("a user auth_query found is logged as no such user")
+			}
+		})
 	}
 }

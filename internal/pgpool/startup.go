@@ -269,16 +269,20 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 		return nil, fatalf(CodeInvalidAuthorization, "unsupported auth_type %q", g.AuthType)
 	}
 	secretText, known := g.Userlist[c.user]
+	// noRow: auth_query found no such user. The client is not told (it fails as a
+	// wrong password does); the log says it in PgBouncer's words.
+	noRow := false
 	if !known && db != nil && authUserOf(g, db) != "" && g.AuthQuery != "" {
 		secretText, known, err = c.pl.authQuery(db, c.database, c.user)
 		if err != nil {
 			return nil, err
 		}
+		noRow = !known
 	}
 	if !known {
 		if method == auth.Trust {
 			c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", "trust: no such user")
-			return nil, fatalf(CodeInvalidAuthorization, "\"trust\" authentication failed")
+			return nil, logAs(noRow, fatalf(CodeInvalidAuthorization, "\"trust\" authentication failed"))
 		}
 		// Run the exchange anyway so the client cannot tell unknown users apart.
 		secretText = ""
@@ -289,8 +293,12 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 	if err != nil {
 		var ae *auth.Error
 		if errors.As(err, &ae) {
-			c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", err)
-			return nil, &authFailure{resp: ae.ErrorResponse(), err: err}
+			if noRow {
+				c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", err, "cause", reasonNoSuchUser)
+			} else {
+				c.pl.log.Info("client authentication failed", "client", c.id, "user", c.user, "remote", c.remote, "err", err)
+			}
+			return nil, logAs(noRow, &authFailure{resp: ae.ErrorResponse(), err: err})
 		}
 		return nil, err
 	}
@@ -412,6 +420,26 @@ type authFailure struct {
 
 func (e *authFailure) Error() string { return e.err.Error() }
 func (e *authFailure) Unwrap() error { return e.err }
+
+// reasonNoSuchUser is PgBouncer's close reason for a user auth_query does not find.
+const reasonNoSuchUser = "no such user"
+
+// unknownUser is a login failure of a user auth_query did not find: the client
+// hears err, the same as for a wrong password, while log_disconnections' line says
+// "closing because: no such user", as PgBouncer's does. Only the log, which callers
+// do not see, tells which users exist.
+type unknownUser struct{ err error }
+
+func (e *unknownUser) Error() string { return e.err.Error() }
+func (e *unknownUser) Unwrap() error { return e.err }
+
+// logAs wraps err as an unknownUser when noRow.
+func logAs(noRow bool, err error) error {
+	if noRow {
+		return &unknownUser{err: err}
+	}
+	return err
+}
 
 // sendWelcome finishes login: AuthenticationOk, ParameterStatus, BackendKeyData,
 // ReadyForQuery.
