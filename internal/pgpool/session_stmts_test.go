@@ -243,3 +243,108 @@ func FuzzStatementsUnnamed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStatementsNamed: whatever sequence of Parses, failed Parses, Closes put back,
+// DEALLOCATEs and DISCARD ALLs a client's named statements go through, every name
+// means the statement defined under it, definitions are numbered in order, a forget
+// or restore touches only its own name and never another statement, and a DISCARD
+// ALL forgets exactly what was defined before it.
+func FuzzStatementsNamed(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 3, 1, 4, 2, 2, 0})
+	f.Add([]byte{0, 2, 0, 3, 4, 0, 0, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 128 {
+			ops = ops[:128]
+		}
+		var st statements
+		st.init()
+		var made []*preparedStmt // every statement defined, current or not
+		var seqs []uint64        // st.seq at each step, for a DISCARD ALL sent then
+		arg := func(i *int) int {
+			if *i+1 < len(ops) {
+				*i++
+				return int(ops[*i])
+			}
+			return 0
+		}
+		for i := 0; i < len(ops); i++ {
+			before := len(st.named)
+			switch ops[i] % 5 {
+			case 0: // a Parse under a free name
+				name := []byte{'a' + byte(arg(&i)%4)}
+				if st.get(name) != nil {
+					continue // pgpool answers 42P05 and defines nothing
+				}
+				seq := st.seq
+				ps := st.define(name, []byte("select 1\x00\x00\x00"), "pgpool_x", 0)
+				if st.get(name) != ps || ps.seq != seq+1 || st.seq != seq+1 || len(st.named) != before+1 {
+					t.Fatalf("define %q: %+v, seq %d", name, ps, st.seq)
+				}
+				made = append(made, ps)
+			case 1: // a Parse refused or a Close: forget that statement
+				if len(made) == 0 {
+					continue
+				}
+				ps := made[arg(&i)%len(made)]
+				cur := st.named[ps.name]
+				st.forget(ps)
+				if cur == ps && st.named[ps.name] != nil || cur != ps && st.named[ps.name] != cur {
+					t.Fatalf("forget %p under %q: was %p, now %p", ps, ps.name, cur, st.named[ps.name])
+				}
+			case 2: // a skipped Close or refused DEALLOCATE: put back
+				if len(made) == 0 {
+					continue
+				}
+				ps := made[arg(&i)%len(made)]
+				cur := st.named[ps.name]
+				st.restore(ps)
+				if cur != nil && st.named[ps.name] != cur || cur == nil && st.named[ps.name] != ps {
+					t.Fatalf("restore %p under %q: was %p, now %p", ps, ps.name, cur, st.named[ps.name])
+				}
+			case 3: // DEALLOCATE name or ALL
+				a := arg(&i)
+				if a%5 == 4 {
+					removed, ok := st.deallocate("", true)
+					if !ok || len(removed) != before || len(st.named) != 0 {
+						t.Fatalf("DEALLOCATE ALL removed %d of %d", len(removed), before)
+					}
+					continue
+				}
+				name := string(rune('a' + a%4))
+				cur := st.named[name]
+				removed, ok := st.deallocate(name, false)
+				if ok != (cur != nil) || ok && (len(removed) != 1 || removed[0] != cur) || st.named[name] != nil {
+					t.Fatalf("DEALLOCATE %s: %v %v (had %p)", name, removed, ok, cur)
+				}
+			case 4: // a DISCARD ALL sent at an earlier step ran
+				if len(seqs) == 0 {
+					continue
+				}
+				seq := seqs[arg(&i)%len(seqs)]
+				kept := map[string]*preparedStmt{}
+				for n, ps := range st.named {
+					if ps.seq > seq {
+						kept[n] = ps
+					}
+				}
+				st.discarded(seq)
+				if len(st.named) != len(kept) {
+					t.Fatalf("DISCARD ALL at %d kept %d, want %d", seq, len(st.named), len(kept))
+				}
+				for n, ps := range kept {
+					if st.named[n] != ps {
+						t.Fatalf("DISCARD ALL at %d dropped %q defined at %d", seq, n, ps.seq)
+					}
+				}
+			}
+			seqs = append(seqs, st.seq)
+			used := map[uint64]bool{}
+			for n, ps := range st.named {
+				if ps.name != n || ps.seq == 0 || ps.seq > st.seq || used[ps.seq] {
+					t.Fatalf("statement %q: %+v (seq %d)", n, ps, st.seq)
+				}
+				used[ps.seq] = true
+			}
+		}
+	})
+}
