@@ -150,6 +150,7 @@ func (m *mapper) pooler(users map[string]string) *pgpool.Config {
 	pc.IdleTransactionTimeout = c.IdleTransactionTimeout
 	pc.ClientIdleTimeout = c.ClientIdleTimeout
 	pc.ClientLoginTimeout = c.ClientLoginTimeout
+	pc.SuspendTimeout = c.SuspendTimeout
 	pc.CancelWaitTimeout = c.CancelWaitTimeout
 
 	pc.IgnoreStartupParameters = c.IgnoreStartupParameters
@@ -330,7 +331,7 @@ func (m *mapper) unhonoured() {
 		"auth_dbname", "max_db_client_connections", "max_user_client_connections",
 		"server_round_robin", "transaction_timeout",
 		"query_wait_notify", "track_extra_parameters", "application_name_add_host",
-		"autodb_idle_timeout", "suspend_timeout", "listen_backlog", "pkt_buf",
+		"autodb_idle_timeout", "listen_backlog", "pkt_buf",
 		"tcp_keepalive", "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl",
 		"tcp_user_timeout", "tcp_socket_buffer", "dns_max_ttl", "dns_nxdomain_ttl",
 		"scram_iterations",

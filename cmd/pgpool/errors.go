@@ -17,10 +17,9 @@ var (
 	ErrPidfile = errors.New("pgpool: pidfile")
 	// ErrConfig marks a configuration file with errors.
 	ErrConfig = errors.New("pgpool: configuration has errors")
-	// ErrOnlineRestart marks -R: pgpool cannot take over a running process's
-	// sockets as PgBouncer's online restart does.
-	ErrOnlineRestart = errors.New("online restart (-R) is not supported: pgpool cannot take over the sockets of a running process; " +
-		"set so_reuseport = 1 and start the new process before stopping the old one instead")
+	// ErrOnlineRestart marks a failed online restart (-R): nothing was taken over
+	// from the running process.
+	ErrOnlineRestart = errors.New("pgpool: online restart (-R) failed")
 	// ErrDaemonPidfile marks -d without a pidfile in the configuration.
 	ErrDaemonPidfile = errors.New("daemon needs pidfile configured")
 )

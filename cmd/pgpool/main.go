@@ -60,9 +60,6 @@ its sockets are bound, and refuses to run as root without one.`,
 				cmd.Usage()
 				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given")}
 			}
-			if opts.reboot {
-				return &cli.ExitError{Code: 1, Err: ErrOnlineRestart}
-			}
 			return run(cmd.Context(), opts)
 		},
 	}
@@ -73,7 +70,7 @@ its sockets are bound, and refuses to run as root without one.`,
 	f := root.Flags()
 	f.StringVar(&opts.config, "config", "", "the pgbouncer.ini to run with")
 	f.BoolVarP(&opts.daemon, "daemon", "d", false, "run in the background, detached (needs pidfile in the ini)")
-	f.BoolVarP(&opts.reboot, "reboot", "R", false, "PgBouncer's online restart: not supported, refused with an error")
+	f.BoolVarP(&opts.reboot, "reboot", "R", false, "online restart: take over the listeners and clients of the pgpool running with this ini (through its unix socket)")
 	f.BoolVarP(&opts.quiet, "quiet", "q", false, "do not log to standard error (the logfile still gets everything)")
 	f.CountVarP(&opts.verbose, "verbose", "v", "more log detail (debug level); repeatable, adds to the ini's verbose")
 	f.StringVarP(&opts.user, "user", "u", "", "when started as root, switch to this user after binding (overrides the ini's user)")

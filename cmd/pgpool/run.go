@@ -29,7 +29,7 @@ type runOptions struct {
 	verbose         int           // -v count
 	quiet           bool          // -q: no logging to standard error
 	daemon          bool          // -d
-	reboot          bool          // -R (refused)
+	reboot          bool          // -R: take over from the running process (reboot.go)
 	user            string        // -u: overrides the ini's user
 	shutdownTimeout time.Duration // bound of a graceful shutdown; 0: wait for every transaction
 	debugAddr       string        // pprof/expvar address; "" off
@@ -89,7 +89,7 @@ func run(ctx context.Context, opts runOptions) error {
 		if rc.Ini.Pidfile == "" {
 			return &cli.ExitError{Code: 1, Err: ErrDaemonPidfile}
 		}
-		if err := checkPidfile(rc.Ini.Pidfile); err != nil {
+		if err := checkPidfile(rc.Ini.Pidfile); err != nil && !opts.reboot {
 			return &cli.ExitError{Code: 1, Err: err}
 		}
 		if _, err := cli.Daemonize(""); err != nil {
@@ -132,16 +132,25 @@ func run(ctx context.Context, opts runOptions) error {
 	}
 	defer s.notify.Close()
 
-	if err := writePidfile(rc.Ini.Pidfile); err != nil {
-		s.log.Error("cannot start", "err", err)
-		return &cli.ExitError{Code: 1, Err: err}
-	}
-	defer removePidfile(rc.Ini.Pidfile)
+	var lns []net.Listener
+	if opts.reboot {
+		// The listeners come from the running process (takeOver, below).
+		if err := checkReboot(rc); err != nil {
+			s.log.Error("cannot start", "err", err)
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+	} else {
+		if err := writePidfile(rc.Ini.Pidfile); err != nil {
+			s.log.Error("cannot start", "err", err)
+			return &cli.ExitError{Code: 1, Err: err}
+		}
+		defer removePidfile(rc.Ini.Pidfile)
 
-	lns, err := listen(rc.Ini, s.log.Warn)
-	if err != nil {
-		s.log.Error("cannot start", "err", err)
-		return &cli.ExitError{Code: 1, Err: err}
+		lns, err = listen(rc.Ini, s.log.Warn)
+		if err != nil {
+			s.log.Error("cannot start", "err", err)
+			return &cli.ExitError{Code: 1, Err: err}
+		}
 	}
 	// Root is given up once the sockets are bound (ports below 1024 included).
 	if err := cli.SwitchUser(creds); err != nil {
@@ -163,6 +172,14 @@ func run(ctx context.Context, opts runOptions) error {
 		defer signal.Stop(sigs)
 	}
 	s.pl = pgpool.New(rc.Pooler, s.log)
+	var tk *pgpool.Takeover
+	if opts.reboot {
+		if tk, err = s.takeOver(ctx, rc); err != nil {
+			return err
+		}
+		lns = tk.Listeners
+		defer removePidfile(rc.Ini.Pidfile)
+	}
 	shutdownReq := make(chan struct{}, 1)
 	s.hookAdmin(shutdownReq)
 	if opts.debugAddr != "" {
@@ -181,6 +198,9 @@ func run(ctx context.Context, opts runOptions) error {
 	s.log.Info("pgpool started", "version", pgpool.Version, "pid", os.Getpid(),
 		"config", opts.config, "listen", strings.Join(addrs, ","),
 		"pool_mode", rc.Pooler.PoolMode, "databases", len(rc.Pooler.Databases))
+	if tk != nil {
+		s.finishTakeover(tk)
+	}
 	s.notify.Ready()
 	s.notify.StartWatchdog()
 

@@ -108,6 +108,12 @@ func (c *client) adminQuery(msg []byte) error {
 	}
 	q := string(body)
 	g := c.pl.settings()
+	if cmd, err := admin.Parse(q); err == nil && c.isAdmin(g) {
+		if isShowFDS(cmd) {
+			return c.showFDs()
+		}
+		c.pl.handoverCommand(c, cmd)
+	}
 	con := admin.Console{Control: consoleControl{c.pl}, Log: c.pl.log}
 	reply, err := con.Exec(admin.Caller{ID: c.id, User: c.user, Stats: c.isStats(g), Admin: c.isAdmin(g), Owner: c.ownUser}, q)
 	if err == nil {

@@ -120,13 +120,22 @@ func (c *client) run() error {
 			if err := c.flushServer(); err != nil {
 				return err
 			}
+			if c.handOver(nil) {
+				return errHandedOver
+			}
 			c.setReadDeadline()
 		}
 		typ, msg, err := c.rd.NextPart()
 		if err != nil {
+			if c.handoverWoke(err) {
+				continue
+			}
 			return c.readError(err)
 		}
 		c.pl.susp.park(c.pl.done) // SUSPEND: what was read waits for RESUME
+		if c.handOver(msg) {
+			return errHandedOver
+		}
 		if typ == wire.Terminate {
 			c.terminated = true
 			return nil

@@ -59,6 +59,10 @@ type Config struct {
 	// connection for ever. 0: no limit (PgBouncer's behaviour).
 	WriteTimeout time.Duration
 
+	// SuspendTimeout bounds how long an online restart waits for clients to reach a
+	// point where they can be handed over; 0: 10 s.
+	SuspendTimeout time.Duration
+
 	// Verbose is the verbose setting: 0 logs at info level, 1 and more at debug
 	// level. The Pooler only reports it (SHOW CONFIG) and passes console changes to the
 	// function set with SetVerboseFunc; whoever made the logger applies it.
@@ -189,6 +193,7 @@ func Defaults() *Config {
 		ServerLoginRetry:      15 * time.Second,
 		QueryWaitTimeout:      120 * time.Second,
 		ClientLoginTimeout:    60 * time.Second,
+		SuspendTimeout:        10 * time.Second,
 		CancelWaitTimeout:     10 * time.Second,
 		WriteTimeout:          60 * time.Second,
 		LogConnections:        true,

@@ -89,6 +89,8 @@ func (c *client) runEndReason(err error) string {
 		return "client close request"
 	case err == nil:
 		return "client unexpected eof"
+	case errors.Is(err, errHandedOver):
+		return ""
 	case errors.As(err, &pe):
 		return pe.Message
 	}

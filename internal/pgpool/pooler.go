@@ -40,6 +40,8 @@ type Pooler struct {
 	susp     suspendGate     // SUSPEND (suspend.go)
 	lns      []net.Listener
 
+	ho atomic.Pointer[handover] // an online restart under way (handover.go)
+
 	nextServerID atomic.Uint64
 	nextClientID atomic.Uint64
 	// stmtEpoch is raised at every schema change pgpool sees (DDL passing through, or
@@ -110,6 +112,9 @@ func (pl *Pooler) Serve(ln net.Listener) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
+			if pl.holdAccept(ln) {
+				continue
+			}
 			select {
 			case <-pl.done:
 				return nil

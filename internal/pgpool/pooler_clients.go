@@ -101,6 +101,7 @@ func (pl *Pooler) runClient(c *client, g *Config) {
 	}()
 	if c.admin {
 		err := c.runAdmin()
+		pl.handoverEnded(c)
 		if err != nil {
 			pl.log.Debug("admin connection closed", "client", c.id, "err", err)
 		}

@@ -92,7 +92,7 @@ type prepState struct {
 // mode when max_prepared_statements is above zero.
 func (c *client) initPrepared() {
 	max := c.pl.settings().MaxPreparedStatements
-	if max <= 0 || c.cfg == nil || c.cfg.mode == PoolSession {
+	if c.prep != nil || max <= 0 || c.cfg == nil || c.cfg.mode == PoolSession {
 		return
 	}
 	c.prep = &prepState{max: max}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poolsuite/poolsuite/internal/testenv"
+)
+
+var (
+	pgbenchProcessed = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+	pgbenchFailed    = regexp.MustCompile(`number of failed transactions: (\d+)`)
+)
+
+// TestRebootUnderLoad: `pgpool -R` with the same ini takes over from the running
+// pgpool while pgbench runs through it: pgbench sees no failed transaction, a client
+// idle since a SET keeps its connection and setting, the old process exits with
+// status 0, the pidfile names the new one, and SHOW FDS through psql lists the
+// listeners and clients.
+func TestRebootUnderLoad(t *testing.T) {
+	pgbench := testenv.LookPath(t, "pgbench")
+	psql := testenv.LookPath(t, "psql")
+	f := newFixture(t)
+	init := exec.Command(pgbench, "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(f.pg.Port), "-U", f.user, f.db)
+	init.Env = append(os.Environ(), "PGPASSWORD="+f.password)
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	ini := f.writeConfig(t, "", "default_pool_size = 4", "max_client_conn = 50")
+	old := f.startPgpool(t, ini)
+	ctx := ctxT(t, 90*time.Second)
+
+	idle := testenv.Connect(t, f.connString())
+	if _, err := idle.Exec(ctx, "SET work_mem = '5MB'"); err != nil {
+		t.Fatal(err)
+	}
+
+	bench := exec.Command(pgbench, "-c", "4", "-j", "2", "-T", "8", "-n", "-h", "127.0.0.1", "-p", strconv.Itoa(f.port), "-U", f.user, f.db)
+	bench.Env = append(os.Environ(), "PGPASSWORD="+f.password, "PGSSLMODE=disable")
+	var benchOut strings.Builder
+	bench.Stdout, bench.Stderr = &benchOut, &benchOut
+	if err := bench.Start(); err != nil {
+		t.Fatal(err)
+	}
+	benchDone := make(chan error, 1)
+	go func() { benchDone <- bench.Wait() }()
+	t.Cleanup(func() {
+		bench.Process.Kill()
+	})
+	// pgbench is under way when its transactions show in pg_stat_database.
+	su := f.pg.Connect(t)
+	eventually(t, 20*time.Second, "pgbench to run", func() bool {
+		var n int
+		su.QueryRow(ctx, "select count(*) from pg_stat_activity where datname = $1 and usename = $2 and query like 'UPDATE pgbench%'", f.db, f.user).Scan(&n)
+		return n > 0
+	})
+
+	next := f.startPgpool(t, "-R", ini)
+	if code := old.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("the old pgpool exited with status %d\n%s", code, old.output.String())
+	}
+	select {
+	case <-next.done:
+		t.Fatalf("the new pgpool exited: %v\n%s", next.err, next.output.String())
+	default:
+	}
+	if err := <-benchDone; err != nil {
+		t.Fatalf("pgbench: %v\n%s", err, benchOut.String())
+	}
+	out := benchOut.String()
+	m := pgbenchProcessed.FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Fatalf("pgbench processed nothing:\n%s", out)
+	}
+	if fm := pgbenchFailed.FindStringSubmatch(out); fm == nil || fm[1] != "0" {
+		t.Fatalf("pgbench failed transactions:\n%s", out)
+	}
+	// The 4 pgbench clients and the idle one moved; none was closed.
+	took := regexp.MustCompile(`online restart: took over.* clients=(\d+) skipped=(\d+)`).FindStringSubmatch(f.logText())
+	if took == nil || took[1] != "5" || took[2] != "0" {
+		t.Fatalf("the new process's log does not say it took the 5 clients: %v\n%s", took, f.logText())
+	}
+	t.Logf("pgbench across the takeover: %s transactions, 0 failed; %s clients taken over", m[1], took[1])
+
+	var s string
+	if err := idle.QueryRow(ctx, "SHOW work_mem").Scan(&s); err != nil || s != "5MB" {
+		t.Fatalf("idle client after the takeover: %q, %v", s, err)
+	}
+	pid, err := os.ReadFile(filepath.Join(f.dir, "pgpool.pid"))
+	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(next.cmd.Process.Pid) {
+		t.Fatalf("pidfile %q (%v), want the new process %d", pid, err, next.cmd.Process.Pid)
+	}
+
+	dsn := "postgres://" + f.user + ":" + f.password + "@" + net.JoinHostPort("127.0.0.1", strconv.Itoa(f.port)) + "/pgbouncer?sslmode=disable"
+	cmd := exec.Command(psql, "-X", "-A", "-c", "SHOW FDS", dsn)
+	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+	fds, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql SHOW FDS: %v\n%s", err, fds)
+	}
+	lines := strings.Split(string(fds), "\n")
+	if !strings.HasPrefix(lines[0], "fd|task|user|database|addr|port|cancel|link|client_encoding|std_strings|datestyle|timezone|password|scram_client_key|scram_server_key") {
+		t.Fatalf("SHOW FDS header: %s", lines[0])
+	}
+	var pooler, client int
+	for _, l := range lines[1:] {
+		cols := strings.Split(l, "|")
+		if len(cols) < 2 {
+			continue
+		}
+		switch cols[1] {
+		case "pooler":
+			pooler++
+		case "client":
+			client++
+		}
+	}
+	if pooler != 2 || client < 1 {
+		t.Fatalf("SHOW FDS lists %d listeners and %d clients, want 2 and at least 1:\n%s", pooler, client, fds)
+	}
+}

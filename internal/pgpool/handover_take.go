@@ -1,0 +1,295 @@
+package pgpool
+
+// Online restart (pgpool -R), the new process's side: TakeOver logs in to the running
+// process's admin console over its unix socket, runs SUSPEND and SHOW FDS, serves
+// every client that comes with a row at once and returns the listeners; Finish sends
+// SHUTDOWN, after which the old process exits.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sys/unix"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// ErrTakeover: the running process refused or broke off the online restart.
+var ErrTakeover = errors.New("pgpool: online restart failed")
+
+// takeoverMaxRow bounds one SHOW FDS row (a client's prepared statements included).
+const takeoverMaxRow = 256 << 20
+
+// Takeover is an online restart taken from a running process.
+type Takeover struct {
+	// Listeners are the old process's listeners, to Serve.
+	Listeners []net.Listener
+	// Clients is the number of clients taken over (each served since its row came).
+	Clients int
+	// Skipped counts clients that could not be served here (a database gone from the
+	// configuration, say); their connections were closed.
+	Skipped int
+	// OldPID is the old process's id, from the socket's peer credentials.
+	OldPID int
+
+	conn *net.UnixConn
+	rd   *wire.Reader
+	fr   *fdReader
+	once sync.Once
+}
+
+// TakeOver takes over from the pgpool (or PgBouncer-compatible process) whose admin
+// console listens on the unix socket at path, for pl: clients are served by pl as
+// they arrive. ctx bounds the whole exchange. On error nothing was taken over but the
+// listeners and clients returned so far are closed.
+func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTakeover, err)
+	}
+	uc := nc.(*net.UnixConn)
+	t := &Takeover{conn: uc, fr: &fdReader{uc: uc}}
+	t.rd = wire.NewReader(t.fr)
+	t.rd.SetMaxMessageSize(takeoverMaxRow)
+	if dl, ok := ctx.Deadline(); ok {
+		uc.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { uc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	if raw, err := uc.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			if cr, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+				t.OldPID = int(cr.Pid)
+			}
+		})
+	}
+	fail := func(err error) (*Takeover, error) {
+		for _, ln := range t.Listeners {
+			ln.Close()
+		}
+		t.fr.closeAll()
+		uc.Close()
+		return nil, err
+	}
+	w := wire.NewWriter(uc)
+	w.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{
+		"user": ownAdminUser, "database": "pgbouncer", "application_name": "pgpool takeover"}})
+	if err := w.Flush(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))
+	}
+	if err := t.untilReady(nil); err != nil {
+		return fail(err)
+	}
+	w.Send(&pgproto3.Query{String: "SUSPEND"})
+	if err := w.Flush(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))
+	}
+	if err := t.untilReady(nil); err != nil {
+		return fail(err)
+	}
+	w.Send(&pgproto3.Query{String: "SHOW FDS"})
+	if err := w.Flush(); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))
+	}
+	col := -1
+	err = t.untilReady(func(typ byte, msg []byte) error {
+		switch typ {
+		case 'T':
+			var rd pgproto3.RowDescription
+			if err := rd.Decode(wire.Body(msg)); err != nil {
+				return err
+			}
+			for i, f := range rd.Fields {
+				if string(f.Name) == fdStateColumn {
+					col = i
+				}
+			}
+			if col < 0 {
+				return fmt.Errorf("%w: SHOW FDS has no %s column", ErrTakeover, fdStateColumn)
+			}
+		case 'D':
+			var row pgproto3.DataRow
+			if err := row.Decode(wire.Body(msg)); err != nil {
+				return err
+			}
+			if col < 0 || col >= len(row.Values) {
+				return fmt.Errorf("%w: SHOW FDS row before its description", ErrTakeover)
+			}
+			return t.row(pl, row.Values[col])
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	uc.SetDeadline(time.Time{})
+	pl.log.Info("online restart: took over", "listeners", len(t.Listeners), "clients", t.Clients,
+		"skipped", t.Skipped, "old_pid", t.OldPID)
+	return t, nil
+}
+
+// row takes over the socket of one SHOW FDS row.
+func (t *Takeover) row(pl *Pooler, state []byte) error {
+	var st fdState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return fmt.Errorf("%w: %w", ErrFDProtocol, err)
+	}
+	f, err := t.fr.take(st.Kind)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch st.Kind {
+	case fdKindListener:
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return fmt.Errorf("%w: listener %s: %w", ErrTakeover, st.Addr, err)
+		}
+		t.Listeners = append(t.Listeners, ln)
+	case fdKindClient:
+		nc, err := net.FileConn(f)
+		if err != nil || st.Client == nil {
+			t.Skipped++
+			return nil
+		}
+		if err := pl.adopt(nc, st.Client); err != nil {
+			pl.log.Warn("online restart: client not taken over", "user", st.Client.User,
+				"database", st.Client.Database, "err", err)
+			nc.Close()
+			t.Skipped++
+			return nil
+		}
+		t.Clients++
+	}
+	return nil
+}
+
+// untilReady reads the console's answer up to ReadyForQuery, passing every other
+// message to each (which may be nil); an ErrorResponse is an error.
+func (t *Takeover) untilReady(each func(typ byte, msg []byte) error) error {
+	var failed error
+	for {
+		typ, msg, err := t.rd.Next()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrTakeover, err)
+		}
+		switch typ {
+		case 'Z':
+			return failed
+		case 'E':
+			var e pgproto3.ErrorResponse
+			e.Decode(wire.Body(msg))
+			failed = fmt.Errorf("%w: %s", ErrTakeover, e.Message)
+			if e.Severity == "FATAL" {
+				return failed
+			}
+		case 'R':
+			var a pgproto3.AuthenticationOk
+			if a.Decode(wire.Body(msg)) != nil {
+				return fmt.Errorf("%w: the admin console asks for a password: run as the old process's OS user", ErrTakeover)
+			}
+		default:
+			if each != nil && failed == nil {
+				if err := each(typ, msg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// Finish sends SHUTDOWN to the old process and waits until it has closed the
+// console connection (it then exits), at most until ctx ends.
+func (t *Takeover) Finish(ctx context.Context) error {
+	var err error
+	t.once.Do(func() {
+		defer t.conn.Close()
+		defer t.fr.closeAll()
+		stop := context.AfterFunc(ctx, func() { t.conn.SetDeadline(aLongTimeAgo) })
+		defer stop()
+		w := wire.NewWriter(t.conn)
+		w.Send(&pgproto3.Query{String: "SHUTDOWN"})
+		if err = w.Flush(); err != nil {
+			err = fmt.Errorf("%w: SHUTDOWN: %w", ErrTakeover, err)
+			return
+		}
+		for {
+			if _, _, rerr := t.rd.Next(); rerr != nil {
+				var ne net.Error
+				if errors.As(rerr, &ne) && ne.Timeout() {
+					err = fmt.Errorf("%w: the old process did not close its console: %w", ErrTakeover, rerr)
+				}
+				return
+			}
+		}
+	})
+	return err
+}
+
+// adopt serves a client taken over from another process as if it had logged in here.
+func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
+	g := pl.settings()
+	db, ok := g.database(st.Database)
+	if !ok {
+		return fmt.Errorf("%w: no such database: %s", ErrTakeover, st.Database)
+	}
+	p, err := pl.poolFor(st.Database, st.User, db, st.Cred.credentials())
+	if err != nil {
+		return err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	c := &client{
+		pl: pl, id: pl.nextClientID.Add(1), conn: conn, rd: wire.NewReader(conn),
+		remote: st.Remote, unix: st.Unix, connectedAt: st.ConnectedAt,
+		pid: st.PID, secret: st.Secret, user: st.User, database: st.Database,
+		appName: st.AppName, params: st.Params,
+	}
+	if c.remote == "" {
+		c.remote = remoteAddr(conn)
+	}
+	if c.params == nil {
+		c.params = map[string]string{}
+	}
+	c.w = wire.NewWriter(conn)
+	c.ref.s = c
+	c.rd.SetMaxMessageSize(g.MaxPacketSize)
+	c.rd.Preload(st.Pending)
+	c.pool = p
+	c.cfg = p.config()
+	c.sess = session{vals: orEmpty(st.Vals), sets: orEmpty(st.Sets), base: orEmpty(st.Base), startupSets: orEmpty(st.StartupSets)}
+	c.initPrepared()
+	if c.prep != nil && st.Prep != nil {
+		c.prep.off = st.Prep.Off
+		ss := &c.sess.stmts
+		ss.unnamed = st.Prep.Unnamed
+		ss.unnamedSeq = st.Prep.UnnamedSeq
+		ss.seq = st.Prep.Seq
+		for _, s := range st.Prep.Stmts {
+			ss.named[s.Name] = &preparedStmt{name: s.Name, srv: s.Srv, parse: s.Parse, seq: s.Seq,
+				gen: p.stmtGeneration(s.Srv)}
+		}
+		c.prep.tracking.Store(st.Prep.Tracking)
+	}
+	c.state.Store(int32(clientLogin))
+	pl.nclients.Add(1)
+	pl.register(c)
+	pl.wg.Add(1)
+	go pl.runClient(c, g)
+	return nil
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
