@@ -15,6 +15,7 @@ import (
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/poolsuite/poolsuite/internal/kv"
+	"github.com/poolsuite/poolsuite/internal/testenv"
 	"github.com/poolsuite/poolsuite/sharding"
 )
 
@@ -126,17 +127,11 @@ func TestFrozenShard(t *testing.T) {
 			t.Error(r.err)
 		}
 	}
-	// A split MGET touching the frozen shard: per-key errors there, values elsewhere.
+	// A split MGET touching the frozen shard: one error for the whole command, as a
+	// go-redis redis.Error, no array mixing values and errors.
 	mk := []string{keys["s1"][0], keys["s0"][0], keys["s2"][0]}
-	vals, err := c.MGet(ctx, mk...).Result()
-	if err != nil {
-		t.Fatalf("mget: %v", err)
-	}
-	if vals[0] != mk[0] || vals[2] != mk[2] {
-		t.Errorf("mget healthy values = %v", vals)
-	}
-	if e, ok := vals[1].(error); !ok || !strings.Contains(e.Error(), "Connection timed out") {
-		t.Errorf("mget frozen element = %#v, want a timeout error", vals[1])
+	if vals, err := c.MGet(ctx, mk...).Result(); !isRedisErr(err, "ERR Connection timed out") || vals != nil {
+		t.Errorf("mget over frozen shard: %#v, %v; want the timeout as a redis.Error", vals, err)
 	}
 	// DEL over the frozen shard: one error for the whole command.
 	if err := c.Del(ctx, mk...).Err(); !isRedisErr(err, "ERR Connection timed out") {
@@ -161,6 +156,64 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", limit)
 		}
 		<-tick.C
+	}
+}
+
+// TestDeadShardMultiKeyOneError: with one of three servers down (nothing listens at
+// its address), go-redis's MGET, DEL, UNLINK, EXISTS, TOUCH and MSET touching it fail
+// as a whole with a redis.Error carrying "ERR Connection refused" (MGET gives no
+// array whose elements a caller would assert to string), and the commands pipelined
+// after them on the same connection are answered. The live servers' parts of a failed
+// command still run, as in twemproxy.
+func TestDeadShardMultiKeyOneError(t *testing.T) {
+	rs := startRedises(t, 2)
+	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	yml := "dead:\n  listen: " + addr + "\n  redis: true\n  hash: murmur\n  timeout: 500\n  servers:\n    - " +
+		rs[0].Addr() + ":1 s0\n    - " + dead + ":1 s1\n    - " + rs[1].Addr() + ":1 s2\n"
+	cfg := parseConfig(t, yml)
+	startProxy(t, cfg, kv.Options{})
+	keys := keysByShard(t, cfg.Pools[0], 1)
+	a, d, b := keys["s0"][0], keys["s1"][0], keys["s2"][0]
+	ctx := context.Background()
+	c := newClient(t, addr, func(o *goredis.Options) { o.PoolSize = 1 })
+	if err := c.MSet(ctx, a, "va", b, "vb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	vals, err := c.MGet(ctx, a, d, b).Result()
+	if !isRedisErr(err, "ERR Connection refused") || vals != nil {
+		t.Fatalf("mget with a dead shard: %#v, %v; want one redis.Error", vals, err)
+	}
+	cmds, _ := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.MGet(ctx, a, b, d)
+		p.Get(ctx, a)
+		p.Del(ctx, b, d)
+		p.Unlink(ctx, d, a)
+		p.Exists(ctx, a, d, b)
+		p.Touch(ctx, a, d)
+		p.MSet(ctx, a, "x", d, "y")
+		p.MGet(ctx, b, a)
+		return nil
+	})
+	if len(cmds) != 8 {
+		t.Fatalf("pipeline: %d replies", len(cmds))
+	}
+	for i, cmd := range cmds {
+		switch i {
+		case 1:
+			if v, err := cmd.(*goredis.StringCmd).Result(); err != nil || v != "va" {
+				t.Errorf("get after the failed mget: %q, %v", v, err)
+			}
+		case 7:
+			// The live servers' parts of the failed commands ran: b deleted, a set.
+			if v, err := cmd.(*goredis.SliceCmd).Result(); err != nil || len(v) != 2 || v[0] != nil || v[1] != "x" {
+				t.Errorf("mget of live shards after the failures: %#v, %v", v, err)
+			}
+		default:
+			if !isRedisErr(cmd.Err(), "ERR Connection refused") {
+				t.Errorf("%v with a dead shard: %v; want one redis.Error", cmd.Args(), cmd.Err())
+			}
+		}
 	}
 }
 

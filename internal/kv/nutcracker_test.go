@@ -95,39 +95,64 @@ func sameExchange(t *testing.T, what, tw, kvp string, reqs ...[]string) {
 // TestErrorRepliesMatchNutcracker sends the same requests to Debian's nutcracker and
 // to kvproxy, each in front of the same servers, and requires the same error replies,
 // byte for byte, and the same connection behaviour: a server down (connection
-// refused), a request over the pool's timeout (the client stays connected on both), the
-// proxy's own NOAUTH before AUTH, a redis_auth the servers refuse (Redis's NOAUTH for
-// each request) and a redis_auth on servers without a password (requests served). A
-// DEL, MSET or EXISTS touching a dead server is answered with the same error by both.
-// The deliberate differences: a failed MGET makes nutcracker close the client's
-// connection after its error, while kvproxy keeps it (the client's other requests go
-// on) and answers each key (the live servers' values, the error for the dead one's).
+// refused), a server frozen (timed out), a request over the pool's timeout (the client
+// stays connected on both), the proxy's own NOAUTH before AUTH, a redis_auth the
+// servers refuse (Redis's NOAUTH for each request) and a redis_auth on servers without
+// a password (requests served). A DEL, UNLINK, EXISTS, TOUCH, MSET or MGET touching a
+// failed server is answered with one error for the whole command by both, the failed
+// server's text, never a partial count nor an array holding errors. The deliberate
+// differences: a failed MGET makes nutcracker close the client's connection after its
+// error, while kvproxy keeps it (the client's other requests go on); a multi-key
+// EXISTS whose first key is on a live server is counted by that server alone in
+// nutcracker, while kvproxy splits it and answers the dead server's error.
 func TestErrorRepliesMatchNutcracker(t *testing.T) {
-	live := startRedises(t, 1)[0]
+	rs := startRedises(t, 2)
+	live, frozen := rs[0], rs[1]
 	dead := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) // nothing listens there
 
 	t.Run("server down", func(t *testing.T) {
 		settings := "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 400\n"
-		tw, kvp := proxyPair(t, settings, live.Addr()+":1 s0", dead+":1 s1")
+		servers := []string{live.Addr() + ":1 s0", dead + ":1 s1", frozen.Addr() + ":1 s2"}
+		tw, kvp := proxyPair(t, settings, servers...)
 		keys := keysByShard(t, parseConfig(t, "p:\n  listen: 127.0.0.1:1\n  redis: true\n"+settings+
-			"  servers:\n    - "+live.Addr()+":1 s0\n    - "+dead+":1 s1\n").Pools[0], 2)
-		up, down := keys["s0"], keys["s1"]
-		sameExchange(t, "requests touching the dead server", tw, kvp,
-			[]string{"GET", down[0]}, []string{"SET", down[1], "v"}, []string{"SET", up[1], "v"},
-			[]string{"DEL", down[0]}, []string{"MSET", up[0], "1", down[0], "1"},
-			[]string{"DEL", up[0], down[0]}, []string{"EXISTS", down[0], up[0]}, []string{"PING"})
-		// MGET: nutcracker answers one error and closes the connection; kvproxy keeps
-		// it, and answers each key (the live server's value, the dead one's error).
+			"  servers:\n    - "+strings.Join(servers, "\n    - ")+"\n").Pools[0], 2)
+		up, down, froze := keys["s0"], keys["s1"], keys["s2"]
+		frozen.Freeze()
+		defer frozen.Thaw()
+		const refused, timedOut = "-ERR Connection refused\r\n", "-ERR Connection timed out\r\n"
+		reqs := [][]string{{"GET", down[0]}, {"SET", down[1], "v"}, {"SET", up[1], "v"}, {"SET", up[0], "v"},
+			{"DEL", down[0]}, {"MSET", up[0], "1", down[0], "1"},
+			{"DEL", up[0], down[0]}, {"UNLINK", up[0], down[0]}, {"EXISTS", down[0], up[0]}, {"TOUCH", up[0], down[0]},
+			{"DEL", up[0], froze[0]}, {"MSET", froze[0], "1", up[0], "2"}, {"GET", up[0]}, {"PING"}}
+		sameExchange(t, "requests touching the failed servers", tw, kvp, reqs...)
+		if got := exchange(t, kvp, reqs[6:11]...); strings.Join(got, "") != refused+refused+refused+refused+timedOut {
+			t.Errorf("multi-key commands on failed servers through kvproxy: %q, want one error each", got)
+		}
+		// nutcracker 0.5 sends a multi-key EXISTS whole to its first key's server, which
+		// counts what it holds; kvproxy splits it like DEL, so the dead server's part
+		// makes it one error.
+		exists := []string{"EXISTS", up[1], down[0], up[1]}
+		if a := exchange(t, tw, exists, []string{"PING"}); strings.Join(a, "|") != ":2\r\n|+PONG\r\n" {
+			t.Errorf("%q through nutcracker: %q, want the first key's server's count", exists, a)
+		}
+		if b := exchange(t, kvp, exists, []string{"PING"}); strings.Join(b, "|") != refused+"|+PONG\r\n" {
+			t.Errorf("%q through kvproxy: %q, want %q and the connection kept", exists, b, refused)
+		}
+		// MGET: both answer one error, the failed server's; nutcracker then closes the
+		// connection, kvproxy keeps it.
 		for _, tc := range []struct {
 			keys []string
 			want string
 		}{
-			{[]string{down[0], down[1]}, "-ERR Connection refused\r\n"},
-			{[]string{up[1], down[0]}, "*2\r\n$1\r\nv\r\n-ERR Connection refused\r\n"},
+			{[]string{down[0], down[1]}, refused},
+			{[]string{up[1], down[0]}, refused},
+			{[]string{down[0], up[1], up[0]}, refused},
+			{[]string{up[1], froze[0]}, timedOut},
+			{[]string{froze[0], froze[1], up[1]}, timedOut},
 		} {
 			req := append([]string{"MGET"}, tc.keys...)
-			if a := exchange(t, tw, req, []string{"PING"}); strings.Join(a, "|") != "-ERR Connection refused\r\n|"+closedConn {
-				t.Errorf("%q through nutcracker: %q, want the error, then the connection closed", req, a)
+			if a := exchange(t, tw, req, []string{"PING"}); strings.Join(a, "|") != tc.want+"|"+closedConn {
+				t.Errorf("%q through nutcracker: %q, want %q, then the connection closed", req, a, tc.want)
 			}
 			if b := exchange(t, kvp, req, []string{"PING"}); strings.Join(b, "|") != tc.want+"|+PONG\r\n" {
 				t.Errorf("%q through kvproxy: %q, want %q and the connection kept", req, b, tc.want)

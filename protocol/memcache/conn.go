@@ -219,7 +219,7 @@ func (c *Conn) parseBinary(buf []byte, p *Plan, sh Sharder) (int, error) {
 // line such as AppendServerError's, in either protocol). It may append nothing: a
 // noreply or quiet request's nominal reply, a group's misses. failed reports a
 // multi-get that failed as a whole (see TextSplit.Merge), after which twemproxy closes
-// the client connection.
+// the client connection (kvproxy keeps it: the stream is still in step).
 func (c *Conn) Reply(dst []byte, p *Plan, replies [][]byte) (out []byte, failed bool) {
 	if len(replies) != len(p.Parts) {
 		return dst, true

@@ -105,8 +105,8 @@
 //     restoring opcode and opaque.
 //  5. Optionally, for twemproxy parity: close the client connection when Conn.Reply
 //     reports failed (a multi-get with a failed part; twemproxy sends one SERVER_ERROR
-//     then closes). kv.Request.Close is read at parse time today, so this needs a
-//     close-after-merge hook.
+//     then closes). kvmemcache does not: the reply is complete and the stream in step,
+//     so the client's later requests are served.
 //  6. A client read buffer of at least MaxLine + MaxValue + 2 bytes (a whole request
 //     with its data block is parsed at once) and MaxGroup*274 bytes for a binary group.
 //

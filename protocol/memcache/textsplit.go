@@ -109,7 +109,7 @@ func (s *TextSplit) key(k int) []byte {
 // When a part's reply is not VALUE blocks and END (a proxy error, or anything else),
 // the whole request fails as in twemproxy: the client gets that part's error line if it
 // is ERROR, CLIENT_ERROR or SERVER_ERROR, else "SERVER_ERROR Invalid argument", and
-// failed is true: twemproxy then closes the client connection.
+// failed is true: twemproxy then closes the client connection (the caller decides).
 func (s *TextSplit) Merge(dst []byte, replies [][]byte) (out []byte, failed bool) {
 	if len(replies) != len(s.Parts) {
 		return AppendServerError(dst, "Invalid argument"), true

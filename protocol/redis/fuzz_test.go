@@ -71,7 +71,7 @@ func FuzzReplyLen(f *testing.F) {
 }
 
 // FuzzSplit checks that splitting any MGET and merging well-formed replies gives one
-// array element per key.
+// array element per key, and that a failed part makes the merged reply its error alone.
 func FuzzSplit(f *testing.F) {
 	f.Add([]byte("a b c d e f"), uint8(3))
 	f.Fuzz(func(t *testing.T, keys []byte, shards uint8) {
@@ -107,6 +107,11 @@ func FuzzSplit(f *testing.F) {
 			if !bytes.Equal(e, AppendBulk(nil, args[i+1])) {
 				t.Fatalf("element %d = %q, want key %q", i, e, args[i+1])
 			}
+		}
+		failed := []byte("-ERR Connection refused\r\n")
+		replies[len(replies)-1] = failed
+		if merged := s.Merge(nil, replies); !bytes.Equal(merged, failed) {
+			t.Fatalf("merged with a failed part: %q", merged)
 		}
 	})
 }

@@ -71,11 +71,12 @@ type Part struct {
 // sub-command per shard and merges their replies in request order. A Split is reused
 // from request to request to avoid allocation; it is not safe for concurrent use.
 //
-// Merge semantics when a part fails (its reply is an error, e.g. "-ERR Connection timed out" from a
-// dead shard): MGET answers per key, the keys of the failed part get that error as
-// their array element and the other keys their values; DEL, UNLINK, EXISTS, TOUCH and
-// MSET answer the first failed part's error alone, since a partial count or a partial
-// OK would mislead.
+// Merge semantics when a part fails (its reply is an error, e.g. "-ERR Connection
+// timed out" from a dead shard): the whole command is answered with the first failed
+// part's error alone, whatever the command: an MGET array mixing values and errors is
+// a reply no Redis server sends (clients put exception objects in the list, or fail
+// on them), and a partial count or a partial OK would mislead. twemproxy too answers
+// one error for the whole command.
 type Split struct {
 	Cmd   *Command
 	Parts []Part
@@ -85,7 +86,6 @@ type Split struct {
 	shardPart []int32 // per shard + 1 (a negative shard maps to 0): index in Parts + 1, 0 when none
 	elems     [][]byte
 	elemStart []int
-	elemOK    []bool
 }
 
 // Build splits the request args (command name first) of the multi-key command cmd.
@@ -181,28 +181,24 @@ func (s *Split) Merge(dst []byte, replies [][]byte) []byte {
 }
 
 func (s *Split) mergeMGET(dst []byte, replies [][]byte) []byte {
+	for _, r := range replies {
+		if IsError(r) {
+			return append(dst, r...)
+		}
+	}
 	s.elems = s.elems[:0]
 	s.elemStart = s.elemStart[:0]
-	s.elemOK = s.elemOK[:0]
 	for i, r := range replies {
 		s.elemStart = append(s.elemStart, len(s.elems))
 		var ok bool
-		if !IsError(r) {
-			s.elems, ok = ArrayElements(s.elems, r)
-			ok = ok && len(s.elems)-s.elemStart[i] == s.Parts[i].nkeys
+		s.elems, ok = ArrayElements(s.elems, r)
+		if !ok || len(s.elems)-s.elemStart[i] != s.Parts[i].nkeys {
+			return AppendError(dst, "ERR unexpected reply from server")
 		}
-		s.elemOK = append(s.elemOK, ok)
 	}
 	dst = AppendArrayLen(dst, len(s.keyPart))
 	for k, p := range s.keyPart {
-		switch {
-		case s.elemOK[p]:
-			dst = append(dst, s.elems[s.elemStart[p]+int(s.keyIdx[k])]...)
-		case IsError(replies[p]):
-			dst = append(dst, replies[p]...)
-		default:
-			dst = AppendError(dst, "ERR unexpected reply from server")
-		}
+		dst = append(dst, s.elems[s.elemStart[p]+int(s.keyIdx[k])]...)
 	}
 	return dst
 }

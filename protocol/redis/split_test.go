@@ -44,9 +44,12 @@ func TestSplitMGET(t *testing.T) {
 	}
 	replies := bs("*2\r\n$1\r\nA\r\n$-1\r\n", "-ERR timeout\r\n", "*1\r\n$1\r\nD\r\n")
 	got := string(s.Merge(nil, replies))
-	wantMerge := "*5\r\n$1\r\nA\r\n-ERR timeout\r\n$-1\r\n$1\r\nD\r\n-ERR timeout\r\n"
-	if got != wantMerge {
-		t.Fatalf("merge = %q, want %q", got, wantMerge)
+	if got != "-ERR timeout\r\n" {
+		t.Fatalf("merge with a failed part = %q, want the part's error alone", got)
+	}
+	replies = bs("*2\r\n$1\r\nA\r\n$-1\r\n", "*2\r\n$1\r\nB\r\n$1\r\nE\r\n", "*1\r\n$1\r\nD\r\n")
+	if got := string(s.Merge(nil, replies)); got != "*5\r\n$1\r\nA\r\n$1\r\nB\r\n$-1\r\n$1\r\nD\r\n$1\r\nE\r\n" {
+		t.Fatalf("merge = %q", got)
 	}
 	// Reuse with fewer parts must not leak old payloads.
 	s.Build(cmd, bs("MGET", "x0"), modSharder(3))
@@ -83,6 +86,43 @@ func TestSplitCountsAndMSET(t *testing.T) {
 	}
 	if got := string(s.Merge(nil, bs("+OK\r\n", "+OK\r\n"))); got != "+OK\r\n" {
 		t.Fatalf("mset merge = %q", got)
+	}
+}
+
+// TestSplitFailedPartOneError: for every split command, a part that failed makes the
+// whole reply that part's error alone (the first failed part's when several did), never
+// an array holding error elements or a partial count; a part answering with the wrong
+// shape gives one error too.
+func TestSplitFailedPartOneError(t *testing.T) {
+	ok := map[string]string{"MGET": "*1\r\n$1\r\nv\r\n", "MSET": "+OK\r\n"}
+	for _, name := range []string{"MGET", "DEL", "UNLINK", "EXISTS", "TOUCH", "MSET"} {
+		cmd := Lookup([]byte(name))
+		args := bs(name, "a0", "b1", "c2")
+		if cmd.Kind == MultiKeyValue {
+			args = bs(name, "a0", "1", "b1", "2", "c2", "3")
+		}
+		var s Split
+		s.Build(cmd, args, modSharder(3))
+		if len(s.Parts) != 3 {
+			t.Fatalf("%s: %d parts", name, len(s.Parts))
+		}
+		good := ok[name]
+		if good == "" {
+			good = ":1\r\n"
+		}
+		for _, tc := range []struct {
+			replies []string
+			want    string
+		}{
+			{[]string{good, "-ERR Connection refused\r\n", good}, "-ERR Connection refused\r\n"},
+			{[]string{"-ERR Connection timed out\r\n", good, "-ERR Connection refused\r\n"}, "-ERR Connection timed out\r\n"},
+			{[]string{good, good, "-LOADING Redis is loading the dataset in memory\r\n"}, "-LOADING Redis is loading the dataset in memory\r\n"},
+			{[]string{good, "$1\r\nx\r\n", good}, "-ERR unexpected reply from server\r\n"},
+		} {
+			if got := string(s.Merge(nil, bs(tc.replies...))); got != tc.want {
+				t.Errorf("%s %q: merged %q, want %q", name, tc.replies, got, tc.want)
+			}
+		}
 	}
 }
 
@@ -160,7 +200,7 @@ func TestSplitNegativeShard(t *testing.T) {
 		t.Fatalf("parts = %v", s.Parts)
 	}
 	got := string(s.Merge(nil, bs("*2\r\n:1\r\n:2\r\n", "-ERR no server\r\n")))
-	if got != "*3\r\n:1\r\n-ERR no server\r\n:2\r\n" {
+	if got != "-ERR no server\r\n" {
 		t.Fatalf("merge = %q", got)
 	}
 }

@@ -44,7 +44,10 @@
 // the server while the request was pending), "primary down, writes unavailable" and
 // "no replica available" (replicas). A binary client gets the same text in a response
 // with status 0x84 (internal error), its opcode and opaque restored. As in twemproxy,
-// a multi-key get with a failed part is answered with one SERVER_ERROR and the client
-// connection is then closed; a single-key request's error leaves it open. Requests
-// that break the protocol close the connection without a reply (twemproxy's rule).
+// a multi-key get with a failed part is answered with that part's one SERVER_ERROR
+// (no miss, no partial hits); twemproxy then closes the client connection, kvproxy
+// keeps it, so pipelined requests after it are answered. A binary client's quiet gets
+// are requests of their own: the failed server's keys each get an error response,
+// the others their hits. Requests that break the protocol close the connection without
+// a reply (twemproxy's rule).
 package kvmemcache

@@ -2,7 +2,6 @@ package kvmemcache_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -198,12 +197,15 @@ func TestEjectFrozenServer(t *testing.T) {
 	}
 }
 
-// TestFailedMultiGetCloses: with one server down (connection refused), a single-key get
-// of its key is answered "SERVER_ERROR Connection refused" and the connection stays
-// open, as in twemproxy; a multi-key get with a part on it gets one SERVER_ERROR and
-// the connection is then closed. A binary client's get of that key gets status 0x84
-// with the same text, its opaque kept, and its connection stays open.
-func TestFailedMultiGetCloses(t *testing.T) {
+// TestFailedMultiGetKeepsConnection: with one server down (connection refused), a
+// single-key get of its key is answered "SERVER_ERROR Connection refused", as in
+// twemproxy; a multi-key get with a part on it gets that one SERVER_ERROR (not a miss,
+// not the live server's hits), as in twemproxy, and the connection stays open (twemproxy
+// closes it): requests pipelined after it are answered. A meta client's mg of the down
+// key gets the error and the next mg its value. A binary client's get of that key gets
+// status 0x84 with the same text, its opaque kept; in a group of quiet gets ended by a
+// noop the down key gets that error response, the live key its hit, then the noop.
+func TestFailedMultiGetKeepsConnection(t *testing.T) {
 	ms := startMemcacheds(t, 2)
 	addr := freeAddr(t)
 	cfg := parseConfig(t, poolYAML("mc", addr, ms, true, "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n"))
@@ -219,12 +221,12 @@ func TestFailedMultiGetCloses(t *testing.T) {
 	if r := c.do("set " + up + " 0 0 1\r\nv\r\n"); r != "STORED\r\n" {
 		t.Fatalf("set after a single-key error: %q", r)
 	}
-	c.send("get " + up + " " + down + "\r\nget " + up + "\r\n")
-	if r := c.reply(); r != "SERVER_ERROR Connection refused\r\n" {
-		t.Fatalf("multi-get with a down part: %q", r)
-	}
-	if r, err := c.replyErr(5 * time.Second); !errors.Is(err, io.EOF) || r != "" {
-		t.Fatalf("after a failed multi-get: %q, %v; want the connection closed", r, err)
+	c.send("get " + up + " " + down + "\r\ngets " + down + " " + up + "\r\nget " + up + "\r\nmg " + down + " v\r\nmg " + up + " v\r\nmn\r\n")
+	for i, want := range []string{"SERVER_ERROR Connection refused\r\n", "SERVER_ERROR Connection refused\r\n",
+		"VALUE " + up + " 0 1\r\nv\r\nEND\r\n", "SERVER_ERROR Connection refused\r\n", "VA 1\r\nv\r\n", "MN\r\n"} {
+		if r, err := c.replyErr(5 * time.Second); err != nil || r != want {
+			t.Fatalf("reply %d after a failed multi-get: %q, %v; want %q on the same connection", i, r, err, want)
+		}
 	}
 
 	bc := dialText(t, addr)
@@ -249,6 +251,31 @@ func TestFailedMultiGetCloses(t *testing.T) {
 		}
 		if h[0] != 0x81 || h[15] != want.opaque || uint16(h[6])<<8|uint16(h[7]) != want.status || !strings.Contains(string(body), want.body) {
 			t.Fatalf("binary reply: header % x body %q; want opaque %d status %#x body %q", h, body, want.opaque, want.status, want.body)
+		}
+	}
+	// Quiet gets (getkq) of both keys and a noop: one response per key, then the noop.
+	getkq := func(key string, opaque byte) string {
+		b := bget(key, opaque)
+		b[1] = 0x0d
+		return string(b)
+	}
+	noop := string([]byte{0x80, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})
+	bc.send(getkq(down, 1) + getkq(up, 2) + noop)
+	for _, want := range []struct {
+		opcode, opaque byte
+		status         uint16
+		body           string
+	}{{0x0d, 1, 0x84, "Connection refused"}, {0x0d, 2, 0, up + "v"}, {0x0a, 9, 0, ""}} {
+		h := make([]byte, 24)
+		if _, err := io.ReadFull(bc.nc, h); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, int(h[8])<<24|int(h[9])<<16|int(h[10])<<8|int(h[11]))
+		if _, err := io.ReadFull(bc.nc, body); err != nil {
+			t.Fatal(err)
+		}
+		if h[0] != 0x81 || h[1] != want.opcode || h[15] != want.opaque || uint16(h[6])<<8|uint16(h[7]) != want.status || !strings.Contains(string(body), want.body) {
+			t.Fatalf("binary quiet group reply: header % x body %q; want opcode %#x opaque %d status %#x body %q", h, body, want.opcode, want.opaque, want.status, want.body)
 		}
 	}
 }

@@ -1,9 +1,14 @@
 package kvmemcache_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/poolsuite/poolsuite/internal/kv"
 	"github.com/poolsuite/poolsuite/internal/testenv"
@@ -60,5 +65,87 @@ func TestPlacementMatchesNutcracker(t *testing.T) {
 				t.Fatalf("keys spread over %d servers only: %v", len(used), used)
 			}
 		})
+	}
+}
+
+// Outcomes of a request besides a reply (see exchange).
+const (
+	closedConn = "<connection closed>"
+	noReply    = "<no reply>"
+)
+
+// exchange sends each request in turn on one new connection to addr and returns what
+// came back for each: the reply, closedConn when the proxy closed the connection
+// instead, or noReply when nothing came within 3 s. It stops at the first request not
+// answered with a reply.
+func exchange(t *testing.T, addr string, reqs ...string) []string {
+	t.Helper()
+	c := dialText(t, addr)
+	var out []string
+	for _, req := range reqs {
+		if _, err := c.nc.Write([]byte(req)); err != nil {
+			return append(out, closedConn)
+		}
+		r, err := c.replyErr(3 * time.Second)
+		switch {
+		case err == nil:
+			out = append(out, r)
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			out = append(out, noReply)
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+			out = append(out, closedConn)
+		default:
+			t.Fatalf("%q: read: %v", req, err)
+		}
+		return out
+	}
+	return out
+}
+
+// TestFailedServerRepliesMatchNutcracker sends the same ASCII requests to Debian's
+// nutcracker and to kvproxy, each in front of the same three memcached servers: one
+// live, one down (connection refused), one frozen (SIGSTOP: it accepts and never
+// answers, timeout 400 ms). Single-key requests and multi-key gets touching the failed
+// servers get the same replies byte for byte: for a multi-get, one SERVER_ERROR with
+// the failed server's text, not a miss nor the live server's hits. The deliberate
+// difference: nutcracker then closes the client's connection, kvproxy keeps it and
+// answers the requests that follow.
+func TestFailedServerRepliesMatchNutcracker(t *testing.T) {
+	ms := startMemcacheds(t, 3)
+	settings := "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 400\n"
+	twAddr, kvAddr := freeAddr(t), freeAddr(t)
+	testenv.StartNutcracker(t, poolYAML("mc", twAddr, ms, true, settings), twAddr)
+	cfg := parseConfig(t, poolYAML("mc", kvAddr, ms, true, settings))
+	startProxy(t, cfg, kv.Options{})
+	ks := keysByServer(t, picker(t, cfg.Pools[0]), 3, 2, "fail:")
+	up, down, frozen := ks[0], ks[1], ks[2]
+	byAddr(t, ms, addrOf(cfg, 1)).Kill()
+	byAddr(t, ms, addrOf(cfg, 2)).Freeze()
+
+	const refused, timedOut = "SERVER_ERROR Connection refused\r\n", "SERVER_ERROR Connection timed out\r\n"
+	set := func(k string) string { return "set " + k + " 0 0 1\r\nv\r\n" }
+	same := []string{set(up[0]), "get " + down[0] + "\r\n", set(down[1]), "delete " + down[0] + "\r\n",
+		"get " + up[0] + " " + up[1] + "\r\n", "get " + frozen[0] + "\r\n", set(frozen[1]), "get " + up[0] + "\r\n"}
+	a, b := exchange(t, twAddr, same...), exchange(t, kvAddr, same...)
+	if strings.Join(a, "|") != strings.Join(b, "|") || len(b) != len(same) || b[1] != refused || b[5] != timedOut {
+		t.Errorf("single-key requests on failed servers:\nnutcracker %q\nkvproxy    %q", a, b)
+	}
+	val := "VALUE " + up[0] + " 0 1\r\nv\r\nEND\r\n"
+	for _, tc := range []struct {
+		req, want string
+	}{
+		{"get " + up[0] + " " + down[0] + "\r\n", refused},
+		{"get " + down[0] + " " + up[0] + " " + down[1] + "\r\n", refused},
+		{"gets " + up[0] + " " + frozen[0] + "\r\n", timedOut},
+		{"get " + frozen[0] + " " + up[0] + "\r\n", timedOut},
+	} {
+		next := "get " + up[0] + "\r\n"
+		if a := exchange(t, twAddr, tc.req, next); strings.Join(a, "|") != tc.want+"|"+closedConn {
+			t.Errorf("%q through nutcracker: %q, want %q, then the connection closed", tc.req, a, tc.want)
+		}
+		if b := exchange(t, kvAddr, tc.req, next); strings.Join(b, "|") != tc.want+"|"+val {
+			t.Errorf("%q through kvproxy: %q, want %q, then the next get answered", tc.req, b, tc.want)
+		}
 	}
 }

@@ -48,14 +48,19 @@ func (s *session) Parse(buf []byte, kr *kv.Request, rt kv.Router) (int, error) {
 }
 
 // Merge implements kv.Session. memcache.Conn.Reply reads only the Plan, which belongs
-// to this request, so it is safe on the writer goroutine while Parse goes on.
+// to this request, so it is safe on the writer goroutine while Parse goes on. A
+// multi-get that failed as a whole is answered with twemproxy's one SERVER_ERROR, but
+// the connection stays open (twemproxy closes it): every part's reply was read, so
+// the client's later requests are answered in order. A failure that produced no reply
+// at all (a Plan that does not fit the replies) closes it, so that the client never
+// waits for an answer that will not come.
 func (s *session) Merge(dst []byte, kr *kv.Request, replies [][]byte) []byte {
 	pl, _ := kr.Scratch.(*memcache.Plan)
 	if pl == nil {
 		return memcache.AppendServerError(dst, "unknown")
 	}
 	out, failed := s.conn.Reply(dst, pl, replies)
-	if failed {
+	if failed && len(out) == len(dst) {
 		kr.CloseAfterReply = true
 	}
 	return out

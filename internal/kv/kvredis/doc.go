@@ -26,6 +26,11 @@
 //	-ERR no replica available              read_policy replica and no live replica
 //	-ERR EVAL keys live on different servers
 //
+// A split command (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) with a failed part is
+// answered with that part's error alone, as twemproxy answers: never an MGET array
+// holding error elements, nor a partial count. Unlike twemproxy, which then closes the
+// client's connection, the connection stays open and later requests are answered.
+//
 // A server without a password answers the proxy's AUTH with an error saying so; the
 // connection is used (as twemproxy uses it).
 package kvredis

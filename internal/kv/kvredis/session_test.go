@@ -70,6 +70,13 @@ func TestSessionLocalAndAuth(t *testing.T) {
 	if got := string(s.Merge(nil, req, [][]byte{[]byte(":2\r\n"), []byte(":1\r\n")})); got != ":3\r\n" {
 		t.Fatalf("merge = %q", got)
 	}
+	// A split MGET whose fragment failed: the fragment's proxy error alone, and the
+	// connection is kept (no CloseAfterReply).
+	req = parse(t, s, "MGET a0 a1 b0\r\n")
+	failed := c.AppendError(nil, &kv.ServerError{Server: "s1", Err: kv.ErrServerUnavailable, Cause: syscall.ECONNREFUSED})
+	if got := string(s.Merge(nil, req, [][]byte{[]byte("*2\r\n$1\r\nx\r\n$-1\r\n"), failed})); got != "-ERR Connection refused\r\n" || req.CloseAfterReply {
+		t.Fatalf("mget with a failed fragment = %q, close %v", got, req.CloseAfterReply)
+	}
 	// Malformed input is an error.
 	var r kv.Request
 	if _, err := s.Parse([]byte("*1\r\n+x\r\n"), &r, lastByte(2)); !errors.Is(err, redis.ErrProtocol) {
