@@ -126,3 +126,48 @@ func TestStreamTransitions(t *testing.T) {
 		t.Fatal("a deferred release was lost")
 	}
 }
+
+// TestReleasable: a server connection goes back to the pool only when the transaction
+// is over, nothing is in flight or waiting for a Sync, nothing in the session pins the
+// client, the mode allows it and the client is not going away.
+func TestReleasable(t *testing.T) {
+	fresh := func() *client {
+		c := &client{cfg: &poolConfig{mode: PoolTransaction}}
+		c.state.Store(int32(clientActive))
+		return c
+	}
+	if !fresh().releasable('I') {
+		t.Fatal("an idle client is not releasable")
+	}
+	cases := []struct {
+		name   string
+		change func(c *client)
+		status byte
+	}{
+		{"in a transaction", func(*client) {}, 'T'},
+		{"in a failed transaction", func(*client) {}, 'E'},
+		{"a request in flight", func(c *client) { c.inflight.pushRequest('Q') }, 'I'},
+		{"a batch without its Sync", func(c *client) { c.sentBatchMsg() }, 'I'},
+		{"COPY in a batch", func(c *client) { c.sentBatchMsg(); c.copyInStarted() }, 'I'},
+		{"pinned by an advisory lock", func(c *client) { c.sess.pins = pinAdvisoryLock }, 'I'},
+		{"pinned by a long unnamed Parse", func(c *client) { c.sess.pins = pinUnnamed }, 'I'},
+		{"pinned by an untracked pipeline", func(c *client) { c.sess.pin(pinPipeline) }, 'I'},
+		{"session mode", func(c *client) { c.cfg.mode = PoolSession }, 'I'},
+		{"closing", func(c *client) { c.startClosing() }, 'I'},
+	}
+	for _, tc := range cases {
+		c := fresh()
+		tc.change(c)
+		if c.releasable(tc.status) {
+			t.Errorf("%s: releasable", tc.name)
+		}
+	}
+	c := fresh()
+	c.inflight.pushRequest('S')
+	c.inflight.drop()
+	c.sentBatchMsg()
+	c.sentSyncPoint()
+	if !c.releasable('I') {
+		t.Error("not releasable once the batch is synced and answered")
+	}
+}

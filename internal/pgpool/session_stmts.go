@@ -8,8 +8,11 @@ package pgpool
 // in (an unnamedHolder, the connection's statement cache lookups), and what must be
 // sent there is returned.
 //
-// The response tracking that sends and matches the messages (c.inflight, prepState)
-// belongs to the client's binding, not here.
+// Everything here is the client's and goes with it (an online restart hands it over
+// whole: named, seq, and the unnamed statement with unnamedSeq, unnamedAs and
+// unnamedPinned); what a server connection holds is not in it. The response
+// tracking that sends and matches the messages (c.inflight, prepState) belongs to the
+// client's binding, not here.
 type statements struct {
 	// named: the client's named statements by the client's name; nil until the
 	// client's statements are tracked (max_prepared_statements > 0).
