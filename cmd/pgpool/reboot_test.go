@@ -23,7 +23,7 @@ var (
 // pgpool while pgbench runs through it: pgbench sees no failed transaction, a client
 // idle since a SET keeps its connection and setting, the old process exits with
 // status 0, the pidfile names the new one, and SHOW FDS through psql lists the
-// listeners and clients.
+// listeners and clients; a second -R takes over from the first restarted process.
 func TestRebootUnderLoad(t *testing.T) {
 	pgbench := testenv.LookPath(t, "pgbench")
 	psql := testenv.LookPath(t, "psql")
@@ -124,5 +124,19 @@ func TestRebootUnderLoad(t *testing.T) {
 	}
 	if pooler != 2 || client < 1 {
 		t.Fatalf("SHOW FDS lists %d listeners and %d clients, want 2 and at least 1:\n%s", pooler, client, fds)
+	}
+
+	// A second online restart takes over from the first restarted process (whose
+	// sockets another process opened): it exits and the pidfile names the third.
+	third := f.startPgpool(t, "-R", ini)
+	if code := next.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("the second pgpool exited with status %d\n%s", code, next.output.String())
+	}
+	if err := idle.QueryRow(ctx, "SHOW work_mem").Scan(&s); err != nil || s != "5MB" {
+		t.Fatalf("idle client after the second takeover: %q, %v", s, err)
+	}
+	pid, err = os.ReadFile(filepath.Join(f.dir, "pgpool.pid"))
+	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(third.cmd.Process.Pid) {
+		t.Fatalf("pidfile %q (%v) after the second takeover, want %d", pid, err, third.cmd.Process.Pid)
 	}
 }

@@ -333,7 +333,7 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 			break
 		}
 		r := listenerRow(ln, fileFD(f))
-		st := fdState{Kind: fdKindListener, Network: ln.Addr().Network(), Addr: ln.Addr().String()}
+		st := fdState{Kind: fdKindListener, Network: ln.Addr().Network(), Addr: ln.Addr().String(), PID: os.Getpid()}
 		r.state, _ = json.Marshal(st)
 		err = write(&r, f)
 		f.Close()

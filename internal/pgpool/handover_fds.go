@@ -63,9 +63,11 @@ const (
 // fdState is pgpool's state of one socket in SHOW FDS.
 type fdState struct {
 	Kind string `json:"kind"`
-	// A listener: its network ("tcp", "unix") and address.
+	// A listener: its network ("tcp", "unix") and address, and the id of the process
+	// handing it over.
 	Network string `json:"network,omitempty"`
 	Addr    string `json:"addr,omitempty"`
+	PID     int    `json:"pid,omitempty"`
 	// A client.
 	Client *fdClient `json:"client,omitempty"`
 }

@@ -35,7 +35,7 @@ type Takeover struct {
 	// Skipped counts clients that could not be served here (a database gone from the
 	// configuration, say); their connections were closed.
 	Skipped int
-	// OldPID is the old process's id, from the socket's peer credentials.
+	// OldPID is the old process's id, as it says in SHOW FDS.
 	OldPID int
 
 	conn *net.UnixConn
@@ -153,6 +153,11 @@ func (t *Takeover) row(pl *Pooler, state []byte) error {
 			return fmt.Errorf("%w: listener %s: %w", ErrTakeover, st.Addr, err)
 		}
 		t.Listeners = append(t.Listeners, ln)
+		if st.PID > 0 {
+			// The listening socket's peer credentials name the process that opened
+			// it, which after earlier restarts is not the one running now.
+			t.OldPID = st.PID
+		}
 	case fdKindClient:
 		nc, err := net.FileConn(f)
 		if err != nil || st.Client == nil {

@@ -338,3 +338,35 @@ func TestTakeoverWaitsForRunningQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeoverSCRAMPassthrough: with only a SCRAM verifier in the userlist, the pool
+// logs in to PostgreSQL with the ClientKey recovered from the client's own SCRAM
+// exchange. The new pooler has no password to open its server connections with but
+// the keys that come with the client, so the client's next query after the takeover
+// works only if they did (PgBouncer's test_scram_takeover).
+func TestTakeoverSCRAMPassthrough(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var verifier string
+	if err := f.pg.Connect(t).QueryRow(ctx, "select rolpassword from pg_authid where rolname = $1", f.user).Scan(&verifier); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(verifier, "SCRAM-SHA-256$") {
+		t.Skipf("the role's password is not stored as SCRAM: %.10s", verifier)
+	}
+	cfg := f.config()
+	cfg.Userlist = map[string]string{f.user: verifier}
+	e := startTakeoverPooler(t, cfg)
+	c := connect(t, f.connString(e.addr))
+	var n int
+	if err := c.QueryRow(ctx, "select 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	pl, res := e.takeOver(t, cfg)
+	r := <-res
+	e.finish(t, pl, r)
+	if err := c.QueryRow(ctx, "select 2").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("query after the takeover: %d, %v", n, err)
+	}
+}
