@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -65,9 +66,20 @@ type client struct {
 	// new process (upgrade.go); read by serve once the writer has ended.
 	handoff bool
 
-	// Writer only.
-	wbuf []byte
-	wdl  time.Time // the write deadline in force, zero for none
+	// Output: whoever holds wmu moves answered replies to the socket, in request
+	// order. That is the writer goroutine, which may wait in a write for up to
+	// client_write_timeout, or a goroutine delivering a reply (a server connection's
+	// reader, or the client's reader for a reply of its own), which only tries
+	// non-blocking writes and takes wmu only if it is free (TryLock): nobody ever waits
+	// for wmu but the writer. What a non-blocking write leaves is the writer's to
+	// write (see emit).
+	wmu        sync.Mutex
+	rc         syscall.RawConn // for non-blocking writes; nil when the conn has none
+	out        []byte          // replies gathered and not yet written
+	werr       error           // the write error that broke the connection, or errClosedAfterReply
+	closeAfter bool            // close once out is written (Request.CloseAfterReply)
+	wdl        time.Time       // the write deadline in force, zero for none
+	dirty      atomic.Bool     // a reply arrived while wmu was held: its holder looks again
 
 	mu           sync.Mutex // guards the fields below
 	head, tail   *Request   // requests awaiting their replies, oldest first
@@ -86,8 +98,14 @@ type client struct {
 
 func newClient(pl *pool, nc net.Conn) *client {
 	st := pl.state.Load()
-	return &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
+	c := &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
 		room: make(chan struct{}, 1), lane: pl.lanes.Add(1) - 1}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+		}
+	}
+	return c
 }
 
 // closeIfIdle closes the connection when the client waits for a request with nothing
@@ -306,6 +324,12 @@ func (c *client) takeRequest() *Request {
 // parseBatch parses and dispatches up to maxBatch requests from buf, queueing each
 // for the writer before its fragments go out.
 func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err error, quit bool) {
+	local := false // a request answered by the session itself was queued
+	defer func() {
+		if local {
+			c.deliver()
+		}
+	}()
 	for k < maxBatch {
 		req := c.takeRequest()
 		req.reset()
@@ -314,6 +338,7 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 			c.spare = req
 			return k, consumed, perr, false
 		}
+		local = local || len(req.Frags) == 0
 		consumed += n
 		k++
 		if len(req.Frags) > 1 {
@@ -321,7 +346,7 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 		}
 		req.bytes = 0
 		for _, f := range req.Frags {
-			f.notify, f.lane, f.meter, f.readAt = c.notify, c.lane, &c.meter, c.readAt
+			f.notify, f.owner, f.lane, f.meter, f.readAt = c.notify, c, c.lane, &c.meter, c.readAt
 			req.bytes += len(f.Payload)
 		}
 		c.push(req)
@@ -335,12 +360,12 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 	return k, consumed, nil, false
 }
 
-// push queues req for the writer.
+// push queues req for its reply. Nobody is woken: its fragments wake the client
+// when they complete, and parseBatch delivers the replies of the session's own.
 func (c *client) push(req *Request) {
 	req.next = nil
 	c.mu.Lock()
-	wasEmpty := c.head == nil
-	if wasEmpty {
+	if c.head == nil {
 		c.head = req
 	} else {
 		c.tail.next = req
@@ -349,9 +374,6 @@ func (c *client) push(req *Request) {
 	c.pending++
 	c.pendingBytes += req.bytes
 	c.mu.Unlock()
-	if wasEmpty {
-		c.wakeWriter()
-	}
 }
 
 // answered reports whether every fragment of req has its reply.
@@ -364,108 +386,229 @@ func answered(req *Request) bool {
 	return true
 }
 
-// writeLoop is the writer: it appends the reply of the oldest pending request once it
-// is answered, and writes what it gathered whenever the next reply is not ready (or
-// clientFlushLen is reached). After a write error (the client went away, or did not
-// read its replies within client_write_timeout) it closes the connection and goes on
-// taking the replies without writing them, so that no Request is reused while a
-// server connection holds it. It returns when the reader has ended and every pending
-// request is answered.
+// writeLoop is the writer: it writes the replies of answered requests in order (see
+// emit) whenever it is woken: by a fragment completed with an error, by a delivery
+// that left bytes a non-blocking write could not send or found the queue emptied
+// during a drain or handover, or by the reader's end. After a write error (the client
+// went away, or did not read its replies within client_write_timeout) the connection
+// is closed and replies are taken without being written, so that no Request is reused
+// while a server connection holds it. It returns when the reader has ended and every
+// pending request is answered.
 func (c *client) writeLoop(wdone chan<- struct{}) {
 	defer close(wdone)
 	defer c.recoverPanic()
-	log := c.pool.p.log
-	buf := c.wbuf[:0]
-	var werr error
-	flush := func() {
-		if len(buf) > 0 && werr == nil {
-			werr = c.write(c.pool.state.Load(), buf)
-			if werr != nil {
-				c.pool.stats.clientErr.Add(1)
-				if errors.Is(werr, os.ErrDeadlineExceeded) {
-					log.Info("closing client: replies not read within client_write_timeout", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
-				}
-				c.broken.Store(true)
-				c.nc.Close()
-			}
-		}
-		if cap(buf) <= maxKeptBuf {
-			buf = buf[:0]
-		} else {
-			buf = nil
-		}
-	}
 	for {
+		c.wmu.Lock()
+		c.emitLocked(true)
 		c.mu.Lock()
 		req, done := c.head, c.readerDone
 		c.mu.Unlock()
-		if req == nil || !answered(req) {
-			flush()
-			if req == nil {
-				if done {
-					c.wbuf = buf
-					return
-				}
+		if req == nil {
+			if done {
+				return
+			}
+			c.mu.Lock()
+			idle := c.reading && c.pending == 0 && c.pool.closing.Load()
+			c.mu.Unlock()
+			if idle {
+				c.nc.Close() // the pool drains: the client is closed once answered
+			} else if c.pool.handover.Load() {
 				c.mu.Lock()
-				idle := c.reading && c.pending == 0 && c.pool.closing.Load()
+				kick := c.reading && c.pending == 0
 				c.mu.Unlock()
-				if idle {
-					c.nc.Close() // the pool drains: the client is closed once answered
-				} else if c.pool.handover.Load() {
-					c.mu.Lock()
-					kick := c.reading && c.pending == 0
-					c.mu.Unlock()
-					if kick {
-						_ = c.nc.SetReadDeadline(aLongTimeAgo) // answered: hand it over
-					}
+				if kick {
+					_ = c.nc.SetReadDeadline(aLongTimeAgo) // answered: hand it over
 				}
 			}
-			<-c.notify
-			continue
 		}
-		if len(req.Frags) == 0 {
-			if werr == nil {
-				buf = append(buf, req.Local...)
-			}
-		} else {
-			var held int64
-			req.replies = req.replies[:0]
-			for _, f := range req.Frags {
-				if f.err != nil {
-					c.pool.stats.forwardError.Add(1)
-					f.reply = c.codec.AppendError(f.reply[:0], f.err)
-				} else {
-					held += int64(len(f.reply))
-				}
-				req.replies = append(req.replies, f.reply)
-			}
-			if werr == nil {
-				if len(req.Frags) == 1 && !req.AlwaysMerge {
-					buf = append(buf, req.replies[0]...)
-				} else {
-					buf = c.sess.Merge(buf, req, req.replies)
-				}
-			}
-			clear(req.replies)
-			c.meter.held.Add(-held)
+		if c.dirty.Load() {
+			continue // a delivery found wmu held by this loop
 		}
-		closeAfter := req.CloseAfterReply
-		c.pop(req)
-		if closeAfter && werr == nil {
-			// The session ends the connection after this reply: write what is
-			// gathered, then close; later replies are taken and dropped.
-			flush()
-			if werr == nil {
-				werr = errClosedAfterReply
-				c.broken.Store(true)
-				c.nc.Close()
-			}
-			continue
+		<-c.notify
+	}
+}
+
+// deliver writes the replies now answered at the head of the queue, without ever
+// blocking: it is called by a server connection's reader once it has stored the
+// replies of a read (Frag.answer), and by the client's reader for replies of the
+// session's own. If wmu is held, its holder is told to look again (dirty). The writer
+// is woken only when it has work: bytes the socket did not take, a close after a
+// reply, or an emptied queue it must act on (see emit).
+func (c *client) deliver() {
+	c.dirty.Store(true)
+	for c.wmu.TryLock() {
+		if c.emitLocked(false) {
+			c.wakeWriter()
+			return
 		}
-		if len(buf) >= clientFlushLen {
-			flush()
+		if !c.dirty.Load() {
+			return
 		}
 	}
+}
+
+// emitLocked runs emit with wmu held, and releases it, also on a panic (of a
+// session's Merge); a panic in a delivery is recovered as on the client's own
+// goroutines, closing this connection only, and wakes the writer.
+func (c *client) emitLocked(blocking bool) (wake bool) {
+	defer c.wmu.Unlock()
+	c.dirty.Store(false)
+	if !blocking {
+		wake = true
+		defer c.recoverPanic()
+	}
+	return c.emit(blocking)
+}
+
+// emit moves the replies of the answered requests at the head of the queue to out,
+// in request order, and writes them; a request not yet answered stops it. Called with
+// wmu held. The writer (blocking) writes under client_write_timeout; a delivery
+// (!blocking) only tries non-blocking writes and reports true when the writer must
+// take over: bytes left unwritten (no more replies are gathered behind them, which
+// keeps out bounded), or the queue emptied while the reader ended, the pool drains or
+// hands its clients over (the writer then closes or hands over the connection).
+func (c *client) emit(blocking bool) (wake bool) {
+	st := c.pool.state.Load()
+	if !c.send(st, blocking) {
+		return true
+	}
+	for {
+		c.mu.Lock()
+		req := c.head
+		c.mu.Unlock()
+		if req == nil || !answered(req) {
+			break
+		}
+		c.appendReply(req)
+		closeAfter := req.CloseAfterReply
+		c.pop(req)
+		if closeAfter && c.werr == nil {
+			// The session ends the connection after this reply: it is written, then
+			// the connection closed; later replies are taken and dropped.
+			c.closeAfter = true
+		}
+		if (c.closeAfter || len(c.out) >= clientFlushLen) && !c.send(st, blocking) {
+			return true
+		}
+	}
+	if !c.send(st, blocking) {
+		return true
+	}
+	if blocking {
+		return false
+	}
+	c.mu.Lock()
+	end := c.head == nil && (c.readerDone || c.pool.closing.Load() || c.pool.handover.Load())
+	c.mu.Unlock()
+	return end
+}
+
+// appendReply appends req's reply to out (unless the connection is broken) and
+// accounts for the reply bytes it held.
+func (c *client) appendReply(req *Request) {
+	if len(req.Frags) == 0 {
+		if c.werr == nil {
+			c.out = append(c.out, req.Local...)
+		}
+		return
+	}
+	var held int64
+	req.replies = req.replies[:0]
+	for _, f := range req.Frags {
+		if f.err != nil {
+			c.pool.stats.forwardError.Add(1)
+			f.reply = c.codec.AppendError(f.reply[:0], f.err)
+		} else {
+			held += int64(len(f.reply))
+		}
+		req.replies = append(req.replies, f.reply)
+	}
+	if c.werr == nil {
+		if len(req.Frags) == 1 && !req.AlwaysMerge {
+			c.out = append(c.out, req.replies[0]...)
+		} else {
+			c.out = c.sess.Merge(c.out, req, req.replies)
+		}
+	}
+	clear(req.replies)
+	c.meter.held.Add(-held)
+}
+
+// send writes out: with blocking, under client_write_timeout; otherwise with
+// non-blocking writes only, reporting false if bytes are left for the writer. A write
+// error closes the connection. Once out is written, a pending close after a reply is
+// done. Called with wmu held.
+func (c *client) send(st *poolState, blocking bool) bool {
+	if len(c.out) > 0 && c.werr == nil {
+		var err error
+		if blocking || c.rc == nil {
+			if !blocking {
+				return false // no non-blocking write on this connection
+			}
+			err = c.write(st, c.out)
+		} else {
+			var n int
+			n, err = c.tryWrite(st, c.out)
+			if err == nil && n < len(c.out) {
+				c.out = c.out[:copy(c.out, c.out[n:])]
+				return false
+			}
+		}
+		if err != nil {
+			c.pool.stats.clientErr.Add(1)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.pool.p.log.Info("closing client: replies not read within client_write_timeout", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
+			}
+			c.werr = err
+			c.broken.Store(true)
+			c.nc.Close()
+		}
+	}
+	if cap(c.out) <= maxKeptBuf {
+		c.out = c.out[:0]
+	} else {
+		c.out = nil
+	}
+	if c.closeAfter {
+		c.closeAfter = false
+		if c.werr == nil {
+			c.werr = errClosedAfterReply
+			c.broken.Store(true)
+			c.nc.Close()
+		}
+	}
+	return true
+}
+
+// tryWrite writes what the socket takes of b without waiting for room; n < len(b)
+// with a nil error means the socket is full.
+func (c *client) tryWrite(st *poolState, b []byte) (n int, err error) {
+	c.armWrite(st) // a deadline passed while idle would fail the write
+	var serr error
+	err = c.rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, e := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case e == syscall.EINTR:
+			case e == syscall.EAGAIN:
+				return true
+			case e != nil:
+				serr = os.NewSyscallError("write", e)
+				return true
+			case m <= 0:
+				serr = io.ErrShortWrite
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = serr
+	}
+	return n, err
 }
 
 // pop removes the answered head request req, releases its fragments and keeps it for

@@ -37,9 +37,11 @@ type Session interface {
 	// or with one when the session set req.AlwaysMerge; replies[i] answers req.Frags[i]
 	// (a fragment that failed has the Codec's AppendError reply). Otherwise a request
 	// with one fragment gets that fragment's reply unchanged. Merge may append nothing
-	// (no reply for that request), and may set req.CloseAfterReply. It runs on the
-	// client's writer goroutine, concurrently with Parse of later requests: it must use
-	// only req (its Scratch) and replies, not state Parse changes.
+	// (no reply for that request), and may set req.CloseAfterReply. It runs on
+	// whichever goroutine writes the client's replies (its writer, or a server
+	// connection's reader delivering them; never two at once), concurrently with Parse
+	// of later requests: it must use only req (its Scratch) and replies, not state
+	// Parse changes.
 	Merge(dst []byte, req *Request, replies [][]byte) []byte
 }
 
@@ -145,6 +147,7 @@ type Frag struct {
 	err    error
 	done   atomic.Bool
 	notify chan struct{} // the client's wake-up channel
+	owner  *client       // the client waiting for it; nil for a replicated write's copy
 	meter  *replyMeter   // the client's count of replies received and not yet written
 	lane   uint32        // the client's lane: which of a server's connections it uses
 	srv    *server
@@ -162,12 +165,34 @@ type replyMeter struct {
 	held, seen, seenBytes atomic.Int64
 }
 
-// complete records the fragment's outcome and wakes its client. The reply bytes are
-// copied; after complete the fragment belongs to its client again.
+// complete records the fragment's outcome and wakes its client's writer. The reply
+// bytes are copied; after complete the fragment belongs to its client again.
 func (f *Frag) complete(reply []byte, err error) {
 	if f.copy {
 		return // the server counted it (responses, errors); nobody waits for it
 	}
+	notify := f.notify // read before done: the client may reuse f at once after
+	f.settle(reply, err)
+	select {
+	case notify <- struct{}{}:
+	default:
+	}
+}
+
+// answer records a reply like complete but wakes nobody: it returns the client
+// waiting for it (nil for a copy, or a Frag without a client), which the caller is
+// to deliver to (client.deliver) once it has answered the rest of its batch.
+func (f *Frag) answer(reply []byte) *client {
+	if f.copy {
+		return nil
+	}
+	owner := f.owner // read before done: the client may reuse f at once after
+	f.settle(reply, nil)
+	return owner
+}
+
+// settle stores the outcome and marks f done.
+func (f *Frag) settle(reply []byte, err error) {
 	if err == nil {
 		f.reply = append(f.reply[:0], reply...)
 		if m := f.meter; m != nil {
@@ -177,12 +202,7 @@ func (f *Frag) complete(reply []byte, err error) {
 		}
 	}
 	f.err = err
-	notify := f.notify // read before done: the client may reuse f at once after
 	f.done.Store(true)
-	select {
-	case notify <- struct{}{}:
-	default:
-	}
 }
 
 // maxKeptBuf is the largest buffer kept for reuse; bigger ones are dropped after use.

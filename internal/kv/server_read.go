@@ -92,6 +92,12 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 	s := c.srv
 	buf := make([]byte, serverReadBuf)
 	r, w := 0, 0
+	var owners []*client // the clients answered by the current read, to deliver to
+	defer func() {
+		for _, o := range owners { // a read that failed half-way delivers what it answered
+			o.deliver()
+		}
+	}()
 	for {
 		if w == len(buf) {
 			if r > 0 {
@@ -130,10 +136,20 @@ func (c *serverConn) read(nc net.Conn, out chan<- error) {
 				s.stats.outQueue.Add(-1)
 				s.stats.outQueueBytes.Add(-int64(len(f.Payload)))
 				s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
-				f.complete(buf[r:r+l], nil)
+				if o := f.answer(buf[r : r+l]); o != nil && (len(owners) == 0 || owners[len(owners)-1] != o) {
+					owners = append(owners, o)
+				}
 				r += l
 				replied = true
 			}
+			// The replies of the whole read are stored before any is written, so a
+			// client answered twice by it writes once (non-blocking: a client that does
+			// not read holds up nobody here).
+			for i, o := range owners {
+				o.deliver()
+				owners[i] = nil
+			}
+			owners = owners[:0]
 			if r == w {
 				r, w = 0, 0
 				if len(buf) > 4*serverReadBuf {
