@@ -92,6 +92,18 @@
 // turns one write(2) per request into one per batch of clients, as twemproxy's event
 // loop does.
 //
+// # Client writes
+//
+// A server connection's reader stores the replies of what it read, then writes each
+// client's answered replies to it itself, in request order, with non-blocking writes
+// only: no hand-off to the client's writer goroutine per reply. Whoever writes a
+// client's replies holds its output lock, which a delivering goroutine only tries
+// (another one holding it is told to look again); the writer goroutine takes over,
+// with blocking writes under client_write_timeout, when the socket does not take
+// everything (a client that does not read), a session closes the connection after a
+// reply, or the client's last reply is out while it drains or is handed over. So a
+// client that never reads holds up neither server connections nor other clients.
+//
 // # Replicas
 //
 // Read-only requests (as the Codec marks them) go to a shard's primary or replicas by
