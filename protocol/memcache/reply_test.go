@@ -48,3 +48,23 @@ func TestTextReplyLen(t *testing.T) {
 		t.Errorf("long line: %v", err)
 	}
 }
+
+// TestTextReplyLenNoAlloc: framing the replies a proxy sees most (a get's VALUE
+// block, a meta VA, single lines) allocates nothing, so a server connection's reader
+// costs no garbage per reply.
+func TestTextReplyLenNoAlloc(t *testing.T) {
+	for _, r := range []string{
+		"VALUE mc:1234 0 32\r\n01234567890123456789012345678901\r\nEND\r\n",
+		"VALUE a 5 4 99\r\nabcd\r\nVALUE b 0 0\r\n\r\nEND\r\n",
+		"VA 2 f5 t-1\r\nhi\r\n", "STORED\r\n", "END\r\n", "HD O12 kfoo c9\r\n",
+	} {
+		buf := []byte(r)
+		if n := testing.AllocsPerRun(100, func() {
+			if n, err := TextReplyLen(buf, Limits{}); n != len(buf) || err != nil {
+				t.Fatalf("%q: n=%d err=%v", r, n, err)
+			}
+		}); n != 0 {
+			t.Errorf("%q: %v allocations per reply, want 0", r, n)
+		}
+	}
+}

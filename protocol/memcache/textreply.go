@@ -39,7 +39,8 @@ func TextReplyLen(buf []byte, l Limits) (int, error) {
 			}
 		}
 	case bytes.HasPrefix(line, []byte("VA ")):
-		f := fields(line)
+		var fa [maxReplyFields][]byte
+		f := fields(fa[:0], line)
 		size, ok := parseUint(f[1], uint64(l.MaxReply))
 		if !ok {
 			return 0, protoErr(ErrBadReply, 0, "malformed VA line")
@@ -106,7 +107,8 @@ func dataBlock(buf []byte, pos, size int, l Limits) (int, error) {
 
 // parseValueLine parses "VALUE <key> <flags> <bytes> [<cas>]".
 func parseValueLine(line []byte) (key []byte, size int, ok bool) {
-	f := fields(line)
+	var fa [maxReplyFields][]byte
+	f := fields(fa[:0], line)
 	if len(f) != 4 && len(f) != 5 {
 		return nil, 0, false
 	}
@@ -125,8 +127,13 @@ func parseValueLine(line []byte) (key []byte, size int, ok bool) {
 	return f[1], int(n), true
 }
 
-func fields(line []byte) [][]byte {
-	var out [][]byte
+// maxReplyFields is the room for the fields of a reply line on the stack: a VALUE
+// line has at most 5 and a VA line is read for its first 2; more spill to the heap.
+const maxReplyFields = 8
+
+// fields appends the space-separated fields of line to out (at least two, nil for the
+// missing ones). Given room on the caller's stack, it allocates nothing.
+func fields(out [][]byte, line []byte) [][]byte {
 	for i := 0; i < len(line); {
 		if line[i] == ' ' {
 			i++
