@@ -21,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,12 +51,26 @@ type handover struct {
 	// finished: the new process sent SHUTDOWN; this process ends, the listeners
 	// stay held.
 	finished atomic.Bool
+
+	// smu guards stops: the server readers being stopped to hand their connection
+	// over with its client.
+	smu   sync.Mutex
+	stops map[*server]*serverStop
 }
 
-// handedClient is a client's state and a duplicate of its socket.
+// serverStop is a server reader asked to stop for a handover.
+type serverStop struct {
+	stopped chan struct{} // closed by the reader when it stopped
+	pending []byte        // what it had read and not processed
+	ok      bool          // the bytes are whole messages (no long message under way)
+}
+
+// handedClient is a client's state and a duplicate of its socket, and of its server
+// connection's when it moves with it.
 type handedClient struct {
 	st *fdClient
 	f  *os.File
+	sf *os.File
 }
 
 // atHandoverPointLocked reports whether the client is between transactions with
@@ -70,6 +85,107 @@ func (c *client) atHandoverPointLocked() bool {
 		return false
 	}
 	return true
+}
+
+// linkedHandoverLocked returns the client's server connection when the client can
+// move with it: it keeps the connection (session mode, or pinned), which is idle
+// outside a transaction with nothing in flight. Call with c.mu held.
+func (c *client) linkedHandoverLocked() *server {
+	s := c.server
+	if s == nil || s.tls || s.closed.Load() || s.txStatus.Load() != 'I' || c.inflight.len() > 0 ||
+		c.stream != streamSynced || c.longIn != longInNone || c.aborted || c.checking != nil ||
+		c.sess.pinCheck || len(c.sess.setOps) > 0 || c.out != nil || c.cfg == nil ||
+		(c.cfg.mode != PoolSession && c.sess.pins == 0) {
+		return nil
+	}
+	if p := c.prep; p != nil && (p.skipping || p.waiting || p.dropToSync) {
+		return nil
+	}
+	s.cmu.Lock()
+	cancels := s.cancels
+	s.cmu.Unlock()
+	if cancels > 0 {
+		return nil
+	}
+	return s
+}
+
+// exportServer returns a stopped server connection's state.
+func exportServer(s *server, pending []byte) *fdServer {
+	fs := &fdServer{Addr: s.addr, PID: s.pid, Secret: s.secret, CreatedAt: s.createdAt, Pending: pending}
+	s.paramsMu.Lock()
+	fs.Params = make(map[string]string, len(s.params))
+	for k, v := range s.params {
+		fs.Params[k] = v
+	}
+	fs.Sets = make(map[string]string, len(s.sets))
+	for k, v := range s.sets {
+		fs.Sets[k] = v
+	}
+	s.paramsMu.Unlock()
+	s.stmts.mu.Lock()
+	for e := s.stmts.order.Front(); e != nil; e = e.Next() {
+		cs := e.Value.(*cachedStmt)
+		fs.Stmts = append(fs.Stmts, fdCached{Name: cs.name, Stale: cs.stale})
+	}
+	s.stmts.mu.Unlock()
+	return fs
+}
+
+// stopServer stops the reader of a server connection that moves with its client.
+func (h *handover) stopServer(s *server) *serverStop {
+	st := &serverStop{stopped: make(chan struct{})}
+	h.smu.Lock()
+	if h.stops == nil {
+		h.stops = make(map[*server]*serverStop)
+	}
+	h.stops[s] = st
+	h.smu.Unlock()
+	s.conn.SetReadDeadline(aLongTimeAgo)
+	return st
+}
+
+// serverHandedOver is called by a server reader whose read failed: if the reader was
+// asked to stop for a handover, it keeps what it had read and reports true (the
+// reader then ends without closing the connection).
+func (s *server) serverHandedOver(err error) bool {
+	if s.pool == nil || s.pool.pooler == nil {
+		return false
+	}
+	h := s.pool.pooler.ho.Load()
+	var ne net.Error
+	if h == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	h.smu.Lock()
+	st := h.stops[s]
+	delete(h.stops, s)
+	h.smu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.pending, st.ok = s.rd.Unread()
+	close(st.stopped)
+	return true
+}
+
+// detachServer forgets a server connection handed over: without Terminate (the
+// backend serves on, for the new process), its slot given back.
+func (c *client) detachServer(s *server) {
+	c.mu.Lock()
+	if c.server == s {
+		c.server = nil
+	}
+	c.mu.Unlock()
+	s.owner.Store(nil)
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.setState(serverClosed)
+		s.conn.Close()
+	})
+	if s.pool != nil {
+		s.pool.serverClosed(s)
+	}
 }
 
 // exportLocked returns the client's state for the new process. Call with c.mu held.
@@ -105,8 +221,12 @@ func (c *client) handOver(msg []byte) bool {
 	c.flushSynthetic()
 	c.mu.Lock()
 	var st *fdClient
+	var srv *server
 	if c.atHandoverPointLocked() {
 		st = c.exportLocked()
+	} else if srv = c.linkedHandoverLocked(); srv != nil && !c.tls {
+		st = c.exportLocked()
+		st.Pins = c.sess.pins
 	}
 	c.mu.Unlock()
 	if st == nil {
@@ -132,16 +252,59 @@ func (c *client) handOver(msg []byte) bool {
 		pending = append(append([]byte(nil), msg...), pending...)
 	}
 	st.Pending = pending
+	var sf *os.File
+	if srv != nil {
+		// The server's reader stops; what it read and did not relay moves too.
+		stop := h.stopServer(srv)
+		select {
+		case <-stop.stopped:
+		case <-srv.done:
+		}
+		select {
+		case <-stop.stopped:
+		default:
+			return false // the connection ended meanwhile: the reader told the client
+		}
+		c.mu.Lock()
+		still := c.server == srv && srv.txStatus.Load() == 'I' && c.inflight.len() == 0
+		c.mu.Unlock()
+		if !stop.ok || !still {
+			// Cannot move after all, and its reader is gone: both close.
+			c.closeReason = "server connection could not be handed over"
+			srv.close()
+			c.close()
+			return false
+		}
+		st.Server = exportServer(srv, stop.pending)
+		if sf, err = socketFile(srv.conn); err != nil {
+			srv.close()
+			c.close()
+			return false
+		}
+	}
 	f, err := socketFile(c.conn)
 	if err != nil {
 		c.pl.log.Warn("cannot hand a client over", "client", c.id, "err", err)
+		if sf != nil {
+			sf.Close()
+			srv.close()
+			c.close()
+		}
 		return false
 	}
 	select {
-	case h.clients <- handedClient{st: st, f: f}:
+	case h.clients <- handedClient{st: st, f: f, sf: sf}:
+		if srv != nil {
+			c.detachServer(srv)
+		}
 		return true
 	case <-h.done:
 		f.Close()
+		if sf != nil {
+			sf.Close()
+			srv.close()
+			c.close()
+		}
 		return false
 	}
 }
@@ -342,6 +505,9 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 	defer tick.Stop()
 	send := func(hc handedClient) {
 		defer hc.f.Close()
+		if hc.sf != nil {
+			defer hc.sf.Close()
+		}
 		if err != nil {
 			lost++
 			return
@@ -363,8 +529,24 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 				r.serverKey = s.SCRAM.ServerKey[:]
 			}
 		}
+		if hc.sf != nil {
+			r.link = fileFD(hc.sf)
+		}
 		r.state, _ = json.Marshal(fdState{Kind: fdKindClient, Client: hc.st})
-		if err = write(&r, hc.f); err == nil {
+		if err = write(&r, hc.f); err == nil && hc.sf != nil {
+			sr := fdRow{fd: fileFD(hc.sf), task: "server", user: hc.st.User, database: hc.st.Database,
+				cancel: cancelOf(hc.st.Server.PID, hc.st.Server.Secret), link: r.fd,
+				encoding: hc.st.Server.Params["client_encoding"], stdStrings: hc.st.Server.Params["standard_conforming_strings"],
+				dateStyle: hc.st.Server.Params["DateStyle"], timeZone: hc.st.Server.Params["TimeZone"]}
+			sr.addr, sr.port = hostPort(nil, 0)
+			if h, p, e := net.SplitHostPort(hc.st.Server.Addr); e == nil {
+				sr.addr = h
+				sr.port, _ = strconv.Atoi(p)
+			}
+			sr.state, _ = json.Marshal(fdState{Kind: fdKindServer})
+			err = write(&sr, hc.sf)
+		}
+		if err == nil {
 			sent++
 		} else {
 			lost++
@@ -424,7 +606,9 @@ func (pl *Pooler) wakeForHandover() int {
 			continue
 		}
 		o.mu.Lock()
-		at := clientState(o.state.Load()) == clientIdle && o.atHandoverPointLocked()
+		st := clientState(o.state.Load())
+		at := (st == clientIdle && o.atHandoverPointLocked()) ||
+			((st == clientActive || st == clientPinned) && o.linkedHandoverLocked() != nil)
 		o.mu.Unlock()
 		if at {
 			o.conn.SetReadDeadline(aLongTimeAgo)

@@ -42,6 +42,9 @@ type Takeover struct {
 	rd   *wire.Reader
 	fr   *fdReader
 	once sync.Once
+	// linked is a client whose server connection comes in the next row.
+	linked     *fdClient
+	linkedConn net.Conn
 }
 
 // TakeOver takes over from the pgpool (or PgBouncer-compatible process) whose admin
@@ -164,10 +167,34 @@ func (t *Takeover) row(pl *Pooler, state []byte) error {
 			t.Skipped++
 			return nil
 		}
-		if err := pl.adopt(nc, st.Client); err != nil {
+		if st.Client.Server != nil {
+			t.linked, t.linkedConn = st.Client, nc
+			return nil
+		}
+		if err := pl.adopt(nc, st.Client, nil); err != nil {
 			pl.log.Warn("online restart: client not taken over", "user", st.Client.User,
 				"database", st.Client.Database, "err", err)
 			nc.Close()
+			t.Skipped++
+			return nil
+		}
+		t.Clients++
+	case fdKindServer:
+		cst, cc := t.linked, t.linkedConn
+		t.linked, t.linkedConn = nil, nil
+		if cst == nil {
+			return fmt.Errorf("%w: a server row without its client", ErrFDProtocol)
+		}
+		sc, err := net.FileConn(f)
+		if err != nil {
+			cc.Close()
+			t.Skipped++
+			return nil
+		}
+		if err := pl.adopt(cc, cst, sc); err != nil {
+			pl.log.Warn("online restart: client not taken over", "user", cst.User, "database", cst.Database, "err", err)
+			cc.Close()
+			sc.Close()
 			t.Skipped++
 			return nil
 		}
@@ -238,8 +265,9 @@ func (t *Takeover) Finish(ctx context.Context) error {
 	return err
 }
 
-// adopt serves a client taken over from another process as if it had logged in here.
-func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
+// adopt serves a client taken over from another process as if it had logged in here;
+// sc, when not nil, is its server connection, which it goes on using.
+func (pl *Pooler) adopt(conn net.Conn, st *fdClient, sc net.Conn) error {
 	g := pl.settings()
 	db, ok := g.database(st.Database)
 	if !ok {
@@ -284,12 +312,85 @@ func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
 		}
 		c.prep.tracking.Store(st.Prep.Tracking)
 	}
+	if sc != nil && st.Server != nil {
+		s := p.adoptServer(sc, st.Server)
+		c.sess.pins = st.Pins
+		s.owner.Store(&c.ref)
+		c.server = s
+		c.boundAt = time.Now()
+		c.inflight.reset()
+		c.streamBound()
+		if c.prep != nil {
+			c.prep.resetBinding(c, nil)
+		}
+		if st.Pins != 0 {
+			c.pool.stats.pinned.Add(1)
+		}
+		go s.readLoop()
+	}
 	c.state.Store(int32(clientLogin))
 	pl.nclients.Add(1)
 	pl.register(c)
 	pl.wg.Add(1)
 	go pl.runClient(c, g)
 	return nil
+}
+
+// adoptServer serves on a server connection taken over with its client: counted in
+// the pool (beyond its limits if need be: the connection exists), read by a reader of
+// its own once started (go s.readLoop()).
+func (p *pool) adoptServer(conn net.Conn, st *fdServer) *server {
+	p.mu.Lock()
+	cfg := p.cfg
+	p.mu.Unlock()
+	s := &server{
+		id: p.nextID.Add(1), pool: p, conn: conn, addr: st.Addr, tlsKey: cfg.server.tlsKey,
+		pid: st.PID, secret: st.Secret,
+		params: orEmpty(st.Params), sets: orEmpty(st.Sets),
+		createdAt: st.CreatedAt, done: make(chan struct{}),
+		logDB: p.database, logUser: cfg.server.user,
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	s.rd = wire.NewReader(conn)
+	s.rd.Preload(st.Pending)
+	s.w = wire.NewWriter(conn)
+	s.txStatus.Store('I')
+	for _, cs := range st.Stmts {
+		s.stmts.restore(cs.Name, cs.Stale)
+	}
+	now := time.Now()
+	s.lastUsed.Store(now.UnixNano())
+	s.lastCheck = now
+	if cfg.serverLifetime > 0 {
+		s.expiresAt = s.createdAt.Add(cfg.serverLifetime)
+	}
+	for _, l := range []*limiter{p.dbLimit, p.usrLimit} {
+		if l != nil {
+			l.n.Add(1)
+		}
+	}
+	p.mu.Lock()
+	p.servers[s] = struct{}{}
+	p.mu.Unlock()
+	s.setState(serverActive)
+	return s
+}
+
+// resumeLinked gives a client taken over with its server connection the state of a
+// client bound to it, once its goroutine runs.
+func (c *client) resumeLinked() {
+	c.mu.Lock()
+	linked := c.server != nil
+	pinned := c.sess.pins != 0
+	c.mu.Unlock()
+	if linked {
+		c.bound()
+		if pinned {
+			c.pinnedNow()
+		}
+	}
 }
 
 func orEmpty(m map[string]string) map[string]string {

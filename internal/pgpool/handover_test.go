@@ -370,3 +370,70 @@ func TestTakeoverSCRAMPassthrough(t *testing.T) {
 		t.Fatalf("query after the takeover: %d, %v", n, err)
 	}
 }
+
+// TestTakeoverLinkedServer: a client that keeps its server connection (session mode,
+// or pinned in transaction mode by a temporary table) moves with that connection:
+// after the takeover it is served by the same backend (same pid, its temporary table
+// and SQL-level prepared statement still there, its SET kept), and a cancel sent to
+// the new pooler reaches that backend's query.
+func TestTakeoverLinkedServer(t *testing.T) {
+	f := newFixture(t)
+	for _, mode := range []PoolMode{PoolSession, PoolTransaction} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg := f.config()
+			cfg.PoolMode = mode
+			e := startTakeoverPooler(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := connect(t, f.connString(e.addr))
+			for _, q := range []string{"create temp table kept (x int)", "insert into kept values (41)",
+				"prepare plus(int) as select $1 + 1", "SET work_mem = '3MB'"} {
+				if _, err := c.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			var before, after int
+			if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			pl, res := e.takeOver(t, cfg)
+			r := <-res
+			e.finish(t, pl, r)
+			if r.tk.Clients != 1 {
+				t.Fatalf("took %d clients, want 1", r.tk.Clients)
+			}
+			if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+				t.Fatalf("backend after the takeover: %d (%v), before %d", after, err, before)
+			}
+			var n int
+			if err := c.QueryRow(ctx, "select x from kept").Scan(&n); err != nil || n != 41 {
+				t.Fatalf("temporary table after the takeover: %d, %v", n, err)
+			}
+			if err := c.QueryRow(ctx, "execute plus(1)").Scan(&n); err != nil || n != 2 {
+				t.Fatalf("prepared statement after the takeover: %d, %v", n, err)
+			}
+			var s string
+			if err := c.QueryRow(ctx, "SHOW work_mem").Scan(&s); err != nil || s != "3MB" {
+				t.Fatalf("work_mem after the takeover: %q, %v", s, err)
+			}
+			victim := make(chan error, 1)
+			go func() {
+				_, err := c.Exec(ctx, "select pg_sleep(30)")
+				victim <- err
+			}()
+			su := f.pg.Connect(t)
+			waitFor(t, "the query to run", 20*time.Second, func() bool {
+				var k int
+				su.QueryRow(ctx, "select count(*) from pg_stat_activity where pid = $1 and query = 'select pg_sleep(30)' and state = 'active'", before).Scan(&k)
+				return k == 1
+			})
+			if err := c.PgConn().CancelRequest(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var pe *pgconn.PgError
+			if err := <-victim; !errors.As(err, &pe) || pe.Code != "57014" {
+				t.Fatalf("cancelled query: %v", err)
+			}
+		})
+	}
+}
