@@ -366,11 +366,16 @@ func (pl *Pooler) handoverEnded(c *client) {
 	close(h.release)
 }
 
+// takeoverAppName is the application_name of the new process's console connection.
+// Only that connection's SHOW FDS hands the sockets over: unlike PgBouncer's, the old
+// process stops serving what it hands over, so a psql session's SHOW FDS must not.
+const takeoverAppName = "pgpool takeover"
+
 // showFDs answers SHOW FDS: an online restart when the new process asks (pgpool's own
 // OS user over the unix socket, after SUSPEND), the list of sockets otherwise.
 func (c *client) showFDs() error {
 	uc, isUnix := c.conn.(*net.UnixConn)
-	if !c.ownUser || !isUnix || !c.pl.susp.on.Load() {
+	if !c.ownUser || !isUnix || !c.pl.susp.on.Load() || c.appName != takeoverAppName {
 		return c.listFDs()
 	}
 	return c.handOverAll(uc)

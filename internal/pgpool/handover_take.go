@@ -83,7 +83,7 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 	}
 	w := wire.NewWriter(uc)
 	w.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{
-		"user": ownAdminUser, "database": "pgbouncer", "application_name": "pgpool takeover"}})
+		"user": ownAdminUser, "database": "pgbouncer", "application_name": takeoverAppName}})
 	if err := w.Flush(); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))
 	}

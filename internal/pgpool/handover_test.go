@@ -437,3 +437,53 @@ func TestTakeoverLinkedServer(t *testing.T) {
 		})
 	}
 }
+
+// TestShowFDSFromPsql: SHOW FDS in a psql session of pgpool's own OS user over the
+// unix socket, even after SUSPEND, lists the sockets with PgBouncer's columns and
+// hands nothing over: the clients stay served by this pooler.
+func TestShowFDSFromPsql(t *testing.T) {
+	psql := testenv.LookPath(t, "psql")
+	f := newFixture(t)
+	cfg := f.config()
+	e := startTakeoverPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, f.connString(e.addr))
+	var n int
+	if err := c.QueryRow(ctx, "select 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	dir, port := filepath.Dir(e.sock), strings.TrimPrefix(filepath.Base(e.sock), ".s.PGSQL.")
+	cmd := exec.Command(psql, "-X", "-A", "-h", dir, "-p", port, "-U", ownAdminUser, "-d", "pgbouncer",
+		"-c", "SUSPEND", "-c", "SHOW FDS", "-c", "RESUME")
+	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	var header string
+	var pooler, client int
+	for _, l := range strings.Split(string(out), "\n") {
+		cols := strings.Split(l, "|")
+		switch {
+		case len(cols) > 1 && cols[0] == "fd":
+			header = l
+		case len(cols) > 1 && cols[1] == "pooler":
+			pooler++
+		case len(cols) > 1 && cols[1] == "client":
+			client++
+		}
+	}
+	if header != "fd|task|user|database|addr|port|cancel|link|client_encoding|std_strings|datestyle|timezone|password|scram_client_key|scram_server_key|"+fdStateColumn {
+		t.Fatalf("SHOW FDS header %q:\n%s", header, out)
+	}
+	if pooler != 2 || client < 2 { // the pgx client and psql itself
+		t.Fatalf("SHOW FDS lists %d listeners and %d clients:\n%s", pooler, client, out)
+	}
+	if err := c.QueryRow(ctx, "select 2").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("client after SHOW FDS: %d, %v", n, err)
+	}
+	if e.old.ho.Load() != nil {
+		t.Fatal("SHOW FDS from psql started a handover")
+	}
+}
