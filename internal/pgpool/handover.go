@@ -132,6 +132,94 @@ func exportServer(s *server, pending []byte) *fdServer {
 	return fs
 }
 
+// welcomeCopy returns the pool's welcome parameters, nil if it has none yet.
+func (p *pool) welcomeCopy() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.welcome == nil {
+		return nil
+	}
+	m := make(map[string]string, len(p.welcome))
+	for k, v := range p.welcome {
+		m[k] = v
+	}
+	return m
+}
+
+// takeIdleForHandover takes an idle server connection that can move out of the pool,
+// nil when none is left.
+func (p *pool) takeIdleForHandover() *server {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		s := p.idle[i]
+		if s.closed.Load() || s.tls || s.txStatus.Load() != 'I' {
+			continue
+		}
+		copy(p.idle[i:], p.idle[i+1:])
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		s.setState(serverUsed)
+		return s
+	}
+	return nil
+}
+
+// handOverIdle hands the pools' idle server connections over, once the clients are;
+// it returns how many went.
+func (h *handover) handOverIdle(pl *Pooler, write func(*fdRow, *os.File) error) (int, error) {
+	n := 0
+	for _, p := range pl.poolList() {
+		cfg := p.config()
+		for {
+			s := p.takeIdleForHandover()
+			if s == nil {
+				break
+			}
+			stop := h.stopServer(s)
+			select {
+			case <-stop.stopped:
+			case <-s.done:
+			}
+			select {
+			case <-stop.stopped:
+			default:
+				continue // it ended meanwhile
+			}
+			sf, err := socketFile(s.conn)
+			if !stop.ok || err != nil {
+				s.close()
+				continue
+			}
+			fs := exportServer(s, stop.pending)
+			r := fdRow{fd: fileFD(sf), task: "server", user: p.user, database: p.database,
+				cancel: cancelOf(s.pid, s.secret), encoding: fs.Params["client_encoding"],
+				stdStrings: fs.Params["standard_conforming_strings"], dateStyle: fs.Params["DateStyle"],
+				timeZone: fs.Params["TimeZone"]}
+			if host, port, e := net.SplitHostPort(s.addr); e == nil {
+				r.addr = host
+				r.port, _ = strconv.Atoi(port)
+			}
+			r.state, _ = json.Marshal(fdState{Kind: fdKindIdleServer, Server: fs, Pool: &fdPool{
+				Database: p.database, User: p.user, Cred: credToFD(cfg.server.cred), Welcome: p.welcomeCopy()}})
+			err = write(&r, sf)
+			sf.Close()
+			if err != nil {
+				s.close()
+				return n, err
+			}
+			s.closeOnce.Do(func() {
+				s.closed.Store(true)
+				s.setState(serverClosed)
+				s.conn.Close()
+			})
+			p.serverClosed(s)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // stopServer stops the reader of a server connection that moves with its client.
 func (h *handover) stopServer(s *server) *serverStop {
 	st := &serverStop{stopped: make(chan struct{})}
@@ -205,6 +293,7 @@ func (c *client) exportLocked() *fdClient {
 	}
 	if c.pool != nil {
 		st.Cred = credToFD(c.pool.config().server.cred)
+		st.Welcome = c.pool.welcomeCopy()
 	}
 	return st
 }
@@ -576,6 +665,10 @@ loop:
 		}
 	}
 	close(h.done)
+	idle := 0
+	if err == nil {
+		idle, err = h.handOverIdle(pl, write)
+	}
 	closed := 0
 	if timedOut {
 		for _, o := range pl.clientList() {
@@ -586,7 +679,7 @@ loop:
 		}
 	}
 	pl.log.Info("online restart: sockets handed over", "listeners", len(lns), "clients", sent,
-		"lost", lost, "closed_at_timeout", closed, "err", err)
+		"idle_servers", idle, "lost", lost, "closed_at_timeout", closed, "err", err)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,8 @@ const (
 	// fdKindServer is the server connection of the client in the row before: the
 	// client moves with it (session mode, or session state that pins it).
 	fdKindServer = "server"
+	// fdKindIdleServer is an idle server connection of a pool (fdState.Pool).
+	fdKindIdleServer = "idle_server"
 )
 
 // fdState is pgpool's state of one socket in SHOW FDS.
@@ -73,6 +75,17 @@ type fdState struct {
 	PID     int    `json:"pid,omitempty"`
 	// A client.
 	Client *fdClient `json:"client,omitempty"`
+	// An idle server connection and its pool.
+	Pool   *fdPool   `json:"pool,omitempty"`
+	Server *fdServer `json:"server,omitempty"`
+}
+
+// fdPool names the pool of an idle server connection.
+type fdPool struct {
+	Database string            `json:"database"`
+	User     string            `json:"user"`
+	Cred     *fdCred           `json:"cred,omitempty"`
+	Welcome  map[string]string `json:"welcome,omitempty"`
 }
 
 // fdClient is a client connection handed over between transactions: everything the
@@ -105,6 +118,8 @@ type fdClient struct {
 	// Server is the client's server connection, whose socket comes in the next row;
 	// nil: the client has none.
 	Server *fdServer `json:"server,omitempty"`
+	// Welcome is what the pool tells new clients (ParameterStatus at login).
+	Welcome map[string]string `json:"welcome,omitempty"`
 }
 
 // fdServer is a server connection handed over with its client, idle (nothing in

@@ -32,6 +32,8 @@ type Takeover struct {
 	Listeners []net.Listener
 	// Clients is the number of clients taken over (each served since its row came).
 	Clients int
+	// IdleServers is the number of idle server connections taken into the pools.
+	IdleServers int
 	// Skipped counts clients that could not be served here (a database gone from the
 	// configuration, say); their connections were closed.
 	Skipped int
@@ -134,7 +136,7 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 	}
 	uc.SetDeadline(time.Time{})
 	pl.log.Info("online restart: took over", "listeners", len(t.Listeners), "clients", t.Clients,
-		"skipped", t.Skipped, "old_pid", t.OldPID)
+		"skipped", t.Skipped, "idle_servers", t.IdleServers, "old_pid", t.OldPID)
 	return t, nil
 }
 
@@ -179,6 +181,20 @@ func (t *Takeover) row(pl *Pooler, state []byte) error {
 			return nil
 		}
 		t.Clients++
+	case fdKindIdleServer:
+		if st.Pool == nil || st.Server == nil {
+			return fmt.Errorf("%w: an idle server row without its pool", ErrFDProtocol)
+		}
+		sc, err := net.FileConn(f)
+		if err != nil {
+			return nil
+		}
+		if err := pl.adoptIdle(sc, st.Pool, st.Server); err != nil {
+			pl.log.Debug("online restart: idle server connection not taken over", "database", st.Pool.Database, "err", err)
+			sc.Close()
+			return nil
+		}
+		t.IdleServers++
 	case fdKindServer:
 		cst, cc := t.linked, t.linkedConn
 		t.linked, t.linkedConn = nil, nil
@@ -298,6 +314,7 @@ func (pl *Pooler) adopt(conn net.Conn, st *fdClient, sc net.Conn) error {
 	c.rd.Preload(st.Pending)
 	c.pool = p
 	c.cfg = p.config()
+	p.learnWelcome(st.Welcome)
 	c.sess = session{vals: orEmpty(st.Vals), sets: orEmpty(st.Sets), base: orEmpty(st.Base), startupSets: orEmpty(st.StartupSets)}
 	c.initPrepared()
 	if c.prep != nil && st.Prep != nil {
@@ -376,6 +393,37 @@ func (p *pool) adoptServer(conn net.Conn, st *fdServer) *server {
 	p.mu.Unlock()
 	s.setState(serverActive)
 	return s
+}
+
+// learnWelcome sets the pool's welcome parameters from the old process's, if it has
+// none yet (its server connections may all come from there).
+func (p *pool) learnWelcome(w map[string]string) {
+	if len(w) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.welcome == nil {
+		p.welcome = w
+	}
+	p.mu.Unlock()
+}
+
+// adoptIdle puts an idle server connection taken over into its pool.
+func (pl *Pooler) adoptIdle(conn net.Conn, fp *fdPool, fs *fdServer) error {
+	g := pl.settings()
+	db, ok := g.database(fp.Database)
+	if !ok {
+		return fmt.Errorf("%w: no such database: %s", ErrTakeover, fp.Database)
+	}
+	p, err := pl.poolFor(fp.Database, fp.User, db, fp.Cred.credentials())
+	if err != nil {
+		return err
+	}
+	p.learnWelcome(fp.Welcome)
+	s := p.adoptServer(conn, fs)
+	go s.readLoop()
+	p.release(s)
+	return nil
 }
 
 // resumeLinked gives a client taken over with its server connection the state of a

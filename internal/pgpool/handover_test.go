@@ -434,6 +434,15 @@ func TestTakeoverLinkedServer(t *testing.T) {
 			if err := <-victim; !errors.As(err, &pe) || pe.Code != "57014" {
 				t.Fatalf("cancelled query: %v", err)
 			}
+			// The client leaves; a new client logs in to a pool whose only server
+			// connection came from the old process.
+			if err := c.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fresh := connect(t, f.connString(e.addr))
+			if err := fresh.QueryRow(ctx, "select 5").Scan(&n); err != nil || n != 5 {
+				t.Fatalf("new client after the takeover: %d, %v", n, err)
+			}
 		})
 	}
 }
@@ -485,5 +494,36 @@ func TestShowFDSFromPsql(t *testing.T) {
 	}
 	if e.old.ho.Load() != nil {
 		t.Fatal("SHOW FDS from psql started a handover")
+	}
+}
+
+// TestTakeoverIdleServers: the pools' idle server connections move too: after the
+// takeover the same backend serves the pool (of one connection), and a client that
+// logs in to the new pooler, whose pool has opened no connection of its own, is told
+// the pool's parameters.
+func TestTakeoverIdleServers(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	e := startTakeoverPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, f.connString(e.addr))
+	var before, after int
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	pl, res := e.takeOver(t, cfg)
+	r := <-res
+	e.finish(t, pl, r)
+	if r.tk.IdleServers != 1 || r.tk.Clients != 1 {
+		t.Fatalf("took %d idle server connections and %d clients, want 1 and 1", r.tk.IdleServers, r.tk.Clients)
+	}
+	fresh := connect(t, f.connString(e.addr))
+	if err := fresh.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+		t.Fatalf("backend after the takeover: %d (%v), before %d", after, err, before)
+	}
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+		t.Fatalf("the first client's backend after the takeover: %d (%v), before %d", after, err, before)
 	}
 }
