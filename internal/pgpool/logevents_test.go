@@ -431,7 +431,8 @@ func TestLogAuthQueryNoSuchUser(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	// For md5 the user's secret in PostgreSQL is an md5 one: with a SCRAM verifier the
-	// exchange is SCRAM's whatever auth_type says.
+	// exchange is SCRAM's whatever auth_type says. The database's password_encryption
+	// is md5 too, which the mock exchange of an unknown user follows, as PostgreSQL's.
 	md5User := f.user + "_md5"
 	f.pg.CreateRoleMD5(t, md5User, f.password)
 	for _, authType := range []string{"md5", "scram-sha-256"} {
@@ -439,6 +440,8 @@ func TestLogAuthQueryNoSuchUser(t *testing.T) {
 			user := f.user
 			if authType == "md5" {
 				user = md5User
+				f.pg.Exec(t, "ALTER DATABASE "+f.db+" SET password_encryption = 'md5'")
+				defer f.pg.Exec(t, "ALTER DATABASE "+f.db+" RESET password_encryption")
 			}
 			cfg := f.config()
 			cfg.AuthType = authType

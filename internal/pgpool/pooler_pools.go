@@ -1,6 +1,7 @@
 package pgpool
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -158,6 +159,19 @@ func (pl *Pooler) authQuery(db *Database, database, user string) (string, bool, 
 		return "", false, err
 	}
 	defer s.close()
+	if mockMethodMatters(g) && !pl.encKnown(g, database) {
+		// What PostgreSQL stores new passwords as, which the mock exchange of a user it
+		// does not have follows (mockSCRAM). Asked before the lookup, for known and
+		// unknown users alike; a server that refuses to say leaves the default.
+		rows, err := s.query("SHOW password_encryption", true, g.ServerConnectTimeout)
+		var se *ServerError
+		switch {
+		case err == nil && len(rows) > 0 && len(rows[0]) > 0:
+			pl.learnEnc(g, database, rows[0][0])
+		case err != nil && !errors.As(err, &se):
+			return "", false, err
+		}
+	}
 	rows, err := s.queryParams(g.AuthQuery, []string{user}, g.ServerConnectTimeout)
 	if err != nil {
 		return "", false, err

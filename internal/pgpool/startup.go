@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -289,6 +290,9 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 	}
 	secret := auth.ParseSecret(secretText)
 	opts := auth.Options{MockSCRAMWork: c.pl.mockSCRAMWork(g)}
+	if secret.Kind == auth.SecretNone {
+		opts.MockSCRAM = c.pl.mockSCRAM(g, db, c.database, c.user)
+	}
 	cred, err := auth.AuthenticateWith(c.rd, c.w, method, c.user, secret, opts)
 	if err != nil {
 		var ae *auth.Error
@@ -379,11 +383,65 @@ func (c *client) authenticateCert(g *Config, db *Database) (*auth.Credentials, e
 	return cred, nil
 }
 
-// mockChoice remembers, for one configuration, whether mock SCRAM exchanges do the
-// PBKDF2 work of a plain-text user.
+// mockChoice remembers, for one configuration, how the mock exchange of a user
+// without a secret imitates a real one (see mockSCRAMWork and mockSCRAM).
 type mockChoice struct {
 	cfg  *Config
 	work bool
+	// scram of total auth_file users with a secret have a SCRAM verifier.
+	scram, total int
+
+	mu sync.Mutex
+	// enc is auth_query's PostgreSQL's password_encryption, by database: true for
+	// scram-sha-256. last is the latest one learnt of any database (lastSet once one
+	// is).
+	enc           map[string]bool
+	last, lastSet bool
+}
+
+// maxEncCache bounds mockChoice.enc: with a wildcard database, clients choose the
+// names. A database past it asks its server at every auth_query.
+const maxEncCache = 1024
+
+// mockFor returns the mockChoice of g, made once per configuration (so a reload
+// starts afresh).
+func (pl *Pooler) mockFor(g *Config) *mockChoice {
+	for {
+		old := pl.mock.Load()
+		if old != nil && old.cfg == g {
+			return old
+		}
+		mc := newMockChoice(g)
+		if g != pl.settings() {
+			return mc // a configuration already replaced: not kept
+		}
+		if pl.mock.CompareAndSwap(old, mc) {
+			return mc
+		}
+	}
+}
+
+// newMockChoice counts the auth_file's secrets of g.
+func newMockChoice(g *Config) *mockChoice {
+	mc := &mockChoice{cfg: g}
+	plain, stored := 0, 0
+	for _, s := range g.Userlist {
+		switch auth.ParseSecret(s).Kind {
+		case auth.SecretPlain:
+			plain++
+		case auth.SecretSCRAM:
+			stored++
+		case auth.SecretMD5:
+		default:
+			continue
+		}
+		mc.total++
+	}
+	mc.scram = stored
+	if g.AuthUser == "" || g.AuthQuery == "" {
+		mc.work = plain >= stored
+	}
+	return mc
 }
 
 // mockSCRAMWork says whether the mock SCRAM exchange of an unknown user should cost
@@ -391,25 +449,83 @@ type mockChoice struct {
 // like most users of the auth_file, so that timing does not tell most real users
 // from unknown ones. With auth_query, users come from PostgreSQL, which stores
 // verifiers. Decided once per configuration.
-func (pl *Pooler) mockSCRAMWork(g *Config) bool {
-	if mc := pl.mock.Load(); mc != nil && mc.cfg == g {
-		return mc.work
+func (pl *Pooler) mockSCRAMWork(g *Config) bool { return pl.mockFor(g).work }
+
+// authQueryApplies says whether users absent from the auth_file are looked up with
+// auth_query on db (nil: a database that does not exist, for which any database's
+// auth_user counts).
+func authQueryApplies(g *Config, db *Database) bool {
+	if g.AuthQuery == "" {
+		return false
 	}
-	work := false
-	if g.AuthUser == "" || g.AuthQuery == "" {
-		plain, stored := 0, 0
-		for _, s := range g.Userlist {
-			switch auth.ParseSecret(s).Kind {
-			case auth.SecretPlain:
-				plain++
-			case auth.SecretSCRAM:
-				stored++
-			}
+	if db != nil || g.AuthUser != "" {
+		return authUserOf(g, db) != ""
+	}
+	for _, d := range g.Databases {
+		if d != nil && d.AuthUser != "" {
+			return true
 		}
-		work = plain >= stored
 	}
-	pl.mock.Store(&mockChoice{cfg: g, work: work})
-	return work
+	return false
+}
+
+// mockSCRAM says whether user, who has no secret, is treated as having a SCRAM
+// verifier (auth.Options.MockSCRAM) under md5 and plain: whether such a user is asked
+// for SCRAM rather than md5, so that the method asked does not tell unknown users from
+// real ones, whose method follows their secret.
+//
+// With auth_query, as PostgreSQL decides for a role it does not find: from
+// password_encryption, which the auth connection asked the database's server (see
+// authQuery), the type PostgreSQL stores new passwords with; for a database that does
+// not exist, the latest one learnt of any database; before any, scram-sha-256,
+// PostgreSQL's default. Otherwise by name: auth.MockPrefersSCRAM with the auth_file's
+// share of SCRAM verifiers, so that an unknown name is asked SCRAM as often as a real
+// user is, the same name always the same way.
+func (pl *Pooler) mockSCRAM(g *Config, db *Database, database, user string) bool {
+	mc := pl.mockFor(g)
+	if authQueryApplies(g, db) {
+		mc.mu.Lock()
+		defer mc.mu.Unlock()
+		if enc, ok := mc.enc[database]; ok && db != nil {
+			return enc
+		}
+		if mc.lastSet {
+			return mc.last
+		}
+		return true
+	}
+	return auth.MockPrefersSCRAM(user, mc.scram, mc.total)
+}
+
+// mockMethodMatters says whether g's auth_type asks users without a secret for a
+// method, or does work, that depends on the secret they are treated as having.
+func mockMethodMatters(g *Config) bool {
+	m, err := auth.ParseMethod(g.AuthType)
+	return err == nil && (m == auth.MD5 || m == auth.Plain)
+}
+
+// encKnown says whether database's password_encryption is known under g.
+func (pl *Pooler) encKnown(g *Config, database string) bool {
+	mc := pl.mockFor(g)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	_, ok := mc.enc[database]
+	return ok
+}
+
+// learnEnc records database's password_encryption under g.
+func (pl *Pooler) learnEnc(g *Config, database, value string) {
+	scram := value != "md5"
+	mc := pl.mockFor(g)
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.enc == nil {
+		mc.enc = make(map[string]bool)
+	}
+	if _, ok := mc.enc[database]; ok || len(mc.enc) < maxEncCache {
+		mc.enc[database] = scram
+	}
+	mc.last, mc.lastSet = scram, true
 }
 
 // authFailure carries the ErrorResponse an authentication failure is reported with.

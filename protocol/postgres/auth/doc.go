@@ -15,7 +15,11 @@
 // A user without a usable secret still goes through a mock exchange, as PostgreSQL
 // does, so a client cannot tell a missing role from a wrong password: for SCRAM the
 // same derived salt, iteration count and (Options.MockSCRAMWork) PBKDF2 work as a
-// plain-text user, and the same error.
+// plain-text user, and the same error. Under MD5 and Plain, Options.MockSCRAM picks
+// the secret such a user is treated as having, so that the method asked (SCRAM or md5)
+// and the work done are those of a real user: as PostgreSQL picks it from
+// password_encryption, or per name with MockPrefersSCRAM. The md5 mock's salt is
+// random at every attempt, as a real md5 user's is.
 //
 // Authenticate never sends AuthenticationOk: the caller sends it, followed by
 // ParameterStatus, BackendKeyData and ReadyForQuery. On success it returns Credentials

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -180,5 +181,170 @@ func BenchmarkSCRAMUnknownVsKnown(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// firstRequest runs AuthenticateWith on a pipe and returns the first authentication
+// request the client receives.
+func firstRequest(t *testing.T, method Method, user string, secret Secret, opts Options) pgproto3.BackendMessage {
+	t.Helper()
+	client, server := net.Pipe()
+	defer client.Close()
+	done := make(chan error, 1)
+	go func() {
+		defer server.Close()
+		_, err := AuthenticateWith(wire.NewReader(server), wire.NewWriter(server), method, user, secret, opts)
+		done <- err
+	}()
+	fe := pgproto3.NewFrontend(client, client)
+	m, err := fe.Receive()
+	client.Close()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestMD5MockMethod: under MD5, a user without a secret is asked for SCRAM when
+// Options.MockSCRAM says so, as a user with a stored verifier is, and for md5
+// otherwise, with a fresh random salt at every attempt as a real md5 user gets.
+func TestMD5MockMethod(t *testing.T) {
+	verifier := mustSCRAM(t, "pw")
+	for _, mockSCRAM := range []bool{false, true} {
+		opts := Options{MockSCRAM: mockSCRAM}
+		real := firstRequest(t, MD5, "alice", verifier, opts)
+		unknown := firstRequest(t, MD5, "bob", Secret{}, opts)
+		if _, ok := real.(*pgproto3.AuthenticationSASL); !ok {
+			t.Fatalf("verifier under md5: %T", real)
+		}
+		if _, ok := unknown.(*pgproto3.AuthenticationSASL); ok != mockSCRAM {
+			t.Errorf("MockSCRAM %t: unknown user asked %T", mockSCRAM, unknown)
+		}
+		// An md5 or plain-text secret is always asked for md5.
+		for _, s := range []Secret{NewMD5Secret("carol", "pw"), NewPlainSecret("pw")} {
+			if m, ok := firstRequest(t, MD5, "carol", s, opts).(*pgproto3.AuthenticationMD5Password); !ok {
+				t.Errorf("%v under md5: %T", s, m)
+			}
+		}
+	}
+	salts := map[[4]byte]bool{}
+	for range 8 {
+		for _, s := range []Secret{{}, NewMD5Secret("carol", "pw")} {
+			m, ok := firstRequest(t, MD5, "carol", s, Options{}).(*pgproto3.AuthenticationMD5Password)
+			if !ok {
+				t.Fatal(m)
+			}
+			salts[m.Salt] = true
+		}
+	}
+	if len(salts) < 15 {
+		t.Errorf("md5 salts repeat: %d distinct of 16", len(salts))
+	}
+}
+
+// TestMockPrefersSCRAM: the keyed choice is the same for a name every time, follows the
+// share it is given over many names, and is all or nothing at the ends.
+func TestMockPrefersSCRAM(t *testing.T) {
+	const names = 4000
+	for _, c := range []struct{ scram, total int }{{0, 0}, {0, 5}, {1, 4}, {1, 2}, {3, 4}, {5, 5}, {7, 3}} {
+		n := 0
+		for i := range names {
+			user := "user" + strconv.Itoa(i)
+			got := MockPrefersSCRAM(user, c.scram, c.total)
+			if got != MockPrefersSCRAM(user, c.scram, c.total) {
+				t.Fatalf("%s: choice changes", user)
+			}
+			if got {
+				n++
+			}
+		}
+		want := 0.0
+		if c.total > 0 {
+			want = min(1, float64(c.scram)/float64(c.total))
+		}
+		if got := float64(n) / names; got < want-0.04 || got > want+0.04 {
+			t.Errorf("%d of %d SCRAM: %.3f of names prefer SCRAM, want %.2f", c.scram, c.total, got, want)
+		}
+	}
+	// Raising the share only turns names to SCRAM, so a reload moves few answers.
+	for i := range names {
+		user := "user" + strconv.Itoa(i)
+		if MockPrefersSCRAM(user, 1, 4) && !MockPrefersSCRAM(user, 3, 4) {
+			t.Fatalf("%s: SCRAM at 1/4 but not at 3/4", user)
+		}
+	}
+}
+
+// TestPlainMockFails: under Plain, a user without a secret fails as a wrong password
+// does, whichever secret the mock imitates.
+func TestPlainMockFails(t *testing.T) {
+	for _, mockSCRAM := range []bool{false, true} {
+		client, server := net.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			defer server.Close()
+			_, err := AuthenticateWith(wire.NewReader(server), wire.NewWriter(server), Plain, "bob", Secret{}, Options{MockSCRAM: mockSCRAM})
+			done <- err
+		}()
+		fe := pgproto3.NewFrontend(client, client)
+		if m, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := m.(*pgproto3.AuthenticationCleartextPassword); !ok {
+			t.Fatalf("%T", m)
+		}
+		fe.Send(&pgproto3.PasswordMessage{Password: "guess"})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		client.Close()
+		var ae *Error
+		if !errors.As(err, &ae) || !ae.AuthFailed() || ae.ErrorResponse().Message != `password authentication failed for user "bob"` {
+			t.Errorf("MockSCRAM %t: %v", mockSCRAM, err)
+		}
+	}
+}
+
+// plainCheckTime is the fastest of a few Plain exchanges for user with secret: from
+// the client's password to the server's verdict.
+func plainCheckTime(t *testing.T, user string, secret Secret, opts Options) time.Duration {
+	t.Helper()
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		client, server := net.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			defer server.Close()
+			_, err := AuthenticateWith(wire.NewReader(server), wire.NewWriter(server), Plain, user, secret, opts)
+			done <- err
+		}()
+		fe := pgproto3.NewFrontend(client, client)
+		if _, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		}
+		fe.Send(&pgproto3.PasswordMessage{Password: "guess"})
+		start := time.Now()
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		best = min(best, time.Since(start))
+		client.Close()
+		if errKind(err) == nil {
+			t.Fatalf("%v: %v", secret, err)
+		}
+	}
+	return best
+}
+
+// TestPlainMockWork: under Plain, an unknown user treated as having a SCRAM verifier
+// costs about what a real SCRAM user's wrong password costs (PBKDF2), not nothing.
+// Fastest runs are compared, so a loaded machine can only slow the real user down.
+func TestPlainMockWork(t *testing.T) {
+	real := plainCheckTime(t, "alice", mustSCRAM(t, "pw"), Options{})
+	mock := plainCheckTime(t, "bob", Secret{}, Options{MockSCRAM: true})
+	if mock < real/4 {
+		t.Errorf("unknown user's check %v, a SCRAM user's %v", mock, real)
 	}
 }

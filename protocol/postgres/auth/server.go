@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -49,8 +50,40 @@ type Options struct {
 	// secret) derive its verifier with PBKDF2 at DefaultSCRAMIterations, as for a
 	// plain-text secret, so it costs what a plain-text user's exchange costs. Without it
 	// the mock exchange costs what a user with a stored SCRAM verifier costs (no
-	// PBKDF2). Pick the one that matches most of the users the pooler knows.
+	// PBKDF2). Pick the one that matches most of the users the pooler knows. Under MD5
+	// it is ignored: the mock SCRAM exchange MD5 runs (see MockSCRAM) never does the
+	// work, since MD5 runs SCRAM only for users with a stored verifier.
 	MockSCRAMWork bool
+	// MockSCRAM says, for MD5 and Plain, which secret a user without one (an unknown
+	// user) is treated as having. With it, a SCRAM verifier: MD5 runs a mock
+	// SCRAM-SHA-256 exchange, as for a user whose stored secret is a verifier, and Plain
+	// checks the password with PBKDF2 at DefaultSCRAMIterations. Without it, an md5
+	// secret: MD5 asks for an md5 response, and Plain checks the password with md5.
+	// Set it as a real user's secret would most likely be (see MockPrefersSCRAM), so
+	// that the method asked and the work done do not tell unknown users apart.
+	MockSCRAM bool
+}
+
+// MockPrefersSCRAM returns a keyed, per-name choice of MockSCRAM for user when scram
+// of total users with a secret have a SCRAM verifier: true for a fraction
+// scram/total of all names, decided by an HMAC of the name under the per-process
+// secret, so the same name always gets the same answer while the process runs. An
+// unknown user's answer is then distributed as a real user's is, and no single answer
+// says whether the user exists. It returns false when total is zero.
+func MockPrefersSCRAM(user string, scram, total int) bool {
+	if total <= 0 || scram <= 0 {
+		return false
+	}
+	if scram >= total {
+		return true
+	}
+	m := hmac.New(sha256.New, saltKey)
+	m.Write([]byte("method\x00"))
+	m.Write([]byte(user))
+	u := binary.BigEndian.Uint64(m.Sum(nil))
+	// floor(u*total / 2^64) is spread evenly over [0, total).
+	hi, _ := bits.Mul64(u, uint64(total))
+	return hi < uint64(scram)
 }
 
 // AuthenticateWith is Authenticate with options.
@@ -59,9 +92,10 @@ func AuthenticateWith(r *wire.Reader, w *wire.Writer, method Method, user string
 	case Trust:
 		return secret.Credentials(), nil
 	case Plain:
-		return authPlain(r, w, user, secret)
+		return authPlain(r, w, user, secret, opts)
 	case MD5:
-		if secret.Kind == SecretSCRAM {
+		if secret.Kind == SecretSCRAM || secret.Kind == SecretNone && opts.MockSCRAM {
+			opts.MockSCRAMWork = false
 			return authSCRAM(r, w, user, secret, opts)
 		}
 		return authMD5(r, w, user, secret)
@@ -72,7 +106,7 @@ func AuthenticateWith(r *wire.Reader, w *wire.Writer, method Method, user string
 }
 
 // authPlain asks for the cleartext password and checks it against any kind of secret.
-func authPlain(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Credentials, error) {
+func authPlain(r *wire.Reader, w *wire.Writer, user string, secret Secret, opts Options) (*Credentials, error) {
 	if err := send(w, user, &pgproto3.AuthenticationCleartextPassword{}); err != nil {
 		return nil, err
 	}
@@ -87,6 +121,12 @@ func authPlain(r *wire.Reader, w *wire.Writer, user string, secret Secret) (*Cre
 	password := m.Password
 	if password == "" {
 		return nil, &Error{Kind: ErrPasswordMismatch, User: user, Detail: "empty password"}
+	}
+	if secret.Kind == SecretNone {
+		// The work of checking the password against the secret the user would most
+		// likely have, and the same answer as a wrong password.
+		mockCheck(user, password, opts.MockSCRAM)
+		return nil, &Error{Kind: ErrNoPassword, User: user}
 	}
 	if err := checkPassword(user, password, secret); err != nil {
 		return nil, err
@@ -119,6 +159,19 @@ func checkPassword(user, password string, secret Secret) error {
 		return &Error{Kind: ErrPasswordMismatch, User: user, Detail: "password does not match " + secret.Kind.String() + " secret"}
 	}
 	return nil
+}
+
+// mockCheck checks password as checkPassword would against a SCRAM verifier (scram)
+// or an md5 secret that nobody's password matches, for the work alone.
+func mockCheck(user, password string, scram bool) {
+	if scram {
+		v := mockVerifier(user, false)
+		if k, err := deriveSCRAMKeys(password, v.Salt, v.Iterations); err == nil {
+			subtle.ConstantTimeCompare(k.stored[:], v.StoredKey[:])
+		}
+		return
+	}
+	constantTimeEqual(md5Secret(user, password), md5Secret(user, mockPassword(user)))
 }
 
 // authMD5 runs md5 authentication against a plain or md5 secret. Without a secret it
