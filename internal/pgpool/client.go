@@ -114,6 +114,7 @@ func (c *client) sendErrorReady(err error, status byte) error {
 // forward. It returns when the client leaves or must be closed.
 func (c *client) run() error {
 	c.loggedIn()
+	c.resumeLinked() // taken over with its server connection (handover_take.go)
 	c.initPrepared()
 	for {
 		if !c.rd.HasMessage() {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,12 +51,26 @@ type handover struct {
 	// finished: the new process sent SHUTDOWN; this process ends, the listeners
 	// stay held.
 	finished atomic.Bool
+
+	// smu guards stops: the server readers being stopped to hand their connection
+	// over with its client.
+	smu   sync.Mutex
+	stops map[*server]*serverStop
 }
 
-// handedClient is a client's state and a duplicate of its socket.
+// serverStop is a server reader asked to stop for a handover.
+type serverStop struct {
+	stopped chan struct{} // closed by the reader when it stopped
+	pending []byte        // what it had read and not processed
+	ok      bool          // the bytes are whole messages (no long message under way)
+}
+
+// handedClient is a client's state and a duplicate of its socket, and of its server
+// connection's when it moves with it.
 type handedClient struct {
 	st *fdClient
 	f  *os.File
+	sf *os.File
 }
 
 // atHandoverPointLocked reports whether the client is between transactions with
@@ -70,6 +85,195 @@ func (c *client) atHandoverPointLocked() bool {
 		return false
 	}
 	return true
+}
+
+// linkedHandoverLocked returns the client's server connection when the client can
+// move with it: it keeps the connection (session mode, or pinned), which is idle
+// outside a transaction with nothing in flight. Call with c.mu held.
+func (c *client) linkedHandoverLocked() *server {
+	s := c.server
+	if s == nil || s.tls || s.closed.Load() || s.txStatus.Load() != 'I' || c.inflight.len() > 0 ||
+		c.stream != streamSynced || c.longIn != longInNone || c.aborted || c.checking != nil ||
+		c.sess.pinCheck || len(c.sess.setOps) > 0 || c.out != nil || c.cfg == nil ||
+		(c.cfg.mode != PoolSession && c.sess.pins == 0) {
+		return nil
+	}
+	if p := c.prep; p != nil && (p.skipping || p.waiting || p.dropToSync) {
+		return nil
+	}
+	s.cmu.Lock()
+	cancels := s.cancels
+	s.cmu.Unlock()
+	if cancels > 0 {
+		return nil
+	}
+	return s
+}
+
+// exportServer returns a stopped server connection's state.
+func exportServer(s *server, pending []byte) *fdServer {
+	fs := &fdServer{Addr: s.addr, PID: s.pid, Secret: s.secret, CreatedAt: s.createdAt, Pending: pending}
+	s.paramsMu.Lock()
+	fs.Params = make(map[string]string, len(s.params))
+	for k, v := range s.params {
+		fs.Params[k] = v
+	}
+	fs.Sets = make(map[string]string, len(s.sets))
+	for k, v := range s.sets {
+		fs.Sets[k] = v
+	}
+	s.paramsMu.Unlock()
+	s.stmts.mu.Lock()
+	for e := s.stmts.order.Front(); e != nil; e = e.Next() {
+		cs := e.Value.(*cachedStmt)
+		fs.Stmts = append(fs.Stmts, fdCached{Name: cs.name, Stale: cs.stale})
+	}
+	s.stmts.mu.Unlock()
+	return fs
+}
+
+// welcomeCopy returns the pool's welcome parameters, nil if it has none yet.
+func (p *pool) welcomeCopy() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.welcome == nil {
+		return nil
+	}
+	m := make(map[string]string, len(p.welcome))
+	for k, v := range p.welcome {
+		m[k] = v
+	}
+	return m
+}
+
+// takeIdleForHandover takes an idle server connection that can move out of the pool,
+// nil when none is left.
+func (p *pool) takeIdleForHandover() *server {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		s := p.idle[i]
+		if s.closed.Load() || s.tls || s.txStatus.Load() != 'I' {
+			continue
+		}
+		copy(p.idle[i:], p.idle[i+1:])
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		s.setState(serverUsed)
+		return s
+	}
+	return nil
+}
+
+// handOverIdle hands the pools' idle server connections over, once the clients are;
+// it returns how many went.
+func (h *handover) handOverIdle(pl *Pooler, write func(*fdRow, *os.File) error) (int, error) {
+	n := 0
+	for _, p := range pl.poolList() {
+		cfg := p.config()
+		for {
+			s := p.takeIdleForHandover()
+			if s == nil {
+				break
+			}
+			stop := h.stopServer(s)
+			select {
+			case <-stop.stopped:
+			case <-s.done:
+			}
+			select {
+			case <-stop.stopped:
+			default:
+				continue // it ended meanwhile
+			}
+			sf, err := socketFile(s.conn)
+			if !stop.ok || err != nil {
+				s.close()
+				continue
+			}
+			fs := exportServer(s, stop.pending)
+			r := fdRow{fd: fileFD(sf), task: "server", user: p.user, database: p.database,
+				cancel: cancelOf(s.pid, s.secret), encoding: fs.Params["client_encoding"],
+				stdStrings: fs.Params["standard_conforming_strings"], dateStyle: fs.Params["DateStyle"],
+				timeZone: fs.Params["TimeZone"]}
+			if host, port, e := net.SplitHostPort(s.addr); e == nil {
+				r.addr = host
+				r.port, _ = strconv.Atoi(port)
+			}
+			r.state, _ = json.Marshal(fdState{Kind: fdKindIdleServer, Server: fs, Pool: &fdPool{
+				Database: p.database, User: p.user, Cred: credToFD(cfg.server.cred), Welcome: p.welcomeCopy()}})
+			err = write(&r, sf)
+			sf.Close()
+			if err != nil {
+				s.close()
+				return n, err
+			}
+			s.closeOnce.Do(func() {
+				s.closed.Store(true)
+				s.setState(serverClosed)
+				s.conn.Close()
+			})
+			p.serverClosed(s)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// stopServer stops the reader of a server connection that moves with its client.
+func (h *handover) stopServer(s *server) *serverStop {
+	st := &serverStop{stopped: make(chan struct{})}
+	h.smu.Lock()
+	if h.stops == nil {
+		h.stops = make(map[*server]*serverStop)
+	}
+	h.stops[s] = st
+	h.smu.Unlock()
+	s.conn.SetReadDeadline(aLongTimeAgo)
+	return st
+}
+
+// serverHandedOver is called by a server reader whose read failed: if the reader was
+// asked to stop for a handover, it keeps what it had read and reports true (the
+// reader then ends without closing the connection).
+func (s *server) serverHandedOver(err error) bool {
+	if s.pool == nil || s.pool.pooler == nil {
+		return false
+	}
+	h := s.pool.pooler.ho.Load()
+	var ne net.Error
+	if h == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	h.smu.Lock()
+	st := h.stops[s]
+	delete(h.stops, s)
+	h.smu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.pending, st.ok = s.rd.Unread()
+	close(st.stopped)
+	return true
+}
+
+// detachServer forgets a server connection handed over: without Terminate (the
+// backend serves on, for the new process), its slot given back.
+func (c *client) detachServer(s *server) {
+	c.mu.Lock()
+	if c.server == s {
+		c.server = nil
+	}
+	c.mu.Unlock()
+	s.owner.Store(nil)
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.setState(serverClosed)
+		s.conn.Close()
+	})
+	if s.pool != nil {
+		s.pool.serverClosed(s)
+	}
 }
 
 // exportLocked returns the client's state for the new process. Call with c.mu held.
@@ -89,6 +293,7 @@ func (c *client) exportLocked() *fdClient {
 	}
 	if c.pool != nil {
 		st.Cred = credToFD(c.pool.config().server.cred)
+		st.Welcome = c.pool.welcomeCopy()
 	}
 	return st
 }
@@ -105,8 +310,12 @@ func (c *client) handOver(msg []byte) bool {
 	c.flushSynthetic()
 	c.mu.Lock()
 	var st *fdClient
+	var srv *server
 	if c.atHandoverPointLocked() {
 		st = c.exportLocked()
+	} else if srv = c.linkedHandoverLocked(); srv != nil && !c.tls {
+		st = c.exportLocked()
+		st.Pins = c.sess.pins
 	}
 	c.mu.Unlock()
 	if st == nil {
@@ -132,16 +341,59 @@ func (c *client) handOver(msg []byte) bool {
 		pending = append(append([]byte(nil), msg...), pending...)
 	}
 	st.Pending = pending
+	var sf *os.File
+	if srv != nil {
+		// The server's reader stops; what it read and did not relay moves too.
+		stop := h.stopServer(srv)
+		select {
+		case <-stop.stopped:
+		case <-srv.done:
+		}
+		select {
+		case <-stop.stopped:
+		default:
+			return false // the connection ended meanwhile: the reader told the client
+		}
+		c.mu.Lock()
+		still := c.server == srv && srv.txStatus.Load() == 'I' && c.inflight.len() == 0
+		c.mu.Unlock()
+		if !stop.ok || !still {
+			// Cannot move after all, and its reader is gone: both close.
+			c.closeReason = "server connection could not be handed over"
+			srv.close()
+			c.close()
+			return false
+		}
+		st.Server = exportServer(srv, stop.pending)
+		if sf, err = socketFile(srv.conn); err != nil {
+			srv.close()
+			c.close()
+			return false
+		}
+	}
 	f, err := socketFile(c.conn)
 	if err != nil {
 		c.pl.log.Warn("cannot hand a client over", "client", c.id, "err", err)
+		if sf != nil {
+			sf.Close()
+			srv.close()
+			c.close()
+		}
 		return false
 	}
 	select {
-	case h.clients <- handedClient{st: st, f: f}:
+	case h.clients <- handedClient{st: st, f: f, sf: sf}:
+		if srv != nil {
+			c.detachServer(srv)
+		}
 		return true
 	case <-h.done:
 		f.Close()
+		if sf != nil {
+			sf.Close()
+			srv.close()
+			c.close()
+		}
 		return false
 	}
 }
@@ -203,11 +455,16 @@ func (pl *Pooler) handoverEnded(c *client) {
 	close(h.release)
 }
 
+// takeoverAppName is the application_name of the new process's console connection.
+// Only that connection's SHOW FDS hands the sockets over: unlike PgBouncer's, the old
+// process stops serving what it hands over, so a psql session's SHOW FDS must not.
+const takeoverAppName = "pgpool takeover"
+
 // showFDs answers SHOW FDS: an online restart when the new process asks (pgpool's own
 // OS user over the unix socket, after SUSPEND), the list of sockets otherwise.
 func (c *client) showFDs() error {
 	uc, isUnix := c.conn.(*net.UnixConn)
-	if !c.ownUser || !isUnix || !c.pl.susp.on.Load() {
+	if !c.ownUser || !isUnix || !c.pl.susp.on.Load() || c.appName != takeoverAppName {
 		return c.listFDs()
 	}
 	return c.handOverAll(uc)
@@ -342,6 +599,9 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 	defer tick.Stop()
 	send := func(hc handedClient) {
 		defer hc.f.Close()
+		if hc.sf != nil {
+			defer hc.sf.Close()
+		}
 		if err != nil {
 			lost++
 			return
@@ -363,8 +623,24 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 				r.serverKey = s.SCRAM.ServerKey[:]
 			}
 		}
+		if hc.sf != nil {
+			r.link = fileFD(hc.sf)
+		}
 		r.state, _ = json.Marshal(fdState{Kind: fdKindClient, Client: hc.st})
-		if err = write(&r, hc.f); err == nil {
+		if err = write(&r, hc.f); err == nil && hc.sf != nil {
+			sr := fdRow{fd: fileFD(hc.sf), task: "server", user: hc.st.User, database: hc.st.Database,
+				cancel: cancelOf(hc.st.Server.PID, hc.st.Server.Secret), link: r.fd,
+				encoding: hc.st.Server.Params["client_encoding"], stdStrings: hc.st.Server.Params["standard_conforming_strings"],
+				dateStyle: hc.st.Server.Params["DateStyle"], timeZone: hc.st.Server.Params["TimeZone"]}
+			sr.addr, sr.port = hostPort(nil, 0)
+			if h, p, e := net.SplitHostPort(hc.st.Server.Addr); e == nil {
+				sr.addr = h
+				sr.port, _ = strconv.Atoi(p)
+			}
+			sr.state, _ = json.Marshal(fdState{Kind: fdKindServer})
+			err = write(&sr, hc.sf)
+		}
+		if err == nil {
 			sent++
 		} else {
 			lost++
@@ -389,6 +665,10 @@ loop:
 		}
 	}
 	close(h.done)
+	idle := 0
+	if err == nil {
+		idle, err = h.handOverIdle(pl, write)
+	}
 	closed := 0
 	if timedOut {
 		for _, o := range pl.clientList() {
@@ -399,7 +679,7 @@ loop:
 		}
 	}
 	pl.log.Info("online restart: sockets handed over", "listeners", len(lns), "clients", sent,
-		"lost", lost, "closed_at_timeout", closed, "err", err)
+		"idle_servers", idle, "lost", lost, "closed_at_timeout", closed, "err", err)
 	if err != nil {
 		return err
 	}
@@ -424,7 +704,9 @@ func (pl *Pooler) wakeForHandover() int {
 			continue
 		}
 		o.mu.Lock()
-		at := clientState(o.state.Load()) == clientIdle && o.atHandoverPointLocked()
+		st := clientState(o.state.Load())
+		at := (st == clientIdle && o.atHandoverPointLocked()) ||
+			((st == clientActive || st == clientPinned) && o.linkedHandoverLocked() != nil)
 		o.mu.Unlock()
 		if at {
 			o.conn.SetReadDeadline(aLongTimeAgo)

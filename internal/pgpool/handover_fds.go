@@ -58,6 +58,11 @@ func fdRowDescription() *pgproto3.RowDescription {
 const (
 	fdKindListener = "listener"
 	fdKindClient   = "client"
+	// fdKindServer is the server connection of the client in the row before: the
+	// client moves with it (session mode, or session state that pins it).
+	fdKindServer = "server"
+	// fdKindIdleServer is an idle server connection of a pool (fdState.Pool).
+	fdKindIdleServer = "idle_server"
 )
 
 // fdState is pgpool's state of one socket in SHOW FDS.
@@ -70,6 +75,17 @@ type fdState struct {
 	PID     int    `json:"pid,omitempty"`
 	// A client.
 	Client *fdClient `json:"client,omitempty"`
+	// An idle server connection and its pool.
+	Pool   *fdPool   `json:"pool,omitempty"`
+	Server *fdServer `json:"server,omitempty"`
+}
+
+// fdPool names the pool of an idle server connection.
+type fdPool struct {
+	Database string            `json:"database"`
+	User     string            `json:"user"`
+	Cred     *fdCred           `json:"cred,omitempty"`
+	Welcome  map[string]string `json:"welcome,omitempty"`
 }
 
 // fdClient is a client connection handed over between transactions: everything the
@@ -97,6 +113,35 @@ type fdClient struct {
 	Cred *fdCred `json:"cred,omitempty"`
 	// Pending is what pgpool had read from the client and not yet processed.
 	Pending []byte `json:"pending,omitempty"`
+	// Pins is the session state that pins the client to Server.
+	Pins pins `json:"pins,omitempty"`
+	// Server is the client's server connection, whose socket comes in the next row;
+	// nil: the client has none.
+	Server *fdServer `json:"server,omitempty"`
+	// Welcome is what the pool tells new clients (ParameterStatus at login).
+	Welcome map[string]string `json:"welcome,omitempty"`
+}
+
+// fdServer is a server connection handed over with its client, idle (nothing in
+// flight, outside a transaction).
+type fdServer struct {
+	Addr      string            `json:"addr"`
+	PID       uint32            `json:"pid"`
+	Secret    uint32            `json:"secret"`
+	Params    map[string]string `json:"params,omitempty"`
+	Sets      map[string]string `json:"sets,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	// Stmts are the statements prepared under pgpool's names, most recently used
+	// first, and whether each is stale.
+	Stmts []fdCached `json:"stmts,omitempty"`
+	// Pending is what pgpool had read from the server and not yet processed.
+	Pending []byte `json:"pending,omitempty"`
+}
+
+// fdCached is one entry of a server connection's statement cache.
+type fdCached struct {
+	Name  string `json:"name"`
+	Stale bool   `json:"stale,omitempty"`
 }
 
 // fdPrep is a client's prepared statements (prepState).

@@ -32,6 +32,8 @@ type Takeover struct {
 	Listeners []net.Listener
 	// Clients is the number of clients taken over (each served since its row came).
 	Clients int
+	// IdleServers is the number of idle server connections taken into the pools.
+	IdleServers int
 	// Skipped counts clients that could not be served here (a database gone from the
 	// configuration, say); their connections were closed.
 	Skipped int
@@ -42,6 +44,9 @@ type Takeover struct {
 	rd   *wire.Reader
 	fr   *fdReader
 	once sync.Once
+	// linked is a client whose server connection comes in the next row.
+	linked     *fdClient
+	linkedConn net.Conn
 }
 
 // TakeOver takes over from the pgpool (or PgBouncer-compatible process) whose admin
@@ -80,7 +85,7 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 	}
 	w := wire.NewWriter(uc)
 	w.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{
-		"user": ownAdminUser, "database": "pgbouncer", "application_name": "pgpool takeover"}})
+		"user": ownAdminUser, "database": "pgbouncer", "application_name": takeoverAppName}})
 	if err := w.Flush(); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))
 	}
@@ -131,7 +136,7 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 	}
 	uc.SetDeadline(time.Time{})
 	pl.log.Info("online restart: took over", "listeners", len(t.Listeners), "clients", t.Clients,
-		"skipped", t.Skipped, "old_pid", t.OldPID)
+		"skipped", t.Skipped, "idle_servers", t.IdleServers, "old_pid", t.OldPID)
 	return t, nil
 }
 
@@ -164,10 +169,48 @@ func (t *Takeover) row(pl *Pooler, state []byte) error {
 			t.Skipped++
 			return nil
 		}
-		if err := pl.adopt(nc, st.Client); err != nil {
+		if st.Client.Server != nil {
+			t.linked, t.linkedConn = st.Client, nc
+			return nil
+		}
+		if err := pl.adopt(nc, st.Client, nil); err != nil {
 			pl.log.Warn("online restart: client not taken over", "user", st.Client.User,
 				"database", st.Client.Database, "err", err)
 			nc.Close()
+			t.Skipped++
+			return nil
+		}
+		t.Clients++
+	case fdKindIdleServer:
+		if st.Pool == nil || st.Server == nil {
+			return fmt.Errorf("%w: an idle server row without its pool", ErrFDProtocol)
+		}
+		sc, err := net.FileConn(f)
+		if err != nil {
+			return nil
+		}
+		if err := pl.adoptIdle(sc, st.Pool, st.Server); err != nil {
+			pl.log.Debug("online restart: idle server connection not taken over", "database", st.Pool.Database, "err", err)
+			sc.Close()
+			return nil
+		}
+		t.IdleServers++
+	case fdKindServer:
+		cst, cc := t.linked, t.linkedConn
+		t.linked, t.linkedConn = nil, nil
+		if cst == nil {
+			return fmt.Errorf("%w: a server row without its client", ErrFDProtocol)
+		}
+		sc, err := net.FileConn(f)
+		if err != nil {
+			cc.Close()
+			t.Skipped++
+			return nil
+		}
+		if err := pl.adopt(cc, cst, sc); err != nil {
+			pl.log.Warn("online restart: client not taken over", "user", cst.User, "database", cst.Database, "err", err)
+			cc.Close()
+			sc.Close()
 			t.Skipped++
 			return nil
 		}
@@ -238,8 +281,9 @@ func (t *Takeover) Finish(ctx context.Context) error {
 	return err
 }
 
-// adopt serves a client taken over from another process as if it had logged in here.
-func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
+// adopt serves a client taken over from another process as if it had logged in here;
+// sc, when not nil, is its server connection, which it goes on using.
+func (pl *Pooler) adopt(conn net.Conn, st *fdClient, sc net.Conn) error {
 	g := pl.settings()
 	db, ok := g.database(st.Database)
 	if !ok {
@@ -270,6 +314,7 @@ func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
 	c.rd.Preload(st.Pending)
 	c.pool = p
 	c.cfg = p.config()
+	p.learnWelcome(st.Welcome)
 	c.sess = session{vals: orEmpty(st.Vals), sets: orEmpty(st.Sets), base: orEmpty(st.Base), startupSets: orEmpty(st.StartupSets)}
 	c.initPrepared()
 	if c.prep != nil && st.Prep != nil {
@@ -284,12 +329,116 @@ func (pl *Pooler) adopt(conn net.Conn, st *fdClient) error {
 		}
 		c.prep.tracking.Store(st.Prep.Tracking)
 	}
+	if sc != nil && st.Server != nil {
+		s := p.adoptServer(sc, st.Server)
+		c.sess.pins = st.Pins
+		s.owner.Store(&c.ref)
+		c.server = s
+		c.boundAt = time.Now()
+		c.inflight.reset()
+		c.streamBound()
+		if c.prep != nil {
+			c.prep.resetBinding(c, nil)
+		}
+		if st.Pins != 0 {
+			c.pool.stats.pinned.Add(1)
+		}
+		go s.readLoop()
+	}
 	c.state.Store(int32(clientLogin))
 	pl.nclients.Add(1)
 	pl.register(c)
 	pl.wg.Add(1)
 	go pl.runClient(c, g)
 	return nil
+}
+
+// adoptServer serves on a server connection taken over with its client: counted in
+// the pool (beyond its limits if need be: the connection exists), read by a reader of
+// its own once started (go s.readLoop()).
+func (p *pool) adoptServer(conn net.Conn, st *fdServer) *server {
+	p.mu.Lock()
+	cfg := p.cfg
+	p.mu.Unlock()
+	s := &server{
+		id: p.nextID.Add(1), pool: p, conn: conn, addr: st.Addr, tlsKey: cfg.server.tlsKey,
+		pid: st.PID, secret: st.Secret,
+		params: orEmpty(st.Params), sets: orEmpty(st.Sets),
+		createdAt: st.CreatedAt, done: make(chan struct{}),
+		logDB: p.database, logUser: cfg.server.user,
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	s.rd = wire.NewReader(conn)
+	s.rd.Preload(st.Pending)
+	s.w = wire.NewWriter(conn)
+	s.txStatus.Store('I')
+	for _, cs := range st.Stmts {
+		s.stmts.restore(cs.Name, cs.Stale)
+	}
+	now := time.Now()
+	s.lastUsed.Store(now.UnixNano())
+	s.lastCheck = now
+	if cfg.serverLifetime > 0 {
+		s.expiresAt = s.createdAt.Add(cfg.serverLifetime)
+	}
+	for _, l := range []*limiter{p.dbLimit, p.usrLimit} {
+		if l != nil {
+			l.n.Add(1)
+		}
+	}
+	p.mu.Lock()
+	p.servers[s] = struct{}{}
+	p.mu.Unlock()
+	s.setState(serverActive)
+	return s
+}
+
+// learnWelcome sets the pool's welcome parameters from the old process's, if it has
+// none yet (its server connections may all come from there).
+func (p *pool) learnWelcome(w map[string]string) {
+	if len(w) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.welcome == nil {
+		p.welcome = w
+	}
+	p.mu.Unlock()
+}
+
+// adoptIdle puts an idle server connection taken over into its pool.
+func (pl *Pooler) adoptIdle(conn net.Conn, fp *fdPool, fs *fdServer) error {
+	g := pl.settings()
+	db, ok := g.database(fp.Database)
+	if !ok {
+		return fmt.Errorf("%w: no such database: %s", ErrTakeover, fp.Database)
+	}
+	p, err := pl.poolFor(fp.Database, fp.User, db, fp.Cred.credentials())
+	if err != nil {
+		return err
+	}
+	p.learnWelcome(fp.Welcome)
+	s := p.adoptServer(conn, fs)
+	go s.readLoop()
+	p.release(s)
+	return nil
+}
+
+// resumeLinked gives a client taken over with its server connection the state of a
+// client bound to it, once its goroutine runs.
+func (c *client) resumeLinked() {
+	c.mu.Lock()
+	linked := c.server != nil
+	pinned := c.sess.pins != 0
+	c.mu.Unlock()
+	if linked {
+		c.bound()
+		if pinned {
+			c.pinnedNow()
+		}
+	}
 }
 
 func orEmpty(m map[string]string) map[string]string {

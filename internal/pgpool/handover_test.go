@@ -370,3 +370,160 @@ func TestTakeoverSCRAMPassthrough(t *testing.T) {
 		t.Fatalf("query after the takeover: %d, %v", n, err)
 	}
 }
+
+// TestTakeoverLinkedServer: a client that keeps its server connection (session mode,
+// or pinned in transaction mode by a temporary table) moves with that connection:
+// after the takeover it is served by the same backend (same pid, its temporary table
+// and SQL-level prepared statement still there, its SET kept), and a cancel sent to
+// the new pooler reaches that backend's query.
+func TestTakeoverLinkedServer(t *testing.T) {
+	f := newFixture(t)
+	for _, mode := range []PoolMode{PoolSession, PoolTransaction} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg := f.config()
+			cfg.PoolMode = mode
+			e := startTakeoverPooler(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := connect(t, f.connString(e.addr))
+			for _, q := range []string{"create temp table kept (x int)", "insert into kept values (41)",
+				"prepare plus(int) as select $1 + 1", "SET work_mem = '3MB'"} {
+				if _, err := c.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			var before, after int
+			if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			pl, res := e.takeOver(t, cfg)
+			r := <-res
+			e.finish(t, pl, r)
+			if r.tk.Clients != 1 {
+				t.Fatalf("took %d clients, want 1", r.tk.Clients)
+			}
+			if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+				t.Fatalf("backend after the takeover: %d (%v), before %d", after, err, before)
+			}
+			var n int
+			if err := c.QueryRow(ctx, "select x from kept").Scan(&n); err != nil || n != 41 {
+				t.Fatalf("temporary table after the takeover: %d, %v", n, err)
+			}
+			if err := c.QueryRow(ctx, "execute plus(1)").Scan(&n); err != nil || n != 2 {
+				t.Fatalf("prepared statement after the takeover: %d, %v", n, err)
+			}
+			var s string
+			if err := c.QueryRow(ctx, "SHOW work_mem").Scan(&s); err != nil || s != "3MB" {
+				t.Fatalf("work_mem after the takeover: %q, %v", s, err)
+			}
+			victim := make(chan error, 1)
+			go func() {
+				_, err := c.Exec(ctx, "select pg_sleep(30)")
+				victim <- err
+			}()
+			su := f.pg.Connect(t)
+			waitFor(t, "the query to run", 20*time.Second, func() bool {
+				var k int
+				su.QueryRow(ctx, "select count(*) from pg_stat_activity where pid = $1 and query = 'select pg_sleep(30)' and state = 'active'", before).Scan(&k)
+				return k == 1
+			})
+			if err := c.PgConn().CancelRequest(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var pe *pgconn.PgError
+			if err := <-victim; !errors.As(err, &pe) || pe.Code != "57014" {
+				t.Fatalf("cancelled query: %v", err)
+			}
+			// The client leaves; a new client logs in to a pool whose only server
+			// connection came from the old process.
+			if err := c.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			fresh := connect(t, f.connString(e.addr))
+			if err := fresh.QueryRow(ctx, "select 5").Scan(&n); err != nil || n != 5 {
+				t.Fatalf("new client after the takeover: %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// TestShowFDSFromPsql: SHOW FDS in a psql session of pgpool's own OS user over the
+// unix socket, even after SUSPEND, lists the sockets with PgBouncer's columns and
+// hands nothing over: the clients stay served by this pooler.
+func TestShowFDSFromPsql(t *testing.T) {
+	psql := testenv.LookPath(t, "psql")
+	f := newFixture(t)
+	cfg := f.config()
+	e := startTakeoverPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := connect(t, f.connString(e.addr))
+	var n int
+	if err := c.QueryRow(ctx, "select 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	dir, port := filepath.Dir(e.sock), strings.TrimPrefix(filepath.Base(e.sock), ".s.PGSQL.")
+	cmd := exec.Command(psql, "-X", "-A", "-h", dir, "-p", port, "-U", ownAdminUser, "-d", "pgbouncer",
+		"-c", "SUSPEND", "-c", "SHOW FDS", "-c", "RESUME")
+	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=10")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	var header string
+	var pooler, client int
+	for _, l := range strings.Split(string(out), "\n") {
+		cols := strings.Split(l, "|")
+		switch {
+		case len(cols) > 1 && cols[0] == "fd":
+			header = l
+		case len(cols) > 1 && cols[1] == "pooler":
+			pooler++
+		case len(cols) > 1 && cols[1] == "client":
+			client++
+		}
+	}
+	if header != "fd|task|user|database|addr|port|cancel|link|client_encoding|std_strings|datestyle|timezone|password|scram_client_key|scram_server_key|"+fdStateColumn {
+		t.Fatalf("SHOW FDS header %q:\n%s", header, out)
+	}
+	if pooler != 2 || client < 2 { // the pgx client and psql itself
+		t.Fatalf("SHOW FDS lists %d listeners and %d clients:\n%s", pooler, client, out)
+	}
+	if err := c.QueryRow(ctx, "select 2").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("client after SHOW FDS: %d, %v", n, err)
+	}
+	if e.old.ho.Load() != nil {
+		t.Fatal("SHOW FDS from psql started a handover")
+	}
+}
+
+// TestTakeoverIdleServers: the pools' idle server connections move too: after the
+// takeover the same backend serves the pool (of one connection), and a client that
+// logs in to the new pooler, whose pool has opened no connection of its own, is told
+// the pool's parameters.
+func TestTakeoverIdleServers(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	e := startTakeoverPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := connect(t, f.connString(e.addr))
+	var before, after int
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	pl, res := e.takeOver(t, cfg)
+	r := <-res
+	e.finish(t, pl, r)
+	if r.tk.IdleServers != 1 || r.tk.Clients != 1 {
+		t.Fatalf("took %d idle server connections and %d clients, want 1 and 1", r.tk.IdleServers, r.tk.Clients)
+	}
+	fresh := connect(t, f.connString(e.addr))
+	if err := fresh.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+		t.Fatalf("backend after the takeover: %d (%v), before %d", after, err, before)
+	}
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&after); err != nil || after != before {
+		t.Fatalf("the first client's backend after the takeover: %d (%v), before %d", after, err, before)
+	}
+}

@@ -36,6 +36,9 @@ func (s *server) readLoop() {
 	for {
 		typ, msg, err := s.rd.NextPart()
 		if err != nil {
+			if s.serverHandedOver(err) {
+				return
+			}
 			s.fail(err)
 			return
 		}
