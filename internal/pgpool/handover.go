@@ -26,9 +26,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sys/unix"
 
 	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
 )
+
+// ErrTakeoverGone: the new process's connection closed during SHOW FDS.
+var ErrTakeoverGone = errors.New("pgpool: the new process left during the online restart")
 
 // errHandedOver ends the goroutine of a client whose connection went to a new process.
 var errHandedOver = errors.New("pgpool: connection handed over to a new process")
@@ -313,7 +317,7 @@ func (c *client) handOver(msg []byte) bool {
 	var srv *server
 	if c.atHandoverPointLocked() {
 		st = c.exportLocked()
-	} else if srv = c.linkedHandoverLocked(); srv != nil && !c.tls {
+	} else if srv = c.linkedHandoverLocked(); srv != nil {
 		st = c.exportLocked()
 		st.Pins = c.sess.pins
 	}
@@ -646,10 +650,27 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 			lost++
 		}
 	}
+	// The new process sends nothing until SHOW FDS ends: its connection becoming
+	// readable means it gave up, and the clients not yet handed over stay here.
+	gone := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if peerStirred(uc) {
+			close(gone)
+		}
+	}()
+	defer func() {
+		uc.SetReadDeadline(aLongTimeAgo)
+		<-watched
+		uc.SetReadDeadline(time.Time{})
+	}()
 	timedOut := false
 loop:
-	for {
+	for err == nil { // a failed write ends the handover: the clients left stay here
 		select {
+		case <-gone:
+			err = ErrTakeoverGone
 		case hc := <-h.clients:
 			send(hc)
 		case <-tick.C:
@@ -720,6 +741,22 @@ func (pl *Pooler) handoverCommand(c *client, cmd admin.Command) {
 	if h := pl.ho.Load(); h != nil && h.admin == c && cmd.Verb == "shutdown" {
 		h.finished.Store(true)
 	}
+}
+
+// peerStirred waits until uc is readable, without reading: the peer closed it or
+// sent something (the new process sends nothing during SHOW FDS unless it gives up).
+// It reports false when a read deadline ended the wait.
+func peerStirred(uc *net.UnixConn) bool {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	rerr := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN && err != unix.EINTR
+	})
+	return rerr == nil
 }
 
 // isShowFDS reports whether a console command is SHOW FDS (or SELECT FDS).

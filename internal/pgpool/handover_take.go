@@ -75,15 +75,22 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 			}
 		})
 	}
+	w := wire.NewWriter(uc)
+	suspended := false
 	fail := func(err error) (*Takeover, error) {
 		for _, ln := range t.Listeners {
 			ln.Close()
 		}
 		t.fr.closeAll()
+		if suspended {
+			// Leave the old process running as it was, as far as it is up to us.
+			uc.SetDeadline(time.Now().Add(time.Second))
+			w.Send(&pgproto3.Query{String: "RESUME"})
+			w.Flush()
+		}
 		uc.Close()
 		return nil, err
 	}
-	w := wire.NewWriter(uc)
 	w.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{
 		"user": ownAdminUser, "database": "pgbouncer", "application_name": takeoverAppName}})
 	if err := w.Flush(); err != nil {
@@ -99,6 +106,7 @@ func (pl *Pooler) TakeOver(ctx context.Context, path string) (*Takeover, error) 
 	if err := t.untilReady(nil); err != nil {
 		return fail(err)
 	}
+	suspended = true
 	w.Send(&pgproto3.Query{String: "SHOW FDS"})
 	if err := w.Flush(); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrTakeover, err))

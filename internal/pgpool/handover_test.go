@@ -527,3 +527,57 @@ func TestTakeoverIdleServers(t *testing.T) {
 		t.Fatalf("the first client's backend after the takeover: %d (%v), before %d", after, err, before)
 	}
 }
+
+// TestTakeoverAbandoned: when the new process goes away during SHOW FDS (its takeover
+// gives up), the old pooler keeps the clients it has not handed over, serves them on
+// and accepts new connections again.
+func TestTakeoverAbandoned(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	e := startTakeoverPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	inTx := connect(t, f.connString(e.addr))
+	tx, err := inTx.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	pl := New(cfg, testLogger(t))
+	t.Cleanup(func() {
+		c, stop := context.WithCancel(context.Background())
+		stop()
+		pl.Shutdown(c)
+	})
+	tctx, tcancel := context.WithCancel(ctx)
+	res := make(chan error, 1)
+	go func() {
+		_, err := pl.TakeOver(tctx, e.sock)
+		res <- err
+	}()
+	waitFor(t, "the handover to start", 20*time.Second, func() bool { return e.old.ho.Load() != nil })
+	tcancel()
+	if err := <-res; !errors.Is(err, ErrTakeover) {
+		t.Fatalf("TakeOver after its context ended: %v", err)
+	}
+	waitFor(t, "the old pooler to accept again", 20*time.Second, func() bool { return e.old.ho.Load() == nil })
+	if _, err := tx.Exec(ctx, "select 2"); err != nil {
+		t.Fatalf("the transaction after the abandoned takeover: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := inTx.QueryRow(ctx, "select 3").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("the client after its transaction: %d, %v", n, err)
+	}
+	fresh := connect(t, f.connString(e.addr))
+	if err := fresh.QueryRow(ctx, "select 4").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("a new client of the old pooler: %d, %v", n, err)
+	}
+	if got := e.old.nclients.Load(); got != 2 {
+		t.Fatalf("the old pooler serves %d clients, want 2", got)
+	}
+}
