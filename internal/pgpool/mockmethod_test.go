@@ -219,3 +219,73 @@ func TestMD5UnknownUserAskedLikeAuthQuery(t *testing.T) {
 		t.Errorf("after the reload: unknown user asked %s, want scram-sha-256", got)
 	}
 }
+
+// TestMockSCRAMIterations: when the auth_file's SCRAM verifiers have another
+// iteration count than PostgreSQL's default, an unknown user's mock SCRAM exchange, and
+// that of a user whose md5 secret cannot answer SCRAM, show the same count as a real
+// user's, under scram-sha-256 and under md5.
+func TestMockSCRAMIterations(t *testing.T) {
+	f := newFixture(t)
+	verifier := func(password string) string {
+		v, err := auth.NewSCRAMVerifier(password, []byte("0123456789abcdef"), 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return auth.Secret{Kind: auth.SecretSCRAM, SCRAM: v}.Text()
+	}
+	for _, authType := range []string{"scram-sha-256", "md5"} {
+		t.Run(authType, func(t *testing.T) {
+			cfg := f.config()
+			cfg.AuthType = authType
+			cfg.Userlist = map[string]string{f.user: verifier(f.password), "other2": verifier("pw2")}
+			probes := []string{"nosuchuser"}
+			if authType == "scram-sha-256" {
+				// Under md5 this user would be asked md5, and unknown users sometimes too.
+				cfg.Userlist["md5user"] = auth.NewMD5Secret("md5user", "pw").Text()
+				probes = append(probes, "md5user")
+			}
+			_, addr := startPooler(t, cfg)
+			real := probeSCRAM(t, addr, f.user, f.db)
+			if real.iterations != 10000 {
+				t.Fatalf("real user: %d iterations", real.iterations)
+			}
+			for _, u := range probes {
+				p := probeSCRAM(t, addr, u, f.db)
+				if p.iterations != real.iterations || p.code != real.code || p.msg != real.msg {
+					t.Errorf("%s: %d iterations, %s %q; real user %d, %s %q", u, p.iterations, p.code, p.msg, real.iterations, real.code, real.msg)
+				}
+			}
+		})
+	}
+}
+
+// TestNewMockChoice: the auth_file's share of SCRAM verifiers counts users with a
+// secret only, and the mock iteration count is the most common one real users show
+// (plain-text users show the default under scram-sha-256 only), the default on a tie.
+func TestNewMockChoice(t *testing.T) {
+	v := func(iterations int) string {
+		sv, err := auth.NewSCRAMVerifier("pw", []byte("salt"), iterations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return auth.Secret{Kind: auth.SecretSCRAM, SCRAM: sv}.Text()
+	}
+	for _, tc := range []struct {
+		authType            string
+		userlist            map[string]string
+		scram, total, iters int
+	}{
+		{"md5", map[string]string{}, 0, 0, 4096},
+		{"md5", map[string]string{"a": v(10000), "b": v(10000), "c": "plain", "d": ""}, 2, 3, 10000},
+		{"scram-sha-256", map[string]string{"a": v(10000), "b": "plain", "c": "plain"}, 1, 3, 4096},
+		{"md5", map[string]string{"a": v(10000), "b": v(4096)}, 2, 2, 4096},
+		{"md5", map[string]string{"a": v(10000), "b": v(8192)}, 2, 2, 8192},
+		{"md5", map[string]string{"a": v(10000), "b": auth.NewMD5Secret("b", "pw").Text()}, 1, 2, 10000},
+	} {
+		g := &Config{AuthType: tc.authType, Userlist: tc.userlist}
+		mc := newMockChoice(g)
+		if mc.scram != tc.scram || mc.total != tc.total || mc.iterations != tc.iters {
+			t.Errorf("%s %v: scram %d of %d, %d iterations; want %d of %d, %d", tc.authType, tc.userlist, mc.scram, mc.total, mc.iterations, tc.scram, tc.total, tc.iters)
+		}
+	}
+}

@@ -289,7 +289,7 @@ func (c *client) authenticate(g *Config, db *Database) (*auth.Credentials, error
 		secretText = ""
 	}
 	secret := auth.ParseSecret(secretText)
-	opts := auth.Options{MockSCRAMWork: c.pl.mockSCRAMWork(g)}
+	opts := auth.Options{MockSCRAMWork: c.pl.mockSCRAMWork(g), MockSCRAMIterations: c.pl.mockIterations(g, db)}
 	if secret.Kind == auth.SecretNone {
 		opts.MockSCRAM = c.pl.mockSCRAM(g, db, c.database, c.user)
 	}
@@ -390,6 +390,8 @@ type mockChoice struct {
 	work bool
 	// scram of total auth_file users with a secret have a SCRAM verifier.
 	scram, total int
+	// iterations is the SCRAM iteration count most auth_file users show.
+	iterations int
 
 	mu sync.Mutex
 	// enc is auth_query's PostgreSQL's password_encryption, by database: true for
@@ -425,12 +427,20 @@ func (pl *Pooler) mockFor(g *Config) *mockChoice {
 func newMockChoice(g *Config) *mockChoice {
 	mc := &mockChoice{cfg: g}
 	plain, stored := 0, 0
+	// The iteration counts real users' SCRAM exchanges show: a verifier's own, and the
+	// default for a plain-text user where auth_type asks it for SCRAM.
+	iterations := map[int]int{}
 	for _, s := range g.Userlist {
-		switch auth.ParseSecret(s).Kind {
+		sec := auth.ParseSecret(s)
+		switch sec.Kind {
 		case auth.SecretPlain:
 			plain++
+			if g.AuthType == "scram-sha-256" {
+				iterations[auth.DefaultSCRAMIterations]++
+			}
 		case auth.SecretSCRAM:
 			stored++
+			iterations[sec.SCRAM.Iterations]++
 		case auth.SecretMD5:
 		default:
 			continue
@@ -438,6 +448,14 @@ func newMockChoice(g *Config) *mockChoice {
 		mc.total++
 	}
 	mc.scram = stored
+	// The most common count; on a tie the default, else the smallest.
+	best, bestN := auth.DefaultSCRAMIterations, iterations[auth.DefaultSCRAMIterations]
+	for n, k := range iterations {
+		if k > bestN || k == bestN && best != auth.DefaultSCRAMIterations && n < best {
+			best, bestN = n, k
+		}
+	}
+	mc.iterations = best
 	if g.AuthUser == "" || g.AuthQuery == "" {
 		mc.work = plain >= stored
 	}
@@ -495,6 +513,16 @@ func (pl *Pooler) mockSCRAM(g *Config, db *Database, database, user string) bool
 		return true
 	}
 	return auth.MockPrefersSCRAM(user, mc.scram, mc.total)
+}
+
+// mockIterations is the SCRAM iteration count of an unknown user's mock exchange: that
+// of most auth_file users, or with auth_query the default, which every verifier
+// PostgreSQL 15 makes has (later versions' scram_iterations is not asked).
+func (pl *Pooler) mockIterations(g *Config, db *Database) int {
+	if authQueryApplies(g, db) {
+		return auth.DefaultSCRAMIterations
+	}
+	return pl.mockFor(g).iterations
 }
 
 // mockMethodMatters says whether g's auth_type asks users without a secret for a

@@ -62,6 +62,10 @@ type Options struct {
 	// Set it as a real user's secret would most likely be (see MockPrefersSCRAM), so
 	// that the method asked and the work done do not tell unknown users apart.
 	MockSCRAM bool
+	// MockSCRAMIterations is the iteration count the mock SCRAM exchange (and Plain's
+	// mock check with MockSCRAM) shows and works with: the count most real users'
+	// verifiers have. Zero means DefaultSCRAMIterations.
+	MockSCRAMIterations int
 }
 
 // MockPrefersSCRAM returns a keyed, per-name choice of MockSCRAM for user when scram
@@ -125,7 +129,7 @@ func authPlain(r *wire.Reader, w *wire.Writer, user string, secret Secret, opts 
 	if secret.Kind == SecretNone {
 		// The work of checking the password against the secret the user would most
 		// likely have, and the same answer as a wrong password.
-		mockCheck(user, password, opts.MockSCRAM)
+		mockCheck(user, password, opts)
 		return nil, &Error{Kind: ErrNoPassword, User: user}
 	}
 	if err := checkPassword(user, password, secret); err != nil {
@@ -161,11 +165,11 @@ func checkPassword(user, password string, secret Secret) error {
 	return nil
 }
 
-// mockCheck checks password as checkPassword would against a SCRAM verifier (scram)
-// or an md5 secret that nobody's password matches, for the work alone.
-func mockCheck(user, password string, scram bool) {
-	if scram {
-		v := mockVerifier(user, false)
+// mockCheck checks password as checkPassword would against a SCRAM verifier
+// (opts.MockSCRAM) or an md5 secret that nobody's password matches, for the work alone.
+func mockCheck(user, password string, opts Options) {
+	if opts.MockSCRAM {
+		v := mockVerifier(user, false, opts.MockSCRAMIterations)
 		if k, err := deriveSCRAMKeys(password, v.Salt, v.Iterations); err == nil {
 			subtle.ConstantTimeCompare(k.stored[:], v.StoredKey[:])
 		}
@@ -241,7 +245,7 @@ func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret, opts 
 		failure = &Error{Kind: ErrNoPassword, User: user, SASL: true}
 	}
 	if failure != nil {
-		s.verifier, s.mock = mockVerifier(user, opts.MockSCRAMWork), true
+		s.verifier, s.mock = mockVerifier(user, opts.MockSCRAMWork, opts.MockSCRAMIterations), true
 	}
 
 	if err := send(w, user, &pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}}); err != nil {
@@ -322,16 +326,19 @@ func mockPassword(user string) string {
 }
 
 // mockVerifier returns the verifier of a mock exchange for user: the user's derived
-// salt and DefaultSCRAMIterations; with work, derived from mockPassword like a
-// plain-text user's, else random keys.
-func mockVerifier(user string, work bool) *SCRAMVerifier {
+// salt and iterations (DefaultSCRAMIterations if not positive); with work, derived
+// from mockPassword like a plain-text user's, else random keys.
+func mockVerifier(user string, work bool, iterations int) *SCRAMVerifier {
+	if iterations <= 0 {
+		iterations = DefaultSCRAMIterations
+	}
 	salt := userSalt(user)
 	if work {
-		if v, err := NewSCRAMVerifier(mockPassword(user), salt, DefaultSCRAMIterations); err == nil {
+		if v, err := NewSCRAMVerifier(mockPassword(user), salt, iterations); err == nil {
 			return &v
 		}
 	}
-	v := &SCRAMVerifier{Iterations: DefaultSCRAMIterations, Salt: salt}
+	v := &SCRAMVerifier{Iterations: iterations, Salt: salt}
 	rand.Read(v.StoredKey[:])
 	rand.Read(v.ServerKey[:])
 	return v
