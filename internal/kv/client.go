@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Client tuning.
@@ -587,15 +588,20 @@ func (c *client) tryWrite(st *poolState, b []byte) (n int, err error) {
 	var serr error
 	err = c.rc.Write(func(fd uintptr) bool {
 		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
+			// A raw system call: the socket is non-blocking, so the write cannot
+			// block, and the runtime need not hand this thread's processor to another
+			// thread meanwhile (as it does for a system call that lasts, which costs
+			// a thread wake-up and sleep per reply).
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+			m := int(r)
+			if e == 0 && m > 0 {
 				n += m
 			}
 			switch {
 			case e == syscall.EINTR:
 			case e == syscall.EAGAIN:
 				return true
-			case e != nil:
+			case e != 0:
 				serr = os.NewSyscallError("write", e)
 				return true
 			case m <= 0:
