@@ -47,12 +47,16 @@ type benchTarget struct {
 }
 
 // compareProxies runs pgbench -S, 100 clients, against a pool of 20 in transaction
-// mode through each target in rotating rounds, and prints the mean of rounds with
+// mode through each target in rotating rounds of the same number of transactions, and prints the mean of rounds with
 // every target's ratio to the first.
 func compareProxies(b *testing.B, targets []benchTarget) {
 	const clients, poolSize = 100, 20
 	rounds := testenv.EnvInt("PGBENCH_ROUNDS", 3)
-	seconds := testenv.EnvInt("PGBENCH_SECONDS", 10)
+	// Every run is bounded by transactions per client, not by time: pgbench counts
+	// its clients' logins (100 SCRAM exchanges) in -T, which on a loaded machine can
+	// take the whole of a short run, and tps excludes them with -t.
+	xacts := testenv.EnvInt("PGBENCH_TRANSACTIONS", 500)
+	const warmXacts = 20
 	dir := b.TempDir()
 	pg := testenv.StartPostgres(b, testenv.PostgresOptions{MaxConnections: 200})
 	init := osexec.Command(testenv.LookPath(b, "pgbench"), "-i", "-q", "-s", "10",
@@ -83,12 +87,12 @@ func compareProxies(b *testing.B, targets []benchTarget) {
 	// A short warm-up of each, not counted: pools filled, caches hot.
 	for i := range targets {
 		t := &targets[i]
-		runPgbench(b, dir, t.name, t.mode, port(t), clients, 2, pg.SuperUser, pg.SuperPassword, "bench")
+		runPgbench(b, dir, t.name, t.mode, port(t), clients, warmXacts, pg.SuperUser, pg.SuperPassword, "bench")
 	}
 	for r := range rounds {
 		for i := range targets {
 			t := &targets[(i+r)%len(targets)] // rotate which goes first
-			res := runPgbench(b, dir, t.name, t.mode, port(t), clients, seconds, pg.SuperUser, pg.SuperPassword, "bench")
+			res := runPgbench(b, dir, t.name, t.mode, port(t), clients, xacts, pg.SuperUser, pg.SuperPassword, "bench")
 			t.results = append(t.results, res)
 			b.Logf("round %d %-18s tps %8.0f  avg %7.3f ms  p99 %7.3f ms  failed %d",
 				r+1, t.name, res.tps, ms(res.avg), ms(res.p99), res.failed)
@@ -103,8 +107,8 @@ func compareProxies(b *testing.B, targets []benchTarget) {
 		n := len(rs)
 		return tps / float64(n), avg / time.Duration(n), p99 / time.Duration(n)
 	}
-	fmt.Printf("\npgbench -S, %d clients, pool_size %d, transaction mode, %d rounds x %ds (mean of rounds)\n",
-		clients, poolSize, rounds, seconds)
+	fmt.Printf("\npgbench -S, %d clients, pool_size %d, transaction mode, %d rounds x %d transactions per client (mean of rounds)\n",
+		clients, poolSize, rounds, xacts)
 	ftps, favg, fp99 := mean(targets[0].results)
 	for i := range targets {
 		t := &targets[i]

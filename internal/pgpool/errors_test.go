@@ -218,10 +218,17 @@ func TestClientThatNeverReads(t *testing.T) {
 	if _, err := stuck.Write(q); err != nil {
 		t.Fatal(err)
 	}
-	// The stuck client holds the only server connection while its result is sent;
-	// another client gets it once pgpool gives up on the stuck one.
-	start := time.Now()
+	// The first byte of the result shows the stuck client holds the only server
+	// connection; from then on it reads nothing. Until then another client's query
+	// could take the connection first, and the stuck client would then be reading
+	// its result, not stuck.
+	stuck.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(stuck, make([]byte, 1)); err != nil {
+		t.Fatalf("the stuck client's result: %v", err)
+	}
+	// Another client gets the server connection once pgpool gives up on the stuck one.
 	other := connect(t, f.connString(addr))
+	start := time.Now()
 	var n int
 	if err := other.QueryRow(ctx, "select 1").Scan(&n); err != nil {
 		t.Fatalf("another client: %v", err)
