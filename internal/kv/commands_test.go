@@ -290,7 +290,9 @@ func TestEveryCommand(t *testing.T) {
 // commands included, and checks every reply.
 func TestPipelines(t *testing.T) {
 	rs := startRedises(t, 16)
-	yml, addr := poolYAML(t, "pipe", rs, "  hash: fnv1a_64\n  distribution: modula\n")
+	// Deep pipelines, not timeouts, are under test: the default 1 s can pass while a
+	// loaded machine works through the pipeline.
+	yml, addr := poolYAML(t, "pipe", rs, "  hash: fnv1a_64\n  distribution: modula\n  timeout: 10000\n")
 	startProxy(t, parseConfig(t, yml), kv.Options{})
 	ctx := context.Background()
 	c := newClient(t, addr)

@@ -183,7 +183,7 @@ func (c *textConn) send(s string) {
 // closed the connection) with what was read so far.
 func (c *textConn) replyErr(timeout time.Duration) (string, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
-	buf := make([]byte, 64<<10)
+	var buf []byte
 	for {
 		if n, err := memcache.TextReplyLen(c.rd, memcache.Limits{}); err != nil {
 			c.t.Fatalf("bad reply %q: %v", c.rd, err)
@@ -191,6 +191,9 @@ func (c *textConn) replyErr(timeout time.Duration) (string, error) {
 			r := string(c.rd[:n])
 			c.rd = c.rd[n:]
 			return r, nil
+		}
+		if buf == nil {
+			buf = make([]byte, 64<<10)
 		}
 		n, err := c.nc.Read(buf)
 		c.rd = append(c.rd, buf[:n]...)
