@@ -119,7 +119,9 @@ func setGetRounds(i int, c *pipeClient, tag string, rounds int) error {
 // it fail, while the other three connections and their requests go on.
 func TestServerConnections(t *testing.T) {
 	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "sc", rs, "  server_connections: 4\n  timeout: 5000\n")
+	// No request here should time out, those held by CLIENT PAUSE (up to 20 s) included:
+	// the timeout is above the pause, not near what a loaded machine takes.
+	yml, addr := poolYAML(t, "sc", rs, "  server_connections: 4\n  timeout: 30000\n")
 	p := startProxy(t, parseConfig(t, yml), kv.Options{StatsAddr: "127.0.0.1:0"})
 	admin := dialRaw(t, rs[0].Addr())
 
