@@ -61,10 +61,11 @@
 // Suites: smoke (one scenario per protocol plus small idle, overload, frozen-shard
 // runs, one round, under a minute), quick (the
 // above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 3 rounds, about ten
-// minutes on 2 cores) and full (3 rounds of pgbench runs of 5 s with 1 to 5,000
-// PostgreSQL clients, 10,000 idle clients, the Redis clients and pipeline sweeps over
-// 16 shards, the shards sweep up to 256 redis-servers, 3 s Redis and memcached runs;
-// under an hour on 2 cores).
+// and a half minutes on 2 idle cores) and full (3 rounds of pgbench runs of 5 s with 1
+// to 1,000 PostgreSQL clients and 5,000 for -S -M simple, 10,000 idle clients, the
+// Redis clients and pipeline sweeps over 16 shards, the shards sweep up to 256
+// redis-servers, 2 s Redis and memcached runs; 1 h 18 min on 2 cores at a load
+// average of 11 to 36, mostly the 5,000 clients' logins).
 //
 // A run that stops early (Ctrl-C, SIGTERM, a failure) still writes what it measured,
 // with a warning naming the scenarios that did not run; a set of Redis shards that
