@@ -261,6 +261,7 @@ func (c *client) serverGone(s *server, err error) {
 	c.gotFatal = false
 	c.streamLost()
 	c.server = nil
+	c.countPin(c.sess.serverLost()) // the state that pinned it died with the session
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
 	}

@@ -189,6 +189,16 @@ func (s *session) pin(p pins) (was pins) {
 	return was
 }
 
+// serverLost drops the pins of state that lived only in a server session that is
+// gone (what pinCheckQuery counts, and a SET pgpool could not follow), and returns the
+// pins before; pgpool's own reasons, which concern its statement tracking, stay.
+func (s *session) serverLost() (was pins) {
+	was = s.pins
+	s.pins = s.pins.clear(serverPins | pinSet)
+	s.pinCheck = false
+	return was
+}
+
 // checked applies the server's report of the state that remains, and returns the
 // pins before.
 func (s *session) checked(remain pins) (was pins) {
