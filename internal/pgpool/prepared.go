@@ -72,7 +72,7 @@ func serverStmtName(rest []byte, epoch uint64) string {
 // themselves are part of the client's session: session.stmts, session_stmts.go; the
 // groups expected are in the binding's one queue, c.inflight).
 type prepState struct {
-	max int // max_prepared_statements when the client logged in
+	max int // max_prepared_statements when the client logged in (see bound)
 
 	tracking  atomic.Bool // responses are tracked; set by the client's goroutine
 	unflushed atomic.Bool // a synthetic answer waits in the client's write buffer
@@ -282,4 +282,16 @@ func (c *client) flushSynthetic() {
 	c.wmu.Lock()
 	c.flushClientLocked(nil)
 	c.wmu.Unlock()
+}
+
+// bound returns how many statements a server connection may hold for this client's
+// Parses: today's max_prepared_statements, so a console SET or a reload applies to
+// clients already connected, as in PgBouncer. Set to 0 meanwhile, it keeps the value
+// the client logged in with: the client's statements are renamed and tracked for the
+// whole session, so they still need a bounded cache.
+func (p *prepState) bound(cfg *Config) int {
+	if cfg != nil && cfg.MaxPreparedStatements > 0 {
+		return cfg.MaxPreparedStatements
+	}
+	return p.max
 }

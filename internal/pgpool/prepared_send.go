@@ -188,7 +188,7 @@ func (c *client) prepareOn(s *server, st *preparedStmt, kind groupKind, stale bo
 		c.closeOnServer(s, st.srv)
 		push(respGroup{kind: groupCloseInternal, srv: st.srv, stale: true})
 	}
-	for _, e := range s.stmts.add(st.srv, p.max) {
+	for _, e := range s.stmts.add(st.srv, p.bound(c.pl.settings())) {
 		c.closeOnServer(s, e.name)
 		push(respGroup{kind: groupCloseInternal, srv: e.name, stale: e.stale})
 	}

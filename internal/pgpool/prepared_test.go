@@ -343,3 +343,49 @@ func TestPreparedPlanChangeOtherClient(t *testing.T) {
 		t.Fatalf("B after re-prepare: %v %q", res.Err, res.Rows)
 	}
 }
+
+// TestPreparedBoundFollowsReload: a change of max_prepared_statements applies to a
+// client already connected: with 1, the server connection holds one of its statements;
+// after a reload to 5, the same client's next five statements all stay prepared there.
+func TestPreparedBoundFollowsReload(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.MaxPreparedStatements = 1
+	pl, addr := startPooler(t, cfg)
+	ctx := preparedCtx(t, 30*time.Second)
+	c := connect(t, f.pgconnString(addr)).PgConn()
+	held := func() int {
+		t.Helper()
+		rs, err := c.Exec(ctx, "select count(*) from pg_prepared_statements").ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(string(rs[0].Rows[0][0]))
+		return n
+	}
+	prepare := func(from int) {
+		t.Helper()
+		for i := from; i < from+5; i++ {
+			if _, err := c.Prepare(ctx, fmt.Sprintf("b%d", i), fmt.Sprintf("select $1::int + %d", i), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	prepare(0)
+	if n := held(); n != 1 {
+		t.Fatalf("max_prepared_statements 1: server connection holds %d statements", n)
+	}
+	next := *cfg
+	next.MaxPreparedStatements = 5
+	pl.Reload(&next)
+	prepare(5)
+	if n := held(); n != 5 {
+		t.Fatalf("after a reload to 5: server connection holds %d statements, want 5", n)
+	}
+	for i := 0; i < 10; i++ {
+		if got, err := execPrepared(ctx, c, fmt.Sprintf("b%d", i), "1"); err != nil || got != strconv.Itoa(1+i) {
+			t.Fatalf("b%d(1) = %q, %v", i, got, err)
+		}
+	}
+}
