@@ -59,10 +59,15 @@ type client struct {
 	meter  replyMeter
 
 	// Reader only.
-	rbuf   []byte
-	spare  *Request  // a Request taken for parsing and not used
-	readAt time.Time // when the last bytes were read
-	rdl    time.Time // the read deadline in force, zero for none
+	rbuf []byte
+	rbp  *[]byte // the readBufs entry rbuf came from, reused to give it back
+	// The state of read's callback, kept here so that a read allocates nothing.
+	rdFn     func(fd uintptr) bool
+	rdW, rdN int
+	rdErr    error
+	spare    *Request  // a Request taken for parsing and not used
+	readAt   time.Time // when the last bytes were read
+	rdl      time.Time // the read deadline in force, zero for none
 	// handoff: the reader stopped between requests to hand the connection over to a
 	// new process (upgrade.go); read by serve once the writer has ended.
 	handoff bool
@@ -91,16 +96,20 @@ type client struct {
 	reading      bool // the reader waits in Read
 	readerDone   bool // the reader queues nothing more
 
-	waiting    atomic.Bool  // the reader waits on room
-	broken     atomic.Bool  // the writer failed and closed the connection
-	kept       atomic.Int64 // reply buffer bytes of the requests on free
-	lastActive atomic.Int64 // Unix nanoseconds of the last reply write (with client_timeout only)
+	// wstate: whether a writer goroutine runs (writerRunning), none does (0: one is
+	// started by the next wakeWriter), or the last one ended (writerDone).
+	wstate     atomic.Int32
+	wdone      chan struct{} // closed when the last writer has ended
+	waiting    atomic.Bool   // the reader waits on room
+	broken     atomic.Bool   // the writer failed and closed the connection
+	kept       atomic.Int64  // reply buffer bytes of the requests on free
+	lastActive atomic.Int64  // Unix nanoseconds of the last reply write (with client_timeout only)
 }
 
 func newClient(pl *pool, nc net.Conn) *client {
 	st := pl.state.Load()
 	c := &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
-		room: make(chan struct{}, 1), lane: pl.lanes.Add(1) - 1}
+		room: make(chan struct{}, 1), wdone: make(chan struct{}), lane: pl.lanes.Add(1) - 1}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
@@ -128,33 +137,112 @@ func (c *client) closeIfIdle() {
 func (c *client) serve() {
 	defer c.pool.forget(c)
 	defer c.closeOrHandOff()
-	wdone := make(chan struct{})
-	go c.writeLoop(wdone)
 	defer func() {
 		c.mu.Lock()
 		c.readerDone = true
 		c.mu.Unlock()
 		c.wakeWriter()
-		<-wdone
+		<-c.wdone
+		c.putReadBuf()
 	}()
 	defer c.recoverPanic()
-	c.readLoop(wdone)
+	c.readLoop(c.wdone)
 }
 
 // recoverPanic logs a panic of a client goroutine and closes its connection.
 func (c *client) recoverPanic() {
 	if r := recover(); r != nil {
-		c.pool.stats.clientErr.Add(1)
-		c.pool.p.log.Error("client panic", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-		c.broken.Store(true)
-		c.nc.Close()
+		c.recoverPanicValue(r)
 	}
 }
 
+// recoverPanicValue logs the recovered panic r and closes the connection.
+func (c *client) recoverPanicValue(r any) {
+	c.pool.stats.clientErr.Add(1)
+	c.pool.p.log.Error("client panic", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+	c.broken.Store(true)
+	c.nc.Close()
+}
+
+// Writer goroutine states (client.wstate).
+const (
+	writerRunning = 1
+	writerDone    = 2
+)
+
+// wakeWriter wakes the writer, starting its goroutine if none runs: a client has one
+// only while it has work for it (see writeLoop), so an idle client holds none.
 func (c *client) wakeWriter() {
 	select {
 	case c.notify <- struct{}{}:
 	default:
+	}
+	if c.wstate.CompareAndSwap(0, writerRunning) {
+		go c.writeLoop()
+	}
+}
+
+// readBufs holds the read buffers of clients waiting for a request with nothing
+// buffered: an idle client holds none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, clientReadBuf); return &b }}
+
+// takeReadBuf gives the reader a buffer if it has none.
+func (c *client) takeReadBuf() {
+	if c.rbuf == nil {
+		c.rbp = readBufs.Get().(*[]byte)
+		c.rbuf = *c.rbp
+	}
+}
+
+// putReadBuf returns the reader's buffer, which must hold nothing unparsed.
+func (c *client) putReadBuf() {
+	if p := c.rbp; p != nil && c.rbuf != nil && len(c.rbuf) <= 4*clientReadBuf {
+		*p = c.rbuf
+		readBufs.Put(p)
+	}
+	c.rbuf, c.rbp = nil, nil
+}
+
+// read reads into c.rbuf[w:]. With nothing buffered (w == 0), the buffer goes back
+// to readBufs while the reader waits for the socket, and is taken again when bytes
+// arrive; the deadlines in force apply as to any Read.
+func (c *client) read(w int) (int, error) {
+	if c.rc == nil || w != 0 {
+		c.takeReadBuf()
+		return c.nc.Read(c.rbuf[w:])
+	}
+	if c.rdFn == nil {
+		c.rdFn = c.readFd
+	}
+	c.rdW, c.rdN, c.rdErr = w, 0, nil
+	err := c.rc.Read(c.rdFn)
+	if err == nil {
+		err = c.rdErr
+	}
+	c.rdErr = nil
+	return c.rdN, err
+}
+
+// readFd is read's callback: one non-blocking read into c.rbuf[c.rdW:].
+func (c *client) readFd(fd uintptr) bool {
+	c.takeReadBuf()
+	for {
+		b := c.rbuf[c.rdW:]
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			c.putReadBuf()
+			return false // wait for the socket without a buffer
+		case e != 0:
+			c.rdErr = os.NewSyscallError("read", e)
+		case r == 0:
+			c.rdErr = io.EOF
+		default:
+			c.rdN = int(r)
+		}
+		return true
 	}
 }
 
@@ -162,7 +250,6 @@ func (c *client) wakeWriter() {
 // whenever the buffer holds no complete request and the client's bounds allow.
 func (c *client) readLoop(wdone <-chan struct{}) {
 	log := c.pool.p.log
-	c.rbuf = make([]byte, clientReadBuf)
 	r, w := 0, 0
 	var readErr error
 	for {
@@ -211,9 +298,10 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 		if r == w {
 			r, w = 0, 0
 			if len(c.rbuf) > 4*clientReadBuf {
-				c.rbuf = make([]byte, clientReadBuf)
+				c.rbuf = nil
 			}
 		}
+		c.takeReadBuf()
 		if w == len(c.rbuf) {
 			if r > 0 {
 				w = copy(c.rbuf, c.rbuf[r:w])
@@ -243,7 +331,7 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 		c.mu.Unlock()
 		c.armIdle(st)
 		var n int
-		n, readErr = c.nc.Read(c.rbuf[w:])
+		n, readErr = c.read(w)
 		if n > 0 {
 			c.readAt = time.Now()
 		}
@@ -393,11 +481,25 @@ func answered(req *Request) bool {
 // during a drain or handover, or by the reader's end. After a write error (the client
 // went away, or did not read its replies within client_write_timeout) the connection
 // is closed and replies are taken without being written, so that no Request is reused
-// while a server connection holds it. It returns when the reader has ended and every
-// pending request is answered.
-func (c *client) writeLoop(wdone chan<- struct{}) {
-	defer close(wdone)
-	defer c.recoverPanic()
+// while a server connection holds it.
+// The goroutine runs only while it has work: it is started by wakeWriter and
+// returns once nothing is left for it (the next wakeWriter starts another); the last
+// one returns when the reader has ended and every pending request is answered, and
+// closes wdone.
+func (c *client) writeLoop() {
+	final := false
+	defer func() {
+		if final {
+			c.wstate.Store(writerDone)
+			close(c.wdone)
+		}
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			final = true
+			c.recoverPanicValue(r)
+		}
+	}()
 	for {
 		c.wmu.Lock()
 		c.emitLocked(true)
@@ -406,6 +508,7 @@ func (c *client) writeLoop(wdone chan<- struct{}) {
 		c.mu.Unlock()
 		if req == nil {
 			if done {
+				final = true
 				return
 			}
 			c.mu.Lock()
@@ -425,7 +528,17 @@ func (c *client) writeLoop(wdone chan<- struct{}) {
 		if c.dirty.Load() {
 			continue // a delivery found wmu held by this loop
 		}
-		<-c.notify
+		select {
+		case <-c.notify:
+			continue
+		default:
+		}
+		// Nothing to do: the goroutine ends. A wakeWriter that found it still
+		// running started none, so a wake-up left meanwhile is looked at again.
+		c.wstate.Store(0)
+		if len(c.notify) == 0 || !c.wstate.CompareAndSwap(0, writerRunning) {
+			return
+		}
 	}
 }
 

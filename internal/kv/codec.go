@@ -171,8 +171,12 @@ func (f *Frag) complete(reply []byte, err error) {
 	if f.copy {
 		return // the server counted it (responses, errors); nobody waits for it
 	}
-	notify := f.notify // read before done: the client may reuse f at once after
+	notify, owner := f.notify, f.owner // read before done: the client may reuse f at once after
 	f.settle(reply, err)
+	if owner != nil {
+		owner.wakeWriter() // starts its writer goroutine if none runs
+		return
+	}
 	select {
 	case notify <- struct{}{}:
 	default:

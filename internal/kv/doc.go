@@ -103,6 +103,10 @@
 // everything (a client that does not read), a session closes the connection after a
 // reply, or the client's last reply is out while it drains or is handed over. So a
 // client that never reads holds up neither server connections nor other clients.
+// The writer goroutine runs only while it has such work (it is started when woken
+// and ends when nothing is left), and a reader waiting for a request with nothing
+// buffered gives its read buffer back to a shared pool until bytes arrive: an idle
+// client holds one goroutine and no buffer.
 //
 // # Replicas
 //
@@ -178,8 +182,8 @@
 //
 // # Ownership
 //
-// Every goroutine is owned: a client's reader by its pool, its writer by its reader
-// (which returns once the writer has ended), server connection
+// Every goroutine is owned: a client's reader by its pool, its writer (while it
+// runs) by its reader (which returns once the last writer has ended), server connection
 // goroutines by their server, listeners and stats servers by the Proxy. Shutdown ends
 // them all; client sockets, server sockets and listeners are closed by their owners,
 // which unblocks any I/O without a deadline.
