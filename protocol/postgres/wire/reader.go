@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
+	"syscall"
 )
 
 const (
@@ -27,9 +29,14 @@ const (
 // Reader reads PostgreSQL messages from an io.Reader. It is not safe for concurrent
 // use.
 type Reader struct {
-	rd     io.Reader
-	small  [smallSize]byte
-	buf    []byte  // small[:] or *pooled
+	rd io.Reader
+	// raw is rd's file descriptor when it has one (TCP and unix connections): an
+	// idle Reader then waits for it to become readable holding no buffer at all, and
+	// takes a pooled one only for the read that finds bytes. small is the buffer
+	// an idle Reader without one reads into.
+	raw    syscall.RawConn
+	small  []byte
+	buf    []byte  // small or *pooled
 	pooled *[]byte // non-nil while buf comes from the pool
 	r, w   int     // buf[r:w] is read but not yet returned
 	max    int
@@ -48,7 +55,15 @@ var ErrNotStreaming = errors.New("wire: no streamed message to read whole")
 // NewReader returns a Reader on rd with the default message size limit.
 func NewReader(rd io.Reader) *Reader {
 	r := &Reader{rd: rd, max: DefaultMaxMessageSize, stream: StreamSize}
-	r.buf = r.small[:]
+	if sc, ok := rd.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			r.raw = raw
+		}
+	}
+	if r.raw == nil {
+		r.small = make([]byte, smallSize)
+	}
+	r.buf = r.small
 	return r
 }
 
@@ -270,7 +285,7 @@ func (r *Reader) Release() {
 		if r.pooled != nil {
 			putBuf(r.pooled)
 			r.pooled = nil
-			r.buf = r.small[:]
+			r.buf = r.small
 		}
 	}
 }
@@ -310,12 +325,55 @@ func (r *Reader) compact() {
 	}
 }
 
+// fillRaw reads once from the file descriptor of an idle Reader: it takes a pooled
+// buffer for each attempt and gives it back when nothing is there to read, so the
+// Reader holds none while it waits.
+func (r *Reader) fillRaw() error {
+	var n int
+	var rerr error
+	err := r.raw.Read(func(fd uintptr) bool {
+		b := getBuf(minPooledSize)
+		for {
+			n, rerr = syscall.Read(int(fd), *b)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			putBuf(b)
+			return false
+		}
+		if n <= 0 {
+			n = 0
+			putBuf(b)
+			return true
+		}
+		r.pooled = b
+		r.buf = *b
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if rerr != nil {
+		return os.NewSyscallError("read", rerr)
+	}
+	if n == 0 {
+		return io.EOF
+	}
+	r.r, r.w = 0, n
+	return nil
+}
+
 // fill reads once from the underlying reader. An idle Reader reads into its small
 // inline array; when a read fills that array, more is probably coming, so the data
 // moves to a pooled buffer.
 func (r *Reader) fill() error {
 	if r.r == r.w {
 		r.Release()
+		if r.raw != nil && r.pooled == nil {
+			return r.fillRaw()
+		}
 	} else if r.w == len(r.buf) {
 		if r.r > 0 {
 			r.compact()
