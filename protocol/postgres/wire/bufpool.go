@@ -12,6 +12,13 @@ const (
 
 var pools [numClasses]sync.Pool
 
+// free keeps up to freeCap buffers of the smallest class apart from pools[0], which
+// the garbage collector empties: connections take one for every burst they read or
+// write, and would otherwise allocate afresh after each collection.
+const freeCap = 1024
+
+var free = make(chan *[]byte, freeCap)
+
 func classOf(size int) int {
 	c, n := 0, minPooledSize
 	for n < size {
@@ -29,6 +36,13 @@ func getBuf(size int) *[]byte {
 		return &b
 	}
 	c := classOf(size)
+	if c == 0 {
+		select {
+		case b := <-free:
+			return b
+		default:
+		}
+	}
 	if v := pools[c].Get(); v != nil {
 		return v.(*[]byte)
 	}
@@ -47,5 +61,12 @@ func putBuf(b *[]byte) {
 		return
 	}
 	*b = (*b)[:n]
+	if c == 0 {
+		select {
+		case free <- b:
+			return
+		default:
+		}
+	}
 	pools[c].Put(b)
 }

@@ -34,12 +34,15 @@ type Reader struct {
 	// idle Reader then waits for it to become readable holding no buffer at all, and
 	// takes a pooled one only for the read that finds bytes. small is the buffer
 	// an idle Reader without one reads into.
-	raw    syscall.RawConn
-	small  []byte
-	buf    []byte  // small or *pooled
-	pooled *[]byte // non-nil while buf comes from the pool
-	r, w   int     // buf[r:w] is read but not yet returned
-	max    int
+	raw     syscall.RawConn
+	rawRead func(fd uintptr) bool // r.readRaw, bound once
+	rawN    int                   // what the last readRaw read
+	rawErr  error
+	small   []byte
+	buf     []byte  // small or *pooled
+	pooled  *[]byte // non-nil while buf comes from the pool
+	r, w    int     // buf[r:w] is read but not yet returned
+	max     int
 
 	// A message NextPart streams: rem bytes of it are not yet returned; head is
 	// its first part while Rest may still read it whole.
@@ -58,6 +61,7 @@ func NewReader(rd io.Reader) *Reader {
 	if sc, ok := rd.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
+			r.rawRead = r.readRaw
 		}
 	}
 	if r.raw == nil {
@@ -329,40 +333,44 @@ func (r *Reader) compact() {
 // buffer for each attempt and gives it back when nothing is there to read, so the
 // Reader holds none while it waits.
 func (r *Reader) fillRaw() error {
-	var n int
-	var rerr error
-	err := r.raw.Read(func(fd uintptr) bool {
-		b := getBuf(minPooledSize)
-		for {
-			n, rerr = syscall.Read(int(fd), *b)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			putBuf(b)
-			return false
-		}
-		if n <= 0 {
-			n = 0
-			putBuf(b)
-			return true
-		}
-		r.pooled = b
-		r.buf = *b
-		return true
-	})
-	if err != nil {
+	r.rawN, r.rawErr = 0, nil
+	if err := r.raw.Read(r.rawRead); err != nil {
 		return err
 	}
-	if rerr != nil {
-		return os.NewSyscallError("read", rerr)
+	if r.rawErr != nil {
+		return os.NewSyscallError("read", r.rawErr)
 	}
-	if n == 0 {
+	if r.rawN == 0 {
 		return io.EOF
 	}
-	r.r, r.w = 0, n
+	r.r, r.w = 0, r.rawN
 	return nil
+}
+
+// readRaw is fillRaw's attempt at a read: false when nothing is there yet.
+func (r *Reader) readRaw(fd uintptr) bool {
+	b := getBuf(minPooledSize)
+	var n int
+	var err error
+	for {
+		n, err = syscall.Read(int(fd), *b)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		putBuf(b)
+		return false
+	}
+	if n <= 0 {
+		putBuf(b)
+		n = 0
+	} else {
+		r.pooled = b
+		r.buf = *b
+	}
+	r.rawN, r.rawErr = n, err
+	return true
 }
 
 // fill reads once from the underlying reader. An idle Reader reads into its small
