@@ -1,5 +1,7 @@
 package pgpool
 
+import "bytes"
+
 // statements is the part of a client's session that holds its protocol-level
 // prepared statements, as PostgreSQL would keep them for the client between
 // transactions: the named ones, under the client's names, and the unnamed one, the
@@ -160,10 +162,16 @@ func (st *statements) changeUnnamed(id uint64, h *unnamedHolder, parse []byte, o
 	if own {
 		st.unnamedSeq++
 		st.unnamedAs = 0
+		prev := st.unnamed
 		st.unnamed, st.unnamedPinned = nil, false
-		if len(parse) > maxUnnamedCopy {
+		switch {
+		case len(parse) > maxUnnamedCopy:
 			st.unnamedPinned = true
-		} else if parse != nil {
+		case parse != nil && bytes.Equal(prev, parse):
+			// The same Parse again (a driver re-parsing its query each time): the copy
+			// is never written to, so it is kept, and an undo restoring it shares it.
+			st.unnamed = prev
+		case parse != nil:
 			st.unnamed = append([]byte(nil), parse...)
 		}
 	}
