@@ -86,6 +86,9 @@ type client struct {
 	terminated  bool
 	closeReason string
 	ddlPending  atomic.Bool // a schema change ran in the current transaction (prepared.go)
+	// hoWoken: SHOW FDS set the client's read deadline in the past to wake it at a
+	// handover point (handover_show.go); a timeout without it is the client's own.
+	hoWoken atomic.Bool
 }
 
 // close closes the client socket; the client's goroutine then ends.

@@ -321,10 +321,12 @@ func (c *client) handOver(msg []byte) bool {
 }
 
 // handoverWoke reports whether a failed client read was SHOW FDS waking the client
-// to see whether it can be handed over; the read is then retried.
+// to see whether it can be handed over (the read is then retried), not one of the
+// client's own timeouts (client_idle_timeout, idle_transaction_timeout), which still
+// apply during an online restart.
 func (c *client) handoverWoke(err error) bool {
 	var ne net.Error
-	if c.pl.ho.Load() == nil || !errors.As(err, &ne) || !ne.Timeout() {
+	if !errors.As(err, &ne) || !ne.Timeout() || !c.hoWoken.Swap(false) {
 		return false
 	}
 	c.conn.SetReadDeadline(time.Time{})
