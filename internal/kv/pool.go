@@ -249,21 +249,27 @@ func (pl *pool) serveListener(ln net.Listener) {
 			_ = tc.SetNoDelay(true)
 			keepAlive(tc, pl.state.Load().cfg.TCPKeepalive)
 		}
-		c := newClient(pl, nc)
-		pl.mu.Lock()
-		if pl.closing.Load() {
-			pl.mu.Unlock()
-			nc.Close()
-			continue
-		}
-		pl.clients[c] = struct{}{}
-		pl.wg.Add(1)
-		pl.mu.Unlock()
-		pl.p.totalConns.Add(1)
-		pl.p.currConns.Add(1)
-		pl.stats.clientConnections.Add(1)
-		go c.serve()
+		pl.admit(newClient(pl, nc))
 	}
+}
+
+// admit serves c, an accepted or adopted client, unless the pool is closing, when it
+// closes c's connection instead. It reports whether c is served.
+func (pl *pool) admit(c *client) bool {
+	pl.mu.Lock()
+	if pl.closing.Load() {
+		pl.mu.Unlock()
+		c.nc.Close()
+		return false
+	}
+	pl.clients[c] = struct{}{}
+	pl.wg.Add(1)
+	pl.mu.Unlock()
+	pl.p.totalConns.Add(1)
+	pl.p.currConns.Add(1)
+	pl.stats.clientConnections.Add(1)
+	go c.serve()
+	return true
 }
 
 func (pl *pool) forget(c *client) {

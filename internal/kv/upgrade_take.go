@@ -228,21 +228,7 @@ func (p *Proxy) adopt(name string, f *os.File, state []byte) bool {
 		}
 		c.sess = sess
 	}
-	// As serveListener does for an accepted client.
-	pl.mu.Lock()
-	if pl.closing.Load() {
-		pl.mu.Unlock()
-		nc.Close()
-		return false
-	}
-	pl.clients[c] = struct{}{}
-	pl.wg.Add(1)
-	pl.mu.Unlock()
-	p.totalConns.Add(1)
-	p.currConns.Add(1)
-	pl.stats.clientConnections.Add(1)
-	go c.serve()
-	return true
+	return pl.admit(c)
 }
 
 // listenPool opens a pool's listener, or takes the one received for its address.
