@@ -118,16 +118,18 @@ func newClient(pl *pool, nc net.Conn) *client {
 	return c
 }
 
-// closeIfIdle closes the connection when the client waits for a request with nothing
-// pending; an active client sees pool.closing once its pending requests are
-// answered. Called with pool.mu held.
-func (c *client) closeIfIdle() {
+// closeIfIdle closes the connection when the pool is closing and the client waits for
+// a request with nothing pending; an active client sees pool.closing once its pending
+// requests are answered. It reports whether it closed the connection. May be called
+// with pool.mu held.
+func (c *client) closeIfIdle() bool {
 	c.mu.Lock()
-	idle := c.reading && c.pending == 0
+	idle := c.reading && c.pending == 0 && c.pool.closing.Load()
 	c.mu.Unlock()
 	if idle {
 		c.nc.Close()
 	}
+	return idle
 }
 
 // serve reads pipelines of requests and dispatches them, while writeLoop writes the

@@ -73,18 +73,10 @@ func (c *client) writeLoop() {
 				final = true
 				return
 			}
-			c.mu.Lock()
-			idle := c.reading && c.pending == 0 && c.pool.closing.Load()
-			c.mu.Unlock()
-			if idle {
-				c.nc.Close() // the pool drains: the client is closed once answered
-			} else if c.pool.handover.Load() {
-				c.mu.Lock()
-				kick := c.reading && c.pending == 0
-				c.mu.Unlock()
-				if kick {
-					_ = c.nc.SetReadDeadline(aLongTimeAgo) // answered: hand it over
-				}
+			// The pool drains: the client is closed once answered; or it is handed
+			// over once answered.
+			if !c.closeIfIdle() && c.pool.handover.Load() {
+				c.kickIdle()
 			}
 		}
 		if c.dirty.Load() {

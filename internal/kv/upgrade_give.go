@@ -328,7 +328,7 @@ func (p *Proxy) sendClients(conn *net.UnixConn, ch <-chan handoff, sent chan<- i
 
 // kickIdle wakes the reader of a client waiting for a request with nothing pending,
 // so that it hands the connection over; a busy client is woken by its writer once its
-// replies are written. Called with pool.mu held.
+// replies are written. May be called with pool.mu held.
 func (c *client) kickIdle() {
 	c.mu.Lock()
 	idle := c.reading && c.pending == 0
