@@ -419,7 +419,7 @@ func (c *client) parseBatch(st *poolState, buf []byte) (k, consumed int, err err
 		}
 		req.bytes = 0
 		for _, f := range req.Frags {
-			f.notify, f.owner, f.lane, f.meter, f.readAt = c.notify, c, c.lane, &c.meter, c.readAt
+			f.owner, f.lane, f.meter, f.readAt = c, c.lane, &c.meter, c.readAt
 			req.bytes += len(f.Payload)
 		}
 		c.push(req)

@@ -146,10 +146,9 @@ type Frag struct {
 	reply  []byte
 	err    error
 	done   atomic.Bool
-	notify chan struct{} // the client's wake-up channel
-	owner  *client       // the client waiting for it; nil for a replicated write's copy
-	meter  *replyMeter   // the client's count of replies received and not yet written
-	lane   uint32        // the client's lane: which of a server's connections it uses
+	owner  *client     // the client waiting for it; nil for a replicated write's copy
+	meter  *replyMeter // the client's count of replies received and not yet written
+	lane   uint32      // the client's lane: which of a server's connections it uses
 	srv    *server
 	readAt time.Time // when the proxy read the request from its client: its deadline is readAt + timeout
 	sentAt time.Time
@@ -171,15 +170,10 @@ func (f *Frag) complete(reply []byte, err error) {
 	if f.copy {
 		return // the server counted it (responses, errors); nobody waits for it
 	}
-	notify, owner := f.notify, f.owner // read before done: the client may reuse f at once after
+	owner := f.owner // read before done: the client may reuse f at once after
 	f.settle(reply, err)
 	if owner != nil {
 		owner.wakeWriter() // starts its writer goroutine if none runs
-		return
-	}
-	select {
-	case notify <- struct{}{}:
-	default:
 	}
 }
 
