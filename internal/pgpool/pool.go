@@ -355,6 +355,9 @@ type poolStats struct {
 	waiting       atomic.Int64
 	serversOpened atomic.Int64
 	pinned        atomic.Int64
+	// Prepared statements (SHOW STATS *_parse_count, *_bind_count): clients' named
+	// Parses, Parses sent to server connections, Binds of clients' named statements.
+	clientParses, serverParses, binds atomic.Int64
 
 	// Distributions for the metrics endpoint: client waits for a server connection,
 	// transactions, requests (histogram.go).

@@ -32,6 +32,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,9 +180,13 @@ func (c *client) parseUnbound(msg []byte) bool {
 			return false
 		}
 		c.sess.stmts.define(name, rest, srv, c.pool.stmtGeneration(srv))
+		c.pool.stats.clientParses.Add(1)
 	}
 	c.mu.Unlock()
 	c.pool.stats.queryCount.Add(1)
+	if dup {
+		c.logDuplicateStmt(name)
+	}
 	c.wmu.Lock()
 	if dup {
 		c.w.Send(errDuplicateStmt(name).response())
@@ -204,6 +209,12 @@ func (c *client) noteSchemaChange(msg []byte) {
 	}
 	c.pl.stmtEpoch.Add(1)
 	c.ddlPending.Store(true)
+}
+
+// logDuplicateStmt logs a Parse under a name the client has in use, in PgBouncer's
+// words (PgBouncer closes the client then; pgpool answers PostgreSQL's 42P05).
+func (c *client) logDuplicateStmt(name []byte) {
+	c.pl.log.Error(fmt.Sprintf("prepared statement '%s' was already prepared", name), c.logConn())
 }
 
 // errDuplicateStmt is PostgreSQL's error for a Parse under a name in use.

@@ -51,6 +51,7 @@ func (c *client) sendTracked(s *server, typ byte, msg []byte, ignored bool) {
 			break
 		}
 		c.ensurePrepared(s, st, push)
+		c.pool.stats.binds.Add(1)
 		// The client's length with the statement name replaced: the parameters (rest)
 		// may be only the first part of a Bind streamed to the server.
 		p.scratch = appendMessage(p.scratch[:0], wire.Bind, portal, nul, []byte(st.srv), nul)
@@ -136,6 +137,7 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 		return
 	}
 	if c.sess.stmts.get(name) != nil {
+		c.logDuplicateStmt(name)
 		push(respGroup{kind: groupSynthError, err: errDuplicateStmt(name).response()})
 		p.dropToSync = true
 		return
@@ -149,6 +151,7 @@ func (c *client) trackParse(s *server, msg []byte, push func(respGroup)) {
 		return
 	}
 	st := c.sess.stmts.define(name, rest, srv, c.pool.stmtGeneration(srv))
+	c.pool.stats.clientParses.Add(1)
 	if have && !stale {
 		push(respGroup{kind: groupSynthParse, stmt: st})
 		return
@@ -193,6 +196,7 @@ func (c *client) prepareOn(s *server, st *preparedStmt, kind groupKind, stale bo
 		push(respGroup{kind: groupCloseInternal, srv: e.name, stale: e.stale})
 	}
 	s.w.Raw(st.parse)
+	c.pool.stats.serverParses.Add(1)
 	push(respGroup{kind: kind, srv: st.srv, stmt: st})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"sync"
 	"testing"
@@ -387,5 +388,142 @@ func TestPreparedBoundFollowsReload(t *testing.T) {
 		if got, err := execPrepared(ctx, c, fmt.Sprintf("b%d", i), "1"); err != nil || got != strconv.Itoa(1+i) {
 			t.Fatalf("b%d(1) = %q, %v", i, got, err)
 		}
+	}
+}
+
+// TestPreparedDuplicateNameLogged: a Parse under a name the client has in use gets
+// PostgreSQL's 42P05 and leaves PgBouncer's log line, both when pgpool answers it
+// without a server connection and inside a transaction, and the client goes on.
+func TestPreparedDuplicateNameLogged(t *testing.T) {
+	f := newFixture(t)
+	_, addr, sink := startLoggedPooler(t, f.config())
+	ctx := preparedCtx(t, 30*time.Second)
+	c := connect(t, f.pgconnString(addr)).PgConn()
+	if _, err := c.Prepare(ctx, "dup", "select 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.QuoteMeta("prepared statement 'dup' was already prepared")
+	_, err := c.Prepare(ctx, "dup", "select 1", nil)
+	if sqlState(err) != CodeDuplicatePreparedStatement {
+		t.Fatalf("second Parse of dup: %v, want %s", err, CodeDuplicatePreparedStatement)
+	}
+	sink.wait(t, linePrefix+`ERROR `+clientPrefix(f.db, f.user)+line+`$`, 10*time.Second)
+	if _, err := c.Exec(ctx, "begin").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prepare(ctx, "dup2", "select 2", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Prepare(ctx, "dup2", "select 2", nil)
+	if sqlState(err) != CodeDuplicatePreparedStatement {
+		t.Fatalf("second Parse of dup2 in a transaction: %v, want %s", err, CodeDuplicatePreparedStatement)
+	}
+	sink.wait(t, linePrefix+`ERROR `+clientPrefix(f.db, f.user)+regexp.QuoteMeta("prepared statement 'dup2' was already prepared")+`$`, 10*time.Second)
+	if _, err := c.Exec(ctx, "rollback").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := execPrepared(ctx, c, "dup"); err != nil || got != "1" {
+		t.Fatalf("dup after the errors = %q, %v", got, err)
+	}
+}
+
+// TestPreparedStatsCounts: SHOW STATS, STATS_TOTALS and TOTALS count the clients'
+// named Parses, the Parses pgpool sends to server connections and the Binds of named
+// statements, as PgBouncer 1.24 does; with max_prepared_statements = 0 nothing is
+// tracked and all three stay 0.
+func TestPreparedStatsCounts(t *testing.T) {
+	e := newAdminEnv(t, false)
+	ctx := preparedCtx(t, 60*time.Second)
+	adm := adminConnect(t, e.dsn(false, e.admin, e.adminPassword, "pgbouncer"))
+	stats := func() map[string]string {
+		t.Helper()
+		_, rows := adminQueryResult(t, adm, "SHOW STATS")
+		for _, r := range rows {
+			if r["database"] == e.f.db {
+				return r
+			}
+		}
+		t.Fatalf("SHOW STATS: no row for %s: %v", e.f.db, rows)
+		return nil
+	}
+	check := func(when string, parse, srvParse, bind int) {
+		t.Helper()
+		r := stats()
+		want := map[string]int{"total_client_parse_count": parse, "total_server_parse_count": srvParse, "total_bind_count": bind}
+		for k, v := range want {
+			if r[k] != strconv.Itoa(v) {
+				t.Errorf("%s: SHOW STATS %s = %s, want %d", when, k, r[k], v)
+			}
+		}
+	}
+
+	adminQueryResult(t, adm, "SET max_prepared_statements = 0")
+	plain := connect(t, e.f.pgconnString(e.addr)).PgConn()
+	if _, err := plain.Prepare(ctx, "untracked", "select 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := execPrepared(ctx, plain, "untracked"); err != nil || got != "1" {
+		t.Fatalf("untracked = %q, %v", got, err)
+	}
+	check("max_prepared_statements = 0", 0, 0, 0)
+	plain.Close(ctx)
+
+	adminQueryResult(t, adm, "SET max_prepared_statements = 10")
+	c1 := connect(t, e.f.pgconnString(e.addr)).PgConn()
+	c2 := connect(t, e.f.pgconnString(e.addr)).PgConn()
+	// c2 holds a server connection in a transaction, so c1 prepares on another.
+	if _, err := c2.Exec(ctx, "begin; select 2").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Prepare(ctx, "s", "select 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if got, err := execPrepared(ctx, c1, "s"); err != nil || got != "1" {
+			t.Fatalf("c1 s = %q, %v", got, err)
+		}
+	}
+	check("c1 prepared and ran s twice", 1, 1, 2)
+	// The same statement by c2, on its own server connection, which lacks it.
+	if _, err := c2.Prepare(ctx, "s", "select 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := execPrepared(ctx, c2, "s"); err != nil || got != "1" {
+		t.Fatalf("c2 s = %q, %v", got, err)
+	}
+	if _, err := c2.Exec(ctx, "commit").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	check("c2 prepared and ran s", 2, 2, 3)
+	// Both server connections have it now: a Bind needs no Parse.
+	if got, err := execPrepared(ctx, c1, "s"); err != nil || got != "1" {
+		t.Fatalf("c1 s = %q, %v", got, err)
+	}
+	check("c1 ran s again", 2, 2, 4)
+
+	_, totals := adminQueryResult(t, adm, "SHOW STATS_TOTALS")
+	for _, r := range totals {
+		if r["database"] == e.f.db && (r["client_parse_count"] != "2" || r["server_parse_count"] != "2" || r["bind_count"] != "4") {
+			t.Errorf("SHOW STATS_TOTALS: %v", r)
+		}
+	}
+	_, sums := adminQueryResult(t, adm, "SHOW TOTALS")
+	found := 0
+	for _, r := range sums {
+		switch r["name"] {
+		case "total_ps_client_parse_count", "total_ps_server_parse_count":
+			found++
+			if r["value"] != "2" {
+				t.Errorf("SHOW TOTALS %s = %s, want 2", r["name"], r["value"])
+			}
+		case "total_ps_bind_count":
+			found++
+			if r["value"] != "4" {
+				t.Errorf("SHOW TOTALS %s = %s, want 4", r["name"], r["value"])
+			}
+		}
+	}
+	if found != 3 {
+		t.Errorf("SHOW TOTALS lacks the prepared statement rows: %v", sums)
 	}
 }

@@ -63,6 +63,9 @@ func (st *poolStats) totals() admin.Totals {
 		QueryUS:       st.queryTime.Load(),
 		WaitUS:        st.waitTimeUS.Load(),
 		ServersOpened: st.serversOpened.Load(),
+		ClientParses:  st.clientParses.Load(),
+		ServerParses:  st.serverParses.Load(),
+		Binds:         st.binds.Load(),
 	}
 }
 

@@ -182,6 +182,57 @@ func TestShowStatsFromSample(t *testing.T) {
 	}
 }
 
+func TestShowStatsPreparedCounts(t *testing.T) {
+	s := testSnapshot()
+	s.Pools[0].Stats.ClientParses, s.Pools[0].Stats.ServerParses, s.Pools[0].Stats.Binds = 30, 20, 150
+	s.Since.ByDatabase["app"] = Totals{ClientParses: 10, ServerParses: 10, Binds: 50}
+	cols := func(r *Result) string {
+		var names []string
+		for _, c := range r.Columns {
+			names = append(names, c.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	// PgBouncer 1.24 puts them after the wait time, in totals and in averages.
+	want := map[string]string{
+		"stats": "database,total_xact_count,total_query_count,total_received,total_sent,total_xact_time,total_query_time,total_wait_time," +
+			"total_client_parse_count,total_server_parse_count,total_bind_count," +
+			"avg_xact_count,avg_query_count,avg_recv,avg_sent,avg_xact_time,avg_query_time,avg_wait_time," +
+			"avg_client_parse_count,avg_server_parse_count,avg_bind_count,pinned_clients",
+		"stats_totals": "database,xact_count,query_count,bytes_received,bytes_sent,xact_time,query_time,wait_time," +
+			"client_parse_count,server_parse_count,bind_count",
+		"stats_averages": "database,xact_count,query_count,bytes_received,bytes_sent,xact_time,query_time,wait_time," +
+			"avg_client_parse_count,avg_server_parse_count,avg_bind_count",
+	}
+	for name, w := range want {
+		if got := cols(show(t, s, name)); got != w {
+			t.Errorf("SHOW %s columns:\n got  %s\n want %s", name, got, w)
+		}
+	}
+	// Averages are per second over the 10 s since the sample.
+	app := rowOf(t, show(t, s, "stats"), "database", "app")
+	for k, v := range map[string]string{
+		"total_client_parse_count": "30", "total_server_parse_count": "20", "total_bind_count": "150",
+		"avg_client_parse_count": "2", "avg_server_parse_count": "1", "avg_bind_count": "10",
+	} {
+		if app[k] != v {
+			t.Errorf("SHOW STATS %s = %s, want %s", k, app[k], v)
+		}
+	}
+	if got := rowOf(t, show(t, s, "stats_totals"), "database", "app")["bind_count"]; got != "150" {
+		t.Errorf("SHOW STATS_TOTALS bind_count %s", got)
+	}
+	if got := rowOf(t, show(t, s, "stats_averages"), "database", "app")["avg_bind_count"]; got != "10" {
+		t.Errorf("SHOW STATS_AVERAGES avg_bind_count %s", got)
+	}
+	totals := show(t, s, "totals")
+	for k, v := range map[string]string{"total_ps_client_parse_count": "30", "total_ps_bind_count": "150", "avg_ps_server_parse_count": "1"} {
+		if got := rowOf(t, totals, "name", k)["value"]; got != v {
+			t.Errorf("SHOW TOTALS %s = %s, want %s", k, got, v)
+		}
+	}
+}
+
 func TestShowListsDatabasesUsers(t *testing.T) {
 	s := testSnapshot()
 	lists := show(t, s, "lists")

@@ -157,6 +157,10 @@ type Totals struct {
 	XactUS, QueryUS int64 // microseconds
 	WaitUS          int64 // microseconds clients waited for a server connection
 	ServersOpened   int64 // server connections opened
+	// Prepared statements, counted while pgpool tracks them (max_prepared_statements
+	// above zero): named Parses by clients, Parses pgpool sent to server connections,
+	// and Binds of clients' named statements.
+	ClientParses, ServerParses, Binds int64
 }
 
 // Plus returns the sum of t and u.
@@ -166,6 +170,8 @@ func (t Totals) Plus(u Totals) Totals {
 		Received: t.Received + u.Received, Sent: t.Sent + u.Sent,
 		XactUS: t.XactUS + u.XactUS, QueryUS: t.QueryUS + u.QueryUS, WaitUS: t.WaitUS + u.WaitUS,
 		ServersOpened: t.ServersOpened + u.ServersOpened,
+		ClientParses:  t.ClientParses + u.ClientParses, ServerParses: t.ServerParses + u.ServerParses,
+		Binds: t.Binds + u.Binds,
 	}
 }
 

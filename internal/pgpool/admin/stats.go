@@ -47,7 +47,8 @@ func (s *Snapshot) ByDatabase() map[string]Totals {
 }
 
 // average computes PgBouncer's averages from old to cur over d: counts and bytes per
-// second, transaction and query times per transaction and query, wait time per second.
+// second, transaction and query times per transaction and query, wait time and
+// prepared statement counts per second.
 func average(cur, old Totals, d time.Duration) Totals {
 	us := d.Microseconds()
 	if us <= 0 {
@@ -61,6 +62,10 @@ func average(cur, old Totals, d time.Duration) Totals {
 		Received: 1e6 * delta(cur.Received, old.Received) / us,
 		Sent:     1e6 * delta(cur.Sent, old.Sent) / us,
 		WaitUS:   1e6 * delta(cur.WaitUS, old.WaitUS) / us,
+
+		ClientParses: 1e6 * delta(cur.ClientParses, old.ClientParses) / us,
+		ServerParses: 1e6 * delta(cur.ServerParses, old.ServerParses) / us,
+		Binds:        1e6 * delta(cur.Binds, old.Binds) / us,
 	}
 	if dx > 0 {
 		avg.XactUS = delta(cur.XactUS, old.XactUS) / dx
@@ -84,15 +89,20 @@ func (s *Snapshot) statRows() (names []string, totals, avgs map[string]Totals) {
 }
 
 func (t Totals) values() []any {
-	return []any{t.Xacts, t.Queries, t.Received, t.Sent, t.XactUS, t.QueryUS, t.WaitUS}
+	return []any{t.Xacts, t.Queries, t.Received, t.Sent, t.XactUS, t.QueryUS, t.WaitUS,
+		t.ClientParses, t.ServerParses, t.Binds}
 }
 
-// statCols are the seven numeric columns of SHOW STATS_TOTALS and STATS_AVERAGES.
-func statCols() *Result {
+// statCols are the ten numeric columns of SHOW STATS_TOTALS and STATS_AVERAGES:
+// PgBouncer 1.18's seven, then the prepared statement counts PgBouncer 1.24 added
+// after wait_time, with an avg_ prefix in STATS_AVERAGES (as PgBouncer names them).
+func statCols(psPrefix string) *Result {
 	return newResult(textCol("database"),
 		numericCol("xact_count"), numericCol("query_count"),
 		numericCol("bytes_received"), numericCol("bytes_sent"),
-		numericCol("xact_time"), numericCol("query_time"), numericCol("wait_time"))
+		numericCol("xact_time"), numericCol("query_time"), numericCol("wait_time"),
+		numericCol(psPrefix+"client_parse_count"), numericCol(psPrefix+"server_parse_count"),
+		numericCol(psPrefix+"bind_count"))
 }
 
 func showStats(s *Snapshot) *Result {
@@ -101,9 +111,11 @@ func showStats(s *Snapshot) *Result {
 		numericCol("total_xact_count"), numericCol("total_query_count"),
 		numericCol("total_received"), numericCol("total_sent"),
 		numericCol("total_xact_time"), numericCol("total_query_time"), numericCol("total_wait_time"),
+		numericCol("total_client_parse_count"), numericCol("total_server_parse_count"), numericCol("total_bind_count"),
 		numericCol("avg_xact_count"), numericCol("avg_query_count"),
 		numericCol("avg_recv"), numericCol("avg_sent"),
 		numericCol("avg_xact_time"), numericCol("avg_query_time"), numericCol("avg_wait_time"),
+		numericCol("avg_client_parse_count"), numericCol("avg_server_parse_count"), numericCol("avg_bind_count"),
 		numericCol("pinned_clients")) // pgpool's addition: clients pinned to their server connection now
 	pinned := make(map[string]int64)
 	for _, p := range s.Pools {
@@ -119,7 +131,7 @@ func showStats(s *Snapshot) *Result {
 
 func showStatsTotals(s *Snapshot) *Result {
 	names, totals, _ := s.statRows()
-	r := statCols()
+	r := statCols("")
 	for _, name := range names {
 		r.add(append([]any{name}, totals[name].values()...)...)
 	}
@@ -128,7 +140,7 @@ func showStatsTotals(s *Snapshot) *Result {
 
 func showStatsAverages(s *Snapshot) *Result {
 	names, _, avgs := s.statRows()
-	r := statCols()
+	r := statCols("avg_")
 	for _, name := range names {
 		r.add(append([]any{name}, avgs[name].values()...)...)
 	}
@@ -136,7 +148,8 @@ func showStatsAverages(s *Snapshot) *Result {
 }
 
 // showTotals is SHOW TOTALS: the sums over all databases, one row per counter, with
-// PgBouncer 1.18's names.
+// PgBouncer 1.18's names and the prepared statement counts PgBouncer 1.24 added after
+// wait_time (which it names ps_...).
 func showTotals(s *Snapshot) *Result {
 	var total, old Totals
 	for name, t := range s.ByDatabase() {
@@ -145,7 +158,8 @@ func showTotals(s *Snapshot) *Result {
 	}
 	avg := average(total, old, s.Taken.Sub(s.Since.At))
 	r := newResult(textCol("name"), numericCol("value"))
-	names := []string{"xact_count", "query_count", "client_bytes", "server_bytes", "xact_time", "query_time", "wait_time"}
+	names := []string{"xact_count", "query_count", "client_bytes", "server_bytes", "xact_time", "query_time", "wait_time",
+		"ps_client_parse_count", "ps_server_parse_count", "ps_bind_count"}
 	for i, v := range total.values() {
 		r.add("total_"+names[i], v)
 	}
