@@ -1,7 +1,7 @@
 // Command poolbench benchmarks pgpool and kvproxy against their peers on this
 // machine and reports how they compare.
 //
-//	poolbench run [--suite smoke|quick|full] [--only pg|kv|memcache] [--out DIR] [--rounds N] [--seconds N]
+//	poolbench run [--suite smoke|quick|full] [--only pg|kv|memcache] [--scenario REGEXP] [--out DIR] [--rounds N] [--seconds N]
 //	poolbench report DIR
 //
 // run checks that the programs it needs are installed (scripts/setup.sh installs
@@ -9,9 +9,10 @@
 // free loopback ports with its files in a temporary directory, through
 // internal/testenv: PostgreSQL 15 (pgbench's tables filled), PgBouncer and pgpool
 // in transaction mode with a pool of 20 (and a database "overload" with a pool of 10),
-// every other setting at PgBouncer's default; a scenario that needs other settings
-// (the overload scenario: query_wait_timeout 2 s) runs on a PgBouncer and a pgpool
-// started with them for it; redis-servers (--hz 1) with nutcracker and kvproxy
+// clients let in with auth_type trust, every other setting at PgBouncer's default; a
+// scenario that needs other settings (the idle clients and the login storm: SCRAM
+// logins; the overload scenario: query_wait_timeout 2 s) runs on a PgBouncer and a
+// pgpool started with them for it, the same for both; redis-servers (--hz 1) with nutcracker and kvproxy
 // on the same nutcracker.yml (ketama, fnv1a_64); memcached servers with nutcracker,
 // and kvproxy if `kvproxy -t` accepts a memcached pool. Everything is stopped when
 // the run ends, also on Ctrl-C or SIGTERM. odyssey, pgcat and pgdog are detected on
@@ -20,16 +21,20 @@
 //
 // Each scenario runs against every target of its protocol in alternating rounds (the
 // order of the targets rotates each round); "direct" is the server without a proxy.
-// Scenarios:
+// --scenario runs only the scenarios whose name matches a regular expression (and
+// starts only the servers they need). Scenarios:
 //
 //   - pg-select-{simple,extended,prepared}-cN: pgbench -S -M mode, N clients;
 //     pg-tpcb-cN: pgbench's TPC-B script; pg-latency-c1: one client, SELECT 1;
-//     pg-login-c10: pgbench -S -C, a login per transaction. Latencies come from
-//     pgbench's per-transaction logs (-l). Direct is not run with more clients than
-//     PostgreSQL's max_connections allows.
+//     pg-login-c10: pgbench -S -C, a login (SCRAM) per transaction. Latencies come
+//     from pgbench's per-transaction logs (-l). pgbench counts its clients' logins in
+//     -T: poolbench adds to it the time the target's clients took to log in on its
+//     previous run, beyond a quarter of a second. Direct is not run with more clients
+//     than PostgreSQL's max_connections allows.
 //   - kv-TEST-sS-clients-cN-P1 and kv-TEST-sS-pipeline-c50-PN: redis-benchmark GET,
 //     SET and MGET of 10 keys over S shards, swept by clients and by pipeline depth.
-//     Each run is sized from a short calibration run to last about a second (quick).
+//     Each target's rounds are sized to last about 0.5 s (quick; full 2 s): the first from a
+//     short calibration run against that target, the next from the round before.
 //     Percentiles are interpolated in redis-benchmark's latency distribution.
 //     kv-TEST-shards-sS-c50-P16 (full): each test at 50 clients, pipeline 16, over
 //     4, 16, 64 and 256 redis-servers, charted by shards (over 16 shards, the runs of
@@ -49,30 +54,31 @@
 //   - kv-frozen-s4-c50: a separate set of 4 redis-servers with nutcracker and kvproxy
 //     at a server timeout of 500 ms; poolbench's own client sends GETs of random keys
 //     (10,000 keys, set beforehand) on 50 connections, one request at a time each, for
-//     a bounded time (quick 4.5 s, full 15 s), while the second redis-server is
+//     a bounded time (quick 3 s, full 9 s), while the second redis-server is
 //     SIGSTOPped for the middle third (and always SIGCONTed after). p50..p99.9 are
 //     those of the keys on the healthy shards (which keys the frozen server holds is
 //     asked of it beforehand); errors count every error reply or unanswered request
 //     (2 s) of any key; throughput counts the successful requests. Proxies only.
 //   - memcache-{get,set}-cN: poolbench's own text-protocol client, N connections each
 //     sending get or set (32-byte values) of random keys of 10,000 (set beforehand)
-//     one at a time for kvSeconds, every latency recorded.
+//     one at a time for as long as a Redis round (quick 0.5 s, full 2 s), every latency
+//     recorded.
 //
 // Suites: smoke (one scenario per protocol plus small idle, overload, frozen-shard
 // runs, one round, under a minute), quick (the
-// above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 3 rounds, about ten
-// and a half minutes on 2 idle cores) and full (3 rounds of pgbench runs of 5 s with 1
-// to 1,000 PostgreSQL clients and 5,000 for -S -M simple, 10,000 idle clients, the
-// Redis clients and pipeline sweeps over 16 shards, the shards sweep up to 256
-// redis-servers, 2 s Redis and memcached runs; 1 h 18 min on 2 cores at a load
-// average of 11 to 36, mostly the 5,000 clients' logins).
+// above with 1, 10 and 100 PostgreSQL clients, 4 Redis shards, 3 rounds) and full (3
+// rounds of pgbench runs of 5 s with 1 to 1,000 PostgreSQL clients and 5,000 for -S -M
+// simple, 10,000 idle clients, the Redis clients and pipeline sweeps over 16 shards,
+// the shards sweep up to 256 redis-servers, 2 s Redis and memcached runs). README.md
+// says how long each took here. The progress line's estimate of the time left is the
+// plan's (every run and setup step) scaled by how long the part done so far took.
 //
 // A run that stops early (Ctrl-C, SIGTERM, a failure) still writes what it measured,
 // with a warning naming the scenarios that did not run; a set of Redis shards that
 // cannot be started is listed in skipped and the others run.
 //
-// The output directory receives results.json, report.md (a summary, then one table
-// per scenario, ratios first) and SVG charts GROUP-throughput.svg and GROUP-p99.svg
+// The output directory receives results.json, report.md (a summary, where the time
+// went with the slowest scenarios, then one table per scenario, ratios first) and SVG charts GROUP-throughput.svg and GROUP-p99.svg
 // (one line per target against clients or pipeline depth), and for the idle-clients
 // groups GROUP-rss-per-client.svg. report rewrites
 // report.md and the charts from results.json.
@@ -93,6 +99,9 @@
 //	skipped    [reason]: what did not run and why
 //	warnings   [text]: e.g. the load average exceeded the cores at start, the run
 //	           stopped early, figures missing (see CheckMetrics)
+//	pooler_settings  pgbouncer.ini settings every PostgreSQL scenario's poolers share
+//	setup      [{what, duration_s}]: the steps outside the scenarios (building, starting
+//	           and stopping servers and proxies, setting keys) and their wall time, s
 //	results    [result]
 //
 // Each result is one scenario against one target:
@@ -102,8 +111,8 @@
 //	clients, pipeline, shards, pool_size
 //	target, unit                       unit: "tx/s" or "req/s"
 //	settings                           pooler settings of this scenario over the shared
-//	                                   ones, e.g. {"query_wait_timeout": "2"}; absent:
-//	                                   PgBouncer's defaults
+//	                                   ones (pooler_settings), e.g. {"query_wait_timeout":
+//	                                   "2"}; absent: the shared ones
 //	throughput                         median over rounds, per second
 //	p50_ms, p90_ms, p99_ms, p999_ms    median latency percentiles; null if the tool gives none
 //	cpu_us_per_request                 the proxy's user+system CPU (/proc/PID/stat, before and
@@ -115,6 +124,11 @@
 //	load_average_1m                    median of the machine's 1-minute load average as
 //	                                   each round started (other work competing)
 //	rounds                             rounds run (0: not run, see note)
+//	duration_s                         wall time in seconds of the rounds against this
+//	                                   target (runs, sizing runs, reading logs); 0 when
+//	                                   it shares another scenario's runs or did not run.
+//	                                   A scenario's time is the sum over its targets;
+//	                                   report.md lists the slowest
 //	spread                             {"throughput": {min, max}, "p99_ms": {...}, ...} over rounds
 //	throughput_ratio, throughput_peer  throughput over the best peer's (and its name)
 //	p99_ratio, p99_peer                p99 over the lowest peer p99 (and its name)

@@ -40,7 +40,7 @@ func idleScenario(proto string, n int, open func(ctx context.Context, t *target)
 		tmpl: Result{Scenario: fmt.Sprintf("%s-c%d", group, n), Group: group, Protocol: proto,
 			Title: fmt.Sprintf("%d idle clients held open (%s): proxy RSS per client", n, what),
 			XName: "clients", X: n, Clients: n, Unit: "logins/s"},
-		est:  float64(n)/500 + 1,
+		est:  idleEstimate(proto, n),
 		skip: skipDirect("no proxy to measure"),
 		once: true, // a second round would reuse the memory the first one freed
 	}
@@ -49,7 +49,21 @@ func idleScenario(proto string, n int, open func(ctx context.Context, t *target)
 	return sc
 }
 
-// runIdle opens n connections to t with open (four at a time), measures t's RSS before
+// idleEstimate is the planned seconds of one idle-clients round: n logins (SCRAM for
+// PostgreSQL) or n GETs answered.
+func idleEstimate(proto string, n int) float64 {
+	if proto == "pg" {
+		return float64(n)/250 + 0.5
+	}
+	return float64(n)/5000 + 0.2
+}
+
+// idleOpeners is the number of connections runIdle opens at once. More do not open
+// them faster on two cores: SCRAM logins are bound by the CPU of the client and of a
+// single-threaded PgBouncer (16 at once logged in fewer per second than 4).
+const idleOpeners = 4
+
+// runIdle opens n connections to t with open (idleOpeners at a time), measures t's RSS before
 // and after, and closes them all. Throughput is logins per second; latencies are the
 // logins'.
 func runIdle(ctx context.Context, t *target, n int, open func(ctx context.Context, t *target) (net.Conn, error)) (Sample, error) {
@@ -69,7 +83,7 @@ func runIdle(ctx context.Context, t *target, n int, open func(ctx context.Contex
 		next <- i
 	}
 	close(next)
-	for range 4 {
+	for range idleOpeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -173,7 +187,7 @@ func overloadScenario(su suite, e *pgEnv, b *bins, work string) *scenario {
 		tmpl: Result{Scenario: fmt.Sprintf("pg-overload-c%d", c), Group: "pg-overload", Protocol: "pg",
 			Title: fmt.Sprintf("overload: pgbench -f SELECT pg_sleep(0.05), %d clients over a pool of %d, query_wait_timeout %d s", c, overloadPoolSize, queryWaitTimeout),
 			XName: "clients", X: c, Clients: c, PoolSize: overloadPoolSize, Unit: "tx/s"},
-		est:      float64(su.overloadSeconds) + 1,
+		est:      float64(su.overloadSeconds) + queryWaitTimeout + 0.5, // clients queued at -T's end wait up to query_wait_timeout
 		skip:     skipDirect("no pool to overload"),
 		settings: map[string]string{"query_wait_timeout": strconv.Itoa(queryWaitTimeout)},
 	}
@@ -197,7 +211,7 @@ func frozenScenario(su suite, e *kvEnv) *scenario {
 			Title: fmt.Sprintf("GET of random keys, %d shards, one redis-server SIGSTOPped for the middle third of %g s, server timeout %d ms; p50/p99 of the healthy keys",
 				e.shards, su.frozenSeconds, frozenTimeoutMs),
 			XName: "clients", X: c, Clients: c, Shards: e.shards, Unit: "req/s"},
-		est:  su.frozenSeconds + 0.5,
+		est:  su.frozenSeconds + 0.2,
 		skip: skipDirect("no proxy in front of the shards"),
 	}
 	sc.key = sc.tmpl.Scenario

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -31,11 +32,12 @@ func main() {
 
 // runOptions are the flags of `poolbench run`.
 type runOptions struct {
-	suite   string
-	only    string
-	out     string
-	rounds  int
-	seconds int
+	suite    string
+	only     string
+	out      string
+	rounds   int
+	seconds  int
+	scenario string // regular expression of the scenario names to run ("": all)
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -64,6 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.out, "out", "", "directory for the results (default: bench-results-<date> in the current directory)")
 	f.IntVar(&o.rounds, "rounds", 0, "alternating rounds per scenario (default: the suite's)")
 	f.IntVar(&o.seconds, "seconds", 0, "seconds per pgbench run (default: the suite's)")
+	f.StringVar(&o.scenario, "scenario", "", "run only the scenarios whose name matches this regular expression, e.g. 'pg-select-.*-c(1000|5000)$'")
 
 	report := &cobra.Command{
 		Use:   "report DIR",
@@ -101,6 +104,22 @@ var otherPoolers = []string{"odyssey", "pgcat", "pgdog"}
 // errMissing is returned when programs a run needs are not installed.
 var errMissing = errors.New("poolbench: programs missing")
 
+// errNoScenario is returned when --scenario and --only leave no scenario to run.
+var errNoScenario = errors.New("poolbench: no scenario selected")
+
+// Planned seconds of the setup steps, for the estimate of the time left.
+const (
+	buildEstimate        = 8   // go build of one program, mostly cached
+	pgStartEstimate      = 12  // initdb, PostgreSQL, pgbench -i -s 10, both poolers
+	poolersStartEstimate = 1.5 // PgBouncer and pgpool with a scenario's settings
+	stopEstimate         = 2
+	kvWarmEstimate       = 3 // 100,000 SETs through each target
+	mcWarmEstimate       = 4 // 10,000 sets, one at a time, through each target
+)
+
+// kvStartEstimate is the planned seconds to start n servers, nutcracker and kvproxy.
+func kvStartEstimate(n int) float64 { return 1 + 0.08*float64(n) }
+
 // runSuite is `poolbench run`.
 func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr io.Writer) error {
 	su, ok := suites[o.suite]
@@ -117,6 +136,12 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	protos, err := onlyProtocols(o.only)
 	if err != nil {
 		return err
+	}
+	var re *regexp.Regexp
+	if o.scenario != "" {
+		if re, err = regexp.Compile(o.scenario); err != nil {
+			return fmt.Errorf("poolbench: --scenario: %w", err)
+		}
 	}
 	res := &Results{Schema: SchemaVersion, Suite: su.name, Command: command, Started: time.Now().UTC(),
 		Machine: machineInfo(), Tools: map[string]string{}}
@@ -169,37 +194,78 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	}
 	raiseNoFile()
 
-	fmt.Fprintln(stderr, "poolbench: building pgpool and kvproxy from this tree")
+	// The scenarios to run, for the plan: built again on the servers once started.
+	r := newRunner(su.rounds, stderr)
+	var pgScs, mcScs []*scenario
+	kvScs := map[int][]*scenario{}
+	var frozen []*scenario
+	if slices.Contains(protos, "pg") {
+		pgScs = selectScenarios(pgScenarios(su, &pgEnv{}, b, work), re)
+	}
+	if slices.Contains(protos, "kv") {
+		for _, n := range su.kvShards {
+			if scs := selectScenarios(kvScenarios(su, &kvEnv{shards: n}, b), re); len(scs) > 0 {
+				kvScs[n] = scs
+			}
+		}
+		if su.frozenClients > 0 {
+			frozen = selectScenarios([]*scenario{frozenScenario(su, &kvEnv{shards: frozenShards})}, re)
+		}
+	}
+	if slices.Contains(protos, "memcache") {
+		mcScs = selectScenarios(mcScenarios(su, &kvEnv{shards: su.mcShards}), re)
+	}
+	if len(pgScs)+len(kvScs)+len(frozen)+len(mcScs) == 0 {
+		return fmt.Errorf("%w: --scenario %q, --only %q", errNoScenario, o.scenario, o.only)
+	}
+	needKV := len(kvScs)+len(frozen)+len(mcScs) > 0
+	if len(pgScs) > 0 {
+		r.planSetup(buildEstimate + pgStartEstimate + stopEstimate)
+		for _, batch := range settingsBatches(pgScs) {
+			if settingsKey(batch[0].settings) != "" {
+				r.planSetup(poolersStartEstimate)
+			}
+		}
+		r.plan(pgScs, []string{DirectTarget, "pgbouncer", "pgpool"})
+	}
+	if needKV {
+		r.planSetup(buildEstimate)
+	}
+	for _, n := range su.kvShards {
+		if scs := kvScs[n]; len(scs) > 0 {
+			r.planSetup(kvStartEstimate(n) + kvWarmEstimate + stopEstimate)
+			r.plan(scs, []string{DirectTarget, "nutcracker", "kvproxy"})
+		}
+	}
+	if len(frozen) > 0 {
+		r.planSetup(kvStartEstimate(frozenShards) + stopEstimate)
+		r.plan(frozen, []string{DirectTarget, "nutcracker", "kvproxy"})
+	}
+	if len(mcScs) > 0 {
+		r.planSetup(kvStartEstimate(su.mcShards) + mcWarmEstimate + stopEstimate)
+		r.plan(mcScs, []string{DirectTarget, "nutcracker", "kvproxy"})
+	}
+	fmt.Fprintf(stderr, "poolbench: %d scenarios planned, about %v\n", len(r.names), r.left())
+
 	binDir := filepath.Join(work, "bin")
 	if err := os.Mkdir(binDir, 0o755); err != nil {
 		return err
 	}
-	if slices.Contains(protos, "pg") {
-		if b.pgpool, err = testenv.Build("github.com/poolsuite/poolsuite/cmd/pgpool", binDir); err != nil {
+	if len(pgScs) > 0 {
+		if err := r.phase("building pgpool from this tree", buildEstimate, func() (err error) {
+			b.pgpool, err = testenv.Build("github.com/poolsuite/poolsuite/cmd/pgpool", binDir)
+			return err
+		}); err != nil {
 			return err
 		}
 	}
-	if slices.Contains(protos, "kv") || slices.Contains(protos, "memcache") {
-		if b.kvpx, err = testenv.Build("github.com/poolsuite/poolsuite/cmd/kvproxy", binDir); err != nil {
+	if needKV {
+		if err := r.phase("building kvproxy from this tree", buildEstimate, func() (err error) {
+			b.kvpx, err = testenv.Build("github.com/poolsuite/poolsuite/cmd/kvproxy", binDir)
+			return err
+		}); err != nil {
 			return err
 		}
-	}
-
-	r := newRunner(su.rounds, stderr)
-	// The plan, for the time left: three targets per protocol.
-	if slices.Contains(protos, "pg") {
-		r.plan(pgScenarios(su, &pgEnv{}, b, work), 3)
-	}
-	if slices.Contains(protos, "kv") {
-		for _, n := range su.kvShards {
-			r.plan(kvScenarios(su, &kvEnv{shards: n}, b), 3)
-		}
-	}
-	if slices.Contains(protos, "memcache") {
-		r.plan(mcScenarios(su, &kvEnv{shards: su.mcShards}), 3)
-	}
-	if slices.Contains(protos, "kv") && su.frozenClients > 0 {
-		r.plan([]*scenario{frozenScenario(su, &kvEnv{shards: frozenShards})}, 2)
 	}
 
 	var cl cleanups
@@ -209,66 +275,85 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 			res.Targets = append(res.Targets, TargetInfo{Name: t.name, Protocol: t.protocol, Desc: t.desc})
 		}
 	}
+	stop := func(what string) {
+		_ = r.phase("stopping "+what, stopEstimate, func() error { cl.run(); return nil })
+	}
 	runErr := func() error {
-		if slices.Contains(protos, "pg") {
-			fmt.Fprintln(stderr, "poolbench: starting PostgreSQL, PgBouncer and pgpool")
+		if len(pgScs) > 0 {
 			maxClients := max(slices.Max(append(slices.Clone(su.pgClients), su.pgManyClients...)), su.idleClients, su.overloadClients)
-			e, err := startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients)
-			if err != nil {
+			res.PoolerSettings = poolerSettings(su.poolSize, maxClients, nil)
+			var e *pgEnv
+			if err := r.phase("starting PostgreSQL (pgbench tables filled), PgBouncer and pgpool", pgStartEstimate, func() (err error) {
+				e, err = startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients)
+				return err
+			}); err != nil {
 				return err
 			}
 			addTargets(e.targets)
-			if err := runPG(ctx, r, pgScenarios(su, e, b, work), e, &cl, work, b); err != nil {
+			if err := runPG(ctx, r, selectScenarios(pgScenarios(su, e, b, work), re), e, &cl, work, b); err != nil {
 				return err
 			}
-			cl.run()
+			stop("PostgreSQL, PgBouncer and pgpool")
 		}
-		if slices.Contains(protos, "kv") {
-			for _, n := range su.kvShards {
-				fmt.Fprintf(stderr, "poolbench: starting %d redis-servers, nutcracker and kvproxy\n", n)
-				e, err := startKV(&cl, work, b, n, true, defaultTimeoutMs)
-				if err != nil {
-					// The other shard counts can still run.
-					cl.run()
-					why := fmt.Sprintf("Redis scenarios over %d shards: starting the servers and proxies failed: %v", n, err)
-					res.Skipped = append(res.Skipped, why)
-					fmt.Fprintln(stderr, "poolbench: skipped:", why)
-					continue
-				}
-				addTargets(e.targets)
-				// Idle clients before the keys are set: on proxies that carried no load yet.
-				scs := kvScenarios(su, e, b)
-				idle := 0
-				for idle < len(scs) && scs[idle].tmpl.Group == "kv-idle" {
-					idle++
-				}
-				if err := r.runAll(ctx, scs[:idle], e.targets); err != nil {
-					return err
-				}
-				if err := warmKV(ctx, b, e); err != nil {
-					return err
-				}
-				if err := r.runAll(ctx, scs[idle:], e.targets); err != nil {
-					return err
-				}
-				cl.run()
+		for _, n := range su.kvShards {
+			if len(kvScs[n]) == 0 {
+				continue
 			}
-			if su.frozenClients > 0 {
-				fmt.Fprintf(stderr, "poolbench: starting %d redis-servers, nutcracker and kvproxy with a server timeout of %d ms\n", frozenShards, frozenTimeoutMs)
-				e, err := startKV(&cl, work, b, frozenShards, true, frozenTimeoutMs)
-				if err != nil {
-					return err
-				}
-				if err := r.runAll(ctx, []*scenario{frozenScenario(su, e)}, e.targets); err != nil {
-					return err
-				}
-				cl.run()
-			}
-		}
-		if slices.Contains(protos, "memcache") {
-			fmt.Fprintf(stderr, "poolbench: starting %d memcached, nutcracker and kvproxy\n", su.mcShards)
-			e, err := startKV(&cl, work, b, su.mcShards, false, defaultTimeoutMs)
+			var e *kvEnv
+			err := r.phase(fmt.Sprintf("starting %d redis-servers, nutcracker and kvproxy", n), kvStartEstimate(n), func() (err error) {
+				e, err = startKV(&cl, work, b, n, true, defaultTimeoutMs)
+				return err
+			})
 			if err != nil {
+				// The other shard counts can still run.
+				cl.run()
+				why := fmt.Sprintf("Redis scenarios over %d shards: starting the servers and proxies failed: %v", n, err)
+				res.Skipped = append(res.Skipped, why)
+				fmt.Fprintln(stderr, "poolbench: skipped:", why)
+				continue
+			}
+			addTargets(e.targets)
+			// Idle clients before the keys are set: on proxies that carried no load yet.
+			scs := selectScenarios(kvScenarios(su, e, b), re)
+			idle := 0
+			for idle < len(scs) && scs[idle].tmpl.Group == "kv-idle" {
+				idle++
+			}
+			if err := r.runAll(ctx, scs[:idle], e.targets); err != nil {
+				return err
+			}
+			if idle < len(scs) {
+				if err := r.phase(fmt.Sprintf("setting %d keys through each target", kvKeyspace), kvWarmEstimate, func() error {
+					return warmKV(ctx, b, e)
+				}); err != nil {
+					return err
+				}
+			}
+			if err := r.runAll(ctx, scs[idle:], e.targets); err != nil {
+				return err
+			}
+			stop(fmt.Sprintf("%d redis-servers, nutcracker and kvproxy", n))
+		}
+		if len(frozen) > 0 {
+			var e *kvEnv
+			if err := r.phase(fmt.Sprintf("starting %d redis-servers, nutcracker and kvproxy with a server timeout of %d ms", frozenShards, frozenTimeoutMs),
+				kvStartEstimate(frozenShards), func() (err error) {
+					e, err = startKV(&cl, work, b, frozenShards, true, frozenTimeoutMs)
+					return err
+				}); err != nil {
+				return err
+			}
+			if err := r.runAll(ctx, []*scenario{frozenScenario(su, e)}, e.targets); err != nil {
+				return err
+			}
+			stop("the frozen shard's servers and proxies")
+		}
+		if len(mcScs) > 0 {
+			var e *kvEnv
+			if err := r.phase(fmt.Sprintf("starting %d memcached, nutcracker and kvproxy", su.mcShards), kvStartEstimate(su.mcShards), func() (err error) {
+				e, err = startKV(&cl, work, b, su.mcShards, false, defaultTimeoutMs)
+				return err
+			}); err != nil {
 				return err
 			}
 			if e.note != "" {
@@ -276,18 +361,24 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				fmt.Fprintln(stderr, "poolbench: note:", e.note)
 			}
 			addTargets(e.targets)
-			for _, t := range e.targets {
-				if err := warmMemcache(ctx, t); err != nil {
-					return err
+			if err := r.phase(fmt.Sprintf("setting %d memcached keys through each target", mcKeyspace), mcWarmEstimate, func() error {
+				for _, t := range e.targets {
+					if err := warmMemcache(ctx, t); err != nil {
+						return err
+					}
 				}
-			}
-			if err := r.runAll(ctx, mcScenarios(su, e), e.targets); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
-			cl.run()
+			if err := r.runAll(ctx, selectScenarios(mcScenarios(su, e), re), e.targets); err != nil {
+				return err
+			}
+			stop("memcached, nutcracker and kvproxy")
 		}
 		return nil
 	}()
+	res.Setup = r.setup
 	res.Results = r.results
 	ComputeRatios(res.Results)
 	if miss := CheckMetrics(res); len(miss) > 0 {
@@ -337,15 +428,17 @@ func runPG(ctx context.Context, r *runner, scs []*scenario, e *pgEnv, cl *cleanu
 			}
 			continue
 		}
-		fmt.Fprintf(r.stderr, "poolbench: starting PgBouncer and pgpool with %s\n", key)
 		var own cleanups
 		cl.add(own.run) // stops them on an early return too; run twice is a no-op
-		poolers, err := e.startPoolers(&own, work, b, batch[0].settings)
-		if err != nil {
+		var poolers []*target
+		if err := r.phase("starting PgBouncer and pgpool with "+key, poolersStartEstimate, func() (err error) {
+			poolers, err = e.startPoolers(&own, work, b, batch[0].settings)
+			return err
+		}); err != nil {
 			own.run()
 			return err
 		}
-		err = r.runAll(ctx, batch, append([]*target{e.targets[0]}, poolers...))
+		err := r.runAll(ctx, batch, append([]*target{e.targets[0]}, poolers...))
 		own.run()
 		if err != nil {
 			return err

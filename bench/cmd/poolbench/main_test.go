@@ -43,14 +43,26 @@ func TestRunSmoke(t *testing.T) {
 	protocols := map[string]bool{}
 	for _, x := range r.Results {
 		protocols[x.Protocol] = true
-		// query_wait_timeout for the overload scenario only; PgBouncer's defaults elsewhere.
+		// query_wait_timeout for the overload scenario only, SCRAM for the idle clients;
+		// the shared settings elsewhere.
 		if x.Protocol == "pg" {
-			if x.Group == "pg-overload" && x.Settings["query_wait_timeout"] != "2" {
-				t.Errorf("%s/%s: settings %v, want query_wait_timeout 2", x.Scenario, x.Target, x.Settings)
+			switch x.Group {
+			case "pg-overload":
+				if x.Settings["query_wait_timeout"] != "2" {
+					t.Errorf("%s/%s: settings %v, want query_wait_timeout 2", x.Scenario, x.Target, x.Settings)
+				}
+			case "pg-idle":
+				if x.Settings["auth_type"] != "scram-sha-256" {
+					t.Errorf("%s/%s: settings %v, want auth_type scram-sha-256", x.Scenario, x.Target, x.Settings)
+				}
+			default:
+				if len(x.Settings) != 0 {
+					t.Errorf("%s/%s: settings %v, want the shared ones", x.Scenario, x.Target, x.Settings)
+				}
 			}
-			if x.Group != "pg-overload" && len(x.Settings) != 0 {
-				t.Errorf("%s/%s: settings %v, want PgBouncer's defaults", x.Scenario, x.Target, x.Settings)
-			}
+		}
+		if x.Rounds > 0 && x.DurationS <= 0 {
+			t.Errorf("%s/%s: ran %d rounds in duration_s %v", x.Scenario, x.Target, x.Rounds, x.DurationS)
 		}
 		if x.Rounds == 1 && x.Errors == 0 && x.Throughput <= 0 {
 			t.Errorf("%s/%s: no throughput", x.Scenario, x.Target)
@@ -82,6 +94,12 @@ func TestRunSmoke(t *testing.T) {
 		if ran[g] < 2 {
 			t.Errorf("%s ran against %d proxies, want 2 or more", g, ran[g])
 		}
+	}
+	if r.PoolerSettings["auth_type"] != "trust" {
+		t.Errorf("pooler_settings %v, want auth_type trust", r.PoolerSettings)
+	}
+	if len(r.Setup) == 0 || !strings.Contains(string(md), "## Time\n") || !strings.Contains(string(md), "Slowest scenarios") {
+		t.Errorf("no setup steps (%v) or no time section in report.md", r.Setup)
 	}
 	if !strings.Contains(string(md), "Proxy RSS per idle client") {
 		t.Error("report.md does not show the RSS per idle client")

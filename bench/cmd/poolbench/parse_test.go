@@ -127,11 +127,23 @@ func TestPgbenchLoginsOf(t *testing.T) {
 	if l := pgbenchLoginsOf([]byte("pgbench: error: connection to server failed")); l.noneProcessed {
 		t.Errorf("a refused run is taken for slow logins: %+v", l)
 	}
-	if got := loginAllowance(0, 1000); got != int(math.Ceil(defaultLoginSeconds*1000*1.5))+1 {
+	if got := loginAllowance(0, 1000); got != int(math.Ceil(defaultLoginSeconds*1000*1.5-loginSlackSeconds)) {
 		t.Errorf("allowance without a previous run: %d", got)
 	}
-	if got := loginAllowance(0.01, 5000); got != 76 {
-		t.Errorf("allowance for 5000 clients at 10 ms each: %d, want 76", got)
+	if got := loginAllowance(0.01, 5000); got != 75 {
+		t.Errorf("allowance for 5000 clients at 10 ms each: %d, want 75", got)
+	}
+	// Clients that log in at once (one client, or trust) cost the run no second more.
+	for _, c := range []struct {
+		perClient float64
+		clients   int
+	}{{0, 1}, {0.005, 1}, {0.0001, 100}, {0.001, 100}} {
+		if got := loginAllowance(c.perClient, c.clients); got != 0 {
+			t.Errorf("allowance for %d clients at %g s each: %d, want 0", c.clients, c.perClient, got)
+		}
+	}
+	if got := loginAllowance(0.001, 1000); got != 2 {
+		t.Errorf("allowance for 1000 clients at 1 ms each: %d, want 2", got)
 	}
 	if got := loginAllowance(1, 5000); got != maxLoginAllowance {
 		t.Errorf("allowance not bounded: %d", got)

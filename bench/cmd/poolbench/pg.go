@@ -36,22 +36,24 @@ var (
 )
 
 // Bounds of the time pgbench's -T gives its clients to log in before the run proper:
-// pgbench counts their logins in -T, and thousands of SCRAM logins on a loaded machine
-// can take longer than the run.
+// pgbench counts their logins in -T (its tps leaves them out), and thousands of logins
+// on a loaded machine can take longer than the run.
 const (
-	defaultLoginSeconds = 0.005 // per client, until a run of the target tells
-	maxLoginAllowance   = 300   // seconds
-	loginRetries        = 2     // runs again when every client was still logging in
+	defaultLoginSeconds = 0.0002 // per client (trust), until a run of the target tells
+	maxLoginAllowance   = 300    // seconds
+	loginRetries        = 2      // runs again when every client was still logging in
+	loginSlackSeconds   = 0.25   // logins this short shorten the run instead
 )
 
-// loginAllowance returns the seconds to add to -T for clients to log in, from
+// loginAllowance returns the whole seconds to add to -T for clients to log in, from
 // perClient (seconds per client last seen for the target, 0 if none): half as much
-// again, plus a second.
+// again as they are expected to take, less loginSlackSeconds, so that clients that log
+// in at once cost the run no second more.
 func loginAllowance(perClient float64, clients int) int {
 	if perClient <= 0 {
 		perClient = defaultLoginSeconds
 	}
-	return min(int(math.Ceil(perClient*float64(clients)*1.5))+1, maxLoginAllowance)
+	return min(max(int(math.Ceil(perClient*float64(clients)*1.5-loginSlackSeconds)), 0), maxLoginAllowance)
 }
 
 // runPgbench runs r against t and returns the round's figures; latencies come from
@@ -80,7 +82,7 @@ func runPgbench(ctx context.Context, e *pgEnv, b *bins, t *target, r pgRun, work
 		if !login.noneProcessed || try == loginRetries || allowance == maxLoginAllowance {
 			return s, nil
 		}
-		allowance = min(2*allowance+r.seconds, maxLoginAllowance)
+		allowance = min(2*allowance+r.seconds+1, maxLoginAllowance)
 	}
 }
 

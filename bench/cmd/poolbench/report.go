@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -60,8 +61,13 @@ func Markdown(r *Results, charts map[string][]string) string {
 	if len(r.Detected)+len(r.Skipped) > 0 {
 		b.WriteString("\n")
 	}
+	if len(r.PoolerSettings) > 0 {
+		fmt.Fprintf(&b, "PostgreSQL poolers' shared settings (every other at PgBouncer's default; a scenario's own are named in its table): %s.\n\n",
+			settingsKey(r.PoolerSettings))
+	}
 	b.WriteString("## Summary\n\n")
 	b.WriteString(Summary(r.Results))
+	b.WriteString(Timing(r))
 	seenGroup := map[string]bool{}
 	for _, sc := range Scenarios(r.Results) {
 		rows := scenarioRows(r.Results, sc)
@@ -146,6 +152,101 @@ func Summary(rs []Result) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// slowestShown is the number of scenarios Timing lists.
+const slowestShown = 12
+
+// Timing renders where the run's time went: the run's wall time against the scenarios'
+// and the setup's, the groups by time, the slowest scenarios with each target's time,
+// and the setup steps. "" for results that recorded no durations.
+func Timing(r *Results) string {
+	type sc struct {
+		name    string
+		total   float64
+		targets []string
+	}
+	var scs []sc
+	groups := map[string]float64{}
+	groupN := map[string]int{}
+	var groupOrder []string
+	var inScenarios float64
+	for _, name := range Scenarios(r.Results) {
+		x := sc{name: name}
+		for _, res := range scenarioRows(r.Results, name) {
+			if res.DurationS <= 0 {
+				continue
+			}
+			x.total += res.DurationS
+			x.targets = append(x.targets, fmt.Sprintf("%s %.1f", res.Target, res.DurationS))
+			if _, ok := groups[res.Group]; !ok {
+				groupOrder = append(groupOrder, res.Group)
+			}
+			groups[res.Group] += res.DurationS
+		}
+		if x.total > 0 {
+			groupN[scenarioRows(r.Results, name)[0].Group]++
+			scs = append(scs, x)
+			inScenarios += x.total
+		}
+	}
+	if len(scs) == 0 {
+		return ""
+	}
+	var setup float64
+	for _, p := range r.Setup {
+		setup += p.DurationS
+	}
+	var b strings.Builder
+	b.WriteString("## Time\n\n")
+	wall := r.Finished.Sub(r.Started).Seconds()
+	fmt.Fprintf(&b, "The run took %s: %s in the scenarios' rounds (`duration_s` in results.json), %s in setup steps",
+		seconds(wall), seconds(inScenarios), seconds(setup))
+	if rest := wall - inScenarios - setup; rest >= 1 {
+		fmt.Fprintf(&b, ", %s in between", seconds(rest))
+	}
+	b.WriteString(".\n\n| group | scenarios | seconds | share of the run |\n|---|---|---|---|\n")
+	slices.SortStableFunc(groupOrder, func(a, b string) int { return cmpDesc(groups[a], groups[b]) })
+	for _, g := range groupOrder {
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s |\n", g, groupN[g], groups[g], share(groups[g], wall))
+	}
+	slices.SortStableFunc(scs, func(a, b sc) int { return cmpDesc(a.total, b.total) })
+	fmt.Fprintf(&b, "\nSlowest scenarios (every round against every target):\n\n| scenario | seconds | share of the run | seconds per target |\n|---|---|---|---|\n")
+	for _, x := range scs[:min(len(scs), slowestShown)] {
+		fmt.Fprintf(&b, "| %s | %.1f | %s | %s |\n", x.name, x.total, share(x.total, wall), strings.Join(x.targets, ", "))
+	}
+	if len(r.Setup) > 0 {
+		b.WriteString("\nSetup steps:\n\n| step | seconds |\n|---|---|\n")
+		for _, p := range r.Setup {
+			fmt.Fprintf(&b, "| %s | %.1f |\n", p.What, p.DurationS)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// cmpDesc orders larger values first.
+func cmpDesc(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// share renders part as a percentage of whole ("" without a whole).
+func share(part, whole float64) string {
+	if whole <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f%%", 100*part/whole)
+}
+
+// seconds renders a wall time in seconds as minutes and seconds.
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
 
 // rssPerClient renders the RSS per idle client of rows ("" if none has it).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // checkSVG fails unless path is well-formed XML with an <svg> root that names every
@@ -118,5 +119,45 @@ func TestThousands(t *testing.T) {
 		if got := thousands(v); got != want {
 			t.Errorf("thousands(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestTiming checks that report.md shows where the run's time went: the slowest
+// scenarios first with each target's time, the groups, and the setup steps.
+func TestTiming(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &Results{Suite: "quick", Started: start, Finished: start.Add(100 * time.Second),
+		Setup: []Phase{{What: "starting PostgreSQL", DurationS: 10}},
+		Results: []Result{
+			{Scenario: "fast", Group: "g1", Target: "a", Rounds: 3, DurationS: 5},
+			{Scenario: "slow", Group: "g2", Target: "a", Rounds: 3, DurationS: 30},
+			{Scenario: "slow", Group: "g2", Target: "b", Rounds: 3, DurationS: 40},
+			{Scenario: "slow", Group: "g2", Target: DirectTarget, Note: "not run"},
+			{Scenario: "shared", Group: "g3", Target: "a", Rounds: 3, Note: "same runs as slow"},
+		}}
+	md := Timing(r)
+	for _, want := range []string{
+		"The run took 1m40s: 1m15s in the scenarios' rounds",
+		"10s in setup steps, 15s in between",
+		"| g2 | 1 | 70 | 70% |\n| g1 | 1 | 5 | 5% |\n",
+		"| slow | 70.0 | 70% | a 30.0, b 40.0 |\n| fast | 5.0 | 5% | a 5.0 |\n",
+		"| starting PostgreSQL | 10.0 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("time section lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "shared") {
+		t.Errorf("a scenario sharing another's runs is counted:\n%s", md)
+	}
+	if !strings.Contains(Markdown(r, nil), "## Time\n") {
+		t.Error("report.md has no time section")
+	}
+	// Results of a run that recorded no durations have no time section.
+	for i := range r.Results {
+		r.Results[i].DurationS = 0
+	}
+	if got := Timing(r); got != "" {
+		t.Errorf("time section without durations: %q", got)
 	}
 }

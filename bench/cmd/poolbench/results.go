@@ -41,6 +41,14 @@ type Results struct {
 	// Warnings are conditions that make figures less trustworthy (a loaded machine).
 	Warnings []string `json:"warnings,omitempty"`
 
+	// PoolerSettings are the pgbouncer.ini [pgbouncer] settings every PostgreSQL
+	// scenario's poolers share (a scenario's own settings are in its results).
+	PoolerSettings map[string]string `json:"pooler_settings,omitempty"`
+
+	// Setup lists the steps of the run outside the scenarios (building, starting
+	// servers and proxies, filling tables and keys), in order, with their wall time.
+	Setup []Phase `json:"setup,omitempty"`
+
 	Results []Result `json:"results"`
 }
 
@@ -68,6 +76,12 @@ type DetectedTool struct {
 	Name   string `json:"name"`
 	Path   string `json:"path"`
 	Status string `json:"status"`
+}
+
+// Phase is one step of a run outside the scenarios and its wall time.
+type Phase struct {
+	What      string  `json:"what"`
+	DurationS float64 `json:"duration_s"`
 }
 
 // Range is the spread of a figure over the rounds.
@@ -131,6 +145,10 @@ type Result struct {
 	// when each started: how much other work competed with this scenario.
 	LoadAvg1m *float64 `json:"load_average_1m"`
 	Rounds    int      `json:"rounds"`
+	// DurationS is the wall time, in seconds, of this scenario's rounds against this
+	// target: the runs themselves and what each needs (sizing runs, reading logs). 0
+	// for a result that shares another scenario's runs (see note) or did not run.
+	DurationS float64 `json:"duration_s"`
 
 	// Spread maps "throughput", "p50_ms", ... to the minimum and maximum over rounds.
 	Spread map[string]Range `json:"spread"`

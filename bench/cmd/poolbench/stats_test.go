@@ -128,8 +128,10 @@ func TestResultsRoundTrip(t *testing.T) {
 		Detected: []DetectedTool{{Name: "pgcat", Path: "/usr/bin/pgcat", Status: "detected"}},
 		Results: []Result{{Scenario: "s", Group: "g", Target: "pgpool", Throughput: 1.5, P50Ms: fp(0.1), P99Ms: fp(2),
 			CPUUsPerRequest: fp(3), RSSBytes: fp(1 << 20), Errors: 2, Rounds: 3, Spread: map[string]Range{"throughput": {1, 2}},
-			ThroughputRatio: fp(1.1), ThroughputPeer: "pgbouncer",
+			ThroughputRatio: fp(1.1), ThroughputPeer: "pgbouncer", DurationS: 12.5,
 			Samples: []Sample{{Throughput: 1.5, P99Ms: fp(2), Requests: 10}}}},
+		PoolerSettings: map[string]string{"auth_type": "trust"},
+		Setup:          []Phase{{What: "starting PostgreSQL", DurationS: 7.25}},
 	}
 	if err := SaveResults(dir, in); err != nil {
 		t.Fatal(err)
@@ -138,7 +140,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"scenario"`, `"target"`, `"throughput"`, `"p50_ms"`, `"p99_ms"`, `"cpu_us_per_request"`, `"rss_bytes"`, `"errors"`, `"rounds"`} {
+	for _, key := range []string{`"scenario"`, `"target"`, `"throughput"`, `"p50_ms"`, `"p99_ms"`, `"cpu_us_per_request"`, `"rss_bytes"`, `"errors"`, `"rounds"`, `"duration_s": 12.5`, `"setup"`, `"pooler_settings"`} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("results.json has no %s", key)
 		}

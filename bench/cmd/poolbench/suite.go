@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -58,9 +59,9 @@ var suites = map[string]suite{
 		name: "quick", rounds: 3, pgScale: 10, pgSeconds: 2, pgClients: []int{1, 10, 100},
 		pgModes: []string{"simple", "extended", "prepared"}, pgTPCB: true, pgLatency: true, pgLogin: true,
 		poolSize: 20, kvShards: []int{4}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
-		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 1,
+		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 0.5,
 		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
-		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 4.5,
+		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 3,
 	},
 	"full": {
 		name: "full", rounds: 3, pgScale: 10, pgSeconds: 5, pgClients: []int{1, 10, 100, 1000}, pgManyClients: []int{5000},
@@ -93,23 +94,30 @@ type scenario struct {
 
 // runner runs scenarios and collects their results.
 type runner struct {
-	rounds   int
-	stderr   io.Writer
-	results  []Result
-	byKey    map[string][]Result
-	planned  float64 // seconds of all runs planned
-	done     float64 // planned seconds of the runs done
+	rounds  int
+	stderr  io.Writer
+	results []Result
+	byKey   map[string][]Result
+	setup   []Phase
+	// The estimate of the time left: planned is the planned seconds of every run and
+	// setup step, doneEst the planned seconds of those done, doneWall their wall time.
+	planned  float64
+	doneEst  float64
+	doneWall float64
 	started  time.Time
 	runCount int
 	names    []string // the scenarios planned, in order
+	now      func() time.Time
 }
 
 func newRunner(rounds int, stderr io.Writer) *runner {
-	return &runner{rounds: rounds, stderr: stderr, byKey: map[string][]Result{}, started: time.Now()}
+	return &runner{rounds: rounds, stderr: stderr, byKey: map[string][]Result{}, started: time.Now(), now: time.Now}
 }
 
-// plan adds the planned time of scs over targets to the estimate.
-func (r *runner) plan(scs []*scenario, targets int) {
+// plan adds the planned time of scs against targets (their names) to the estimate:
+// only the runs that will happen (a target a scenario skips, rounds after the first of
+// a one-round scenario and the runs a scenario shares with another are left out).
+func (r *runner) plan(scs []*scenario, targets []string) {
 	seen := map[string]bool{}
 	for _, sc := range scs {
 		r.names = append(r.names, sc.tmpl.Scenario)
@@ -117,15 +125,46 @@ func (r *runner) plan(scs []*scenario, targets int) {
 			continue
 		}
 		seen[sc.key] = true
-		r.planned += sc.est * float64(targets*r.rounds)
+		r.planned += sc.est * float64(plannedRuns(sc, targets, r.rounds))
 	}
 }
 
-// left estimates the time still to run, scaling the plan by how long runs took so far.
+// plannedRuns is the number of runs of sc against targets over rounds.
+func plannedRuns(sc *scenario, targets []string, rounds int) int {
+	if sc.once {
+		rounds = 1
+	}
+	n := 0
+	for _, name := range targets {
+		if sc.skip == nil || sc.skip(&target{name: name}) == "" {
+			n += rounds
+		}
+	}
+	return n
+}
+
+// planSetup adds a setup step of about est seconds to the estimate.
+func (r *runner) planSetup(est float64) { r.planned += est }
+
+// phase runs a setup step planned at est seconds, records its wall time and tells it
+// on standard error.
+func (r *runner) phase(what string, est float64, f func() error) error {
+	fmt.Fprintf(r.stderr, "poolbench: %s  ~%v left\n", what, r.left())
+	t0 := r.now()
+	err := f()
+	d := r.now().Sub(t0).Seconds()
+	r.setup = append(r.setup, Phase{What: what, DurationS: d})
+	r.doneEst += est
+	r.doneWall += d
+	return err
+}
+
+// left estimates the time still to run: the plan left, scaled by how long the plan
+// done so far actually took (once a minute of it is done; the first steps say little).
 func (r *runner) left() time.Duration {
-	rest := r.planned - r.done
-	if r.done > 0 {
-		rest *= time.Since(r.started).Seconds() / r.done
+	rest := r.planned - r.doneEst
+	if r.doneEst >= 60 {
+		rest *= min(max(r.doneWall/r.doneEst, 0.5), 4)
 	}
 	return time.Duration(math.Max(rest, 0) * float64(time.Second)).Round(time.Second)
 }
@@ -154,6 +193,7 @@ func (r *runner) runAll(ctx context.Context, scs []*scenario, targets []*target)
 				c := p
 				c.Scenario, c.Group, c.Title, c.XName, c.X = sc.tmpl.Scenario, sc.tmpl.Group, sc.tmpl.Title, sc.tmpl.XName, sc.tmpl.X
 				c.Note = "same runs as " + p.Scenario
+				c.DurationS = 0
 				r.results = append(r.results, c)
 			}
 			continue
@@ -173,13 +213,17 @@ func (r *runner) runAll(ctx context.Context, scs []*scenario, targets []*target)
 			for i := range targets {
 				t := targets[(i+round)%len(targets)]
 				rs := res[t.name]
-				r.done += sc.est
 				if rs.Note != "" || (sc.once && round > 0) {
 					continue
 				}
 				r.runCount++
 				fmt.Fprintf(r.stderr, "poolbench: %-34s %-10s round %d/%d  ~%v left\n", sc.tmpl.Scenario, t.name, round+1, r.rounds, r.left())
+				t0 := r.now()
 				s, err := measure(ctx, t, sc.run)
+				d := r.now().Sub(t0).Seconds()
+				rs.DurationS += d
+				r.doneEst += sc.est
+				r.doneWall += d
 				if err != nil {
 					return err
 				}
@@ -198,6 +242,20 @@ func (r *runner) runAll(ctx context.Context, scs []*scenario, targets []*target)
 		r.results = append(r.results, out...)
 	}
 	return nil
+}
+
+// selectScenarios returns the scenarios of scs whose name re matches (all if re is nil).
+func selectScenarios(scs []*scenario, re *regexp.Regexp) []*scenario {
+	if re == nil {
+		return scs
+	}
+	var out []*scenario
+	for _, sc := range scs {
+		if re.MatchString(sc.tmpl.Scenario) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // measure runs one round against t and adds the proxy's CPU time per request and its
@@ -228,14 +286,25 @@ func measure(ctx context.Context, t *target, run func(context.Context, *target) 
 	return s, nil
 }
 
+// scramSettings are the pooler settings of the scenarios that measure logins (the
+// login storm and the idle clients): clients log in with SCRAM, as the poolers' own
+// figures would otherwise leave the cost of logging in out. The other scenarios'
+// clients log in with trust (poolerSettings), so that thousands of clients do not
+// spend the run computing SCRAM proofs.
+var scramSettings = map[string]string{"auth_type": "scram-sha-256"}
+
 // pgScenarios returns the PostgreSQL scenarios of su.
 func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 	var scs []*scenario
-	// Idle clients first, on fresh proxies: memory a load freed would be reused.
+	// Idle clients first, on fresh proxies: memory a load freed would be reused. The
+	// login storm follows on the same poolers (both log in with SCRAM).
 	if su.idleClients > 0 {
-		scs = append(scs, idleScenario("pg", su.idleClients, openPG(e)))
+		sc := idleScenario("pg", su.idleClients, openPG(e))
+		sc.settings = scramSettings
+		sc.tmpl.Settings = sc.settings
+		scs = append(scs, sc)
 	}
-	add := func(group, title string, clients int, r pgRun) {
+	add := func(group, title string, clients int, r pgRun) *scenario {
 		r.clients, r.poolSize = clients, e.poolSize
 		if r.seconds == 0 {
 			r.seconds = su.pgSeconds
@@ -243,7 +312,7 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 		sc := &scenario{
 			tmpl: Result{Scenario: fmt.Sprintf("%s-c%d", group, clients), Group: group, Title: title, Protocol: "pg",
 				XName: "clients", X: clients, Clients: clients, PoolSize: e.poolSize, Unit: "tx/s"},
-			est: float64(r.seconds) + 0.5,
+			est: pgbenchEstimate(r),
 			run: func(ctx context.Context, t *target) (Sample, error) { return runPgbench(ctx, e, b, t, r, work) },
 		}
 		sc.key = sc.tmpl.Scenario
@@ -254,6 +323,12 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 			return ""
 		}
 		scs = append(scs, sc)
+		return sc
+	}
+	if su.pgLogin {
+		sc := add("pg-login", "login storm: pgbench -S -C (a new connection per transaction, SCRAM)", 10, pgRun{script: "select", mode: "simple", connect: true})
+		sc.settings = scramSettings
+		sc.tmpl.Settings = sc.settings
 	}
 	for _, mode := range su.pgModes {
 		cs := su.pgClients
@@ -272,9 +347,6 @@ func pgScenarios(su suite, e *pgEnv, b *bins, work string) []*scenario {
 	if su.pgLatency {
 		add("pg-latency", "one client, SELECT 1 round trip, -M extended", 1, pgRun{script: "select1", mode: "extended"})
 	}
-	if su.pgLogin {
-		add("pg-login", "login storm: pgbench -S -C (a new connection per transaction)", 10, pgRun{script: "select", mode: "simple", connect: true})
-	}
 	if su.overloadClients > 0 {
 		scs = append(scs, overloadScenario(su, e, b, work))
 	}
@@ -288,8 +360,8 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 	if su.idleClients > 0 && e.shards == su.kvShards[0] {
 		scs = append(scs, idleScenario("kv", su.idleClients, openRedis))
 	}
-	sizes := map[string]int{} // run key -> requests, calibrated once
 	add := func(test, sweep string, clients, pipeline int) {
+		sizes := map[string]int{} // target -> requests of its next round
 		group := fmt.Sprintf("kv-%s-s%d-%s", test, e.shards, sweep)
 		x := clients
 		switch sweep {
@@ -317,15 +389,18 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 			tmpl: Result{Scenario: name, Group: group, Title: title, Protocol: "kv",
 				XName: sweep, X: x, Clients: clients, Pipeline: pipeline, Shards: e.shards, Unit: "req/s"},
 			key: key,
-			est: su.kvSeconds + 0.3,
+			est: kvEstimate(su, clients, pipeline),
 		}
 		sc.run = func(ctx context.Context, t *target) (Sample, error) {
-			n, ok := sizes[key]
+			n, ok := sizes[t.name]
 			if !ok {
-				n = calibrate(ctx, b, e.targets[0], test, clients, pipeline, su.kvSeconds)
-				sizes[key] = n
+				n = calibrate(ctx, b, t, test, clients, pipeline, su.kvSeconds)
 			}
-			return runRedisBenchmark(ctx, b, t, kvRun{test: test, clients: clients, pipeline: pipeline, requests: n})
+			s, err := runRedisBenchmark(ctx, b, t, kvRun{test: test, clients: clients, pipeline: pipeline, requests: n})
+			if err == nil {
+				sizes[t.name] = resize(n, s, su.kvSeconds, calibrationRequests(clients, pipeline))
+			}
+			return s, err
 		}
 		scs = append(scs, sc)
 	}
@@ -349,15 +424,48 @@ func kvScenarios(su suite, e *kvEnv, b *bins) []*scenario {
 	return scs
 }
 
-// calibrate sizes a redis-benchmark run to last about seconds, from a short run
-// against t (direct).
+// calibrate sizes a redis-benchmark run against t to last about seconds, from a
+// short run against t: each target runs for about as long, whatever its throughput.
 func calibrate(ctx context.Context, b *bins, t *target, test string, clients, pipeline int, seconds float64) int {
-	n0 := max(2000, clients*pipeline*4)
+	n0 := calibrationRequests(clients, pipeline)
 	s, err := runRedisBenchmark(ctx, b, t, kvRun{test: test, clients: clients, pipeline: pipeline, requests: n0})
 	if err != nil || s.Failure != "" || s.Throughput <= 0 {
 		return n0 * 4
 	}
-	return min(max(int(s.Throughput*seconds), n0), 20_000_000)
+	return sizeFor(s.Throughput, seconds, n0)
+}
+
+// calibrationRequests is the size of a calibration run: a few requests per client and
+// pipeline slot.
+func calibrationRequests(clients, pipeline int) int { return max(1000, clients*pipeline*2) }
+
+// sizeFor returns the requests that last about seconds at throughput, at least floor.
+func sizeFor(throughput, seconds float64, floor int) int {
+	return min(max(int(throughput*seconds), floor), 20_000_000)
+}
+
+// resize returns the size of a target's next round from its last one (n requests,
+// figures s): the next lasts about seconds at the throughput this one had.
+func resize(n int, s Sample, seconds float64, floor int) int {
+	if s.Failure != "" || s.Throughput <= 0 {
+		return n
+	}
+	return sizeFor(s.Throughput, seconds, floor)
+}
+
+// kvEstimate is the planned seconds of one redis-benchmark round: the run, its share
+// of the target's calibration, and redis-benchmark opening its connections.
+func kvEstimate(su suite, clients, pipeline int) float64 {
+	return su.kvSeconds + 0.1 + float64(clients)/5000 + 0.2/float64(max(su.rounds, 1))
+}
+
+// pgbenchEstimate is the planned seconds of one pgbench round of r: -T and the clients'
+// logins (trust, or SCRAM for -C) beyond it.
+func pgbenchEstimate(r pgRun) float64 {
+	if r.connect {
+		return float64(r.seconds) + 0.1
+	}
+	return float64(r.seconds) + float64(loginAllowance(0, r.clients)) + 0.15 + float64(r.clients)/2000
 }
 
 // mcScenarios returns the memcached scenarios of su: poolbench's own text-protocol
@@ -371,7 +479,7 @@ func mcScenarios(su suite, e *kvEnv) []*scenario {
 				tmpl: Result{Scenario: fmt.Sprintf("%s-c%d", group, c), Group: group, Protocol: "memcache",
 					Title: fmt.Sprintf("memcached text protocol %s of random keys (poolbench's client), %d shards, by connections", test, e.shards),
 					XName: "clients", X: c, Clients: c, Shards: e.shards, Unit: "req/s"},
-				est: su.kvSeconds + 0.3,
+				est: su.kvSeconds + 0.05,
 			}
 			sc.key = sc.tmpl.Scenario
 			sc.run = func(ctx context.Context, t *target) (Sample, error) {

@@ -4,47 +4,64 @@ import (
 	"context"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPoolerSettingsPerScenario checks that only the overload scenario runs with
-// query_wait_timeout set: the poolers of the other PostgreSQL scenarios keep
-// PgBouncer's defaults.
+// query_wait_timeout set and only the scenarios that measure logins (idle clients, the
+// login storm) with SCRAM: the poolers of the other PostgreSQL scenarios let clients in
+// with trust and keep PgBouncer's defaults otherwise.
 func TestPoolerSettingsPerScenario(t *testing.T) {
 	def := poolerSettings(20, 100, nil)
 	if _, ok := def["query_wait_timeout"]; ok {
 		t.Errorf("default pooler settings set query_wait_timeout: %v", def)
 	}
-	want := map[string]string{"pool_mode": "transaction", "default_pool_size": "20", "max_client_conn": "200", "auth_type": "scram-sha-256"}
+	want := map[string]string{"pool_mode": "transaction", "default_pool_size": "20", "max_client_conn": "200", "auth_type": "trust"}
 	if !reflect.DeepEqual(def, want) {
 		t.Errorf("default pooler settings %v, want %v", def, want)
 	}
 	if got := poolerSettings(20, 100, map[string]string{"query_wait_timeout": "2"}); got["query_wait_timeout"] != "2" || got["pool_mode"] != "transaction" {
 		t.Errorf("settings with query_wait_timeout: %v", got)
 	}
+	if got := poolerSettings(20, 100, scramSettings); got["auth_type"] != "scram-sha-256" {
+		t.Errorf("settings of the login scenarios: %v", got)
+	}
 
 	for _, name := range []string{"smoke", "quick", "full"} {
 		scs := pgScenarios(suites[name], &pgEnv{poolSize: 20}, &bins{}, "")
-		overloads := 0
+		overloads, logins := 0, 0
 		for _, sc := range scs {
-			if sc.tmpl.Group == "pg-overload" {
+			switch sc.tmpl.Group {
+			case "pg-overload":
 				overloads++
 				if sc.settings["query_wait_timeout"] != "2" || !reflect.DeepEqual(sc.tmpl.Settings, sc.settings) {
 					t.Errorf("%s %s: settings %v, recorded %v", name, sc.tmpl.Scenario, sc.settings, sc.tmpl.Settings)
 				}
-			} else if len(sc.settings) != 0 || len(sc.tmpl.Settings) != 0 {
-				t.Errorf("%s %s: settings %v, want PgBouncer's defaults", name, sc.tmpl.Scenario, sc.settings)
+			case "pg-idle", "pg-login":
+				logins++
+				if !reflect.DeepEqual(sc.settings, scramSettings) || !reflect.DeepEqual(sc.tmpl.Settings, sc.settings) {
+					t.Errorf("%s %s: settings %v, recorded %v, want SCRAM", name, sc.tmpl.Scenario, sc.settings, sc.tmpl.Settings)
+				}
+			default:
+				if len(sc.settings) != 0 || len(sc.tmpl.Settings) != 0 {
+					t.Errorf("%s %s: settings %v, want the shared ones", name, sc.tmpl.Scenario, sc.settings)
+				}
 			}
 		}
-		if overloads != 1 {
-			t.Errorf("%s: %d overload scenarios", name, overloads)
+		if overloads != 1 || logins == 0 {
+			t.Errorf("%s: %d overload scenarios, %d login scenarios", name, overloads, logins)
 		}
+		// One set of poolers per setting: the login scenarios together first (the idle
+		// clients on fresh poolers), the shared settings, then the overload alone.
 		batches := settingsBatches(scs)
-		if len(batches) != 2 || len(batches[1]) != 1 || batches[1][0].tmpl.Group != "pg-overload" {
-			t.Errorf("%s: batches by settings %d, want the defaults then the overload alone", name, len(batches))
+		if len(batches) != 3 || len(batches[0]) != logins || batches[0][0].tmpl.Group != "pg-idle" ||
+			len(batches[2]) != 1 || batches[2][0].tmpl.Group != "pg-overload" || len(batches[1][0].settings) != 0 {
+			t.Errorf("%s: %d batches by settings, want the SCRAM ones, the shared ones, then the overload alone", name, len(batches))
 		}
 		n := 0
 		for _, b := range batches {
@@ -117,7 +134,7 @@ func TestRunnerMissing(t *testing.T) {
 	}
 	r := newRunner(1, io.Discard)
 	scs := []*scenario{sc("a"), sc("b"), sc("c")}
-	r.plan(scs, 1)
+	r.plan(scs, []string{"x"})
 	if err := r.runAll(t.Context(), scs[:1], []*target{{name: "x"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +156,100 @@ func TestMeasureLoadAverage(t *testing.T) {
 	}
 	if s.LoadAvg1m == nil || *s.LoadAvg1m < 0 {
 		t.Errorf("round without its load average: %v", s.LoadAvg1m)
+	}
+}
+
+// TestRunnerDurations checks that each result records the wall time of its rounds
+// against its target, that a target skipped or a scenario sharing another's runs
+// records none, and that the estimate of the time left follows what the runs took.
+func TestRunnerDurations(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	took := map[string]time.Duration{"a": 2 * time.Second, "b": 3 * time.Second}
+	sc := func(name, key string) *scenario {
+		return &scenario{tmpl: Result{Scenario: name}, key: key, est: 1,
+			skip: func(t *target) string {
+				if t.name == DirectTarget {
+					return "not run"
+				}
+				return ""
+			},
+			run: func(_ context.Context, t *target) (Sample, error) {
+				now = now.Add(took[t.name])
+				return Sample{Throughput: 1, Requests: 1}, nil
+			}}
+	}
+	r := newRunner(3, io.Discard)
+	r.now = func() time.Time { return now }
+	scs := []*scenario{sc("s", "k"), sc("shared", "k")}
+	names := []string{DirectTarget, "a", "b"}
+	r.plan(scs, names)
+	if r.planned != 6 { // two targets, three rounds, the shared scenario not again
+		t.Errorf("planned %v s, want 6", r.planned)
+	}
+	if got := r.left(); got != 6*time.Second {
+		t.Errorf("left before any run: %v, want 6s", got)
+	}
+	if err := r.runAll(t.Context(), scs, []*target{{name: DirectTarget}, {name: "a"}, {name: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"s/direct": 0, "s/a": 6, "s/b": 9, "shared/direct": 0, "shared/a": 0, "shared/b": 0}
+	for _, x := range r.results {
+		if w := want[x.Scenario+"/"+x.Target]; x.DurationS != w {
+			t.Errorf("%s/%s: duration_s %v, want %v", x.Scenario, x.Target, x.DurationS, w)
+		}
+	}
+	if r.doneWall != 15 || r.doneEst != 6 {
+		t.Errorf("done %v s of %v planned, want 15 of 6", r.doneWall, r.doneEst)
+	}
+	if err := r.phase("starting", 2, func() error { now = now.Add(5 * time.Second); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.setup) != 1 || r.setup[0] != (Phase{What: "starting", DurationS: 5}) {
+		t.Errorf("setup %+v", r.setup)
+	}
+	// 250 s for 100 s planned: once a minute of plan is done, what is left is scaled by it.
+	r.planned, r.doneEst, r.doneWall = 200, 100, 250
+	if got := r.left(); got != 250*time.Second {
+		t.Errorf("left %v, want 250s (100 s planned at 2.5 times)", got)
+	}
+}
+
+// TestSelectScenarios checks --scenario's filter.
+func TestSelectScenarios(t *testing.T) {
+	scs := pgScenarios(suites["full"], &pgEnv{poolSize: 20}, &bins{}, "")
+	got := selectScenarios(scs, regexp.MustCompile(`^pg-select-.*-c(1000|5000)$`))
+	var names []string
+	for _, sc := range got {
+		names = append(names, sc.tmpl.Scenario)
+	}
+	want := []string{"pg-select-simple-c1000", "pg-select-simple-c5000", "pg-select-extended-c1000", "pg-select-prepared-c1000"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("selected %v, want %v", names, want)
+	}
+	if len(selectScenarios(scs, nil)) != len(scs) {
+		t.Error("no filter dropped scenarios")
+	}
+}
+
+// TestKVSizing checks that each target's redis-benchmark rounds are sized to last about
+// the suite's seconds at that target's own throughput, within bounds.
+func TestKVSizing(t *testing.T) {
+	if got := sizeFor(20000, 1, 1000); got != 20000 {
+		t.Errorf("sizeFor 20,000 req/s for 1 s: %d", got)
+	}
+	if got := sizeFor(100, 1, 1000); got != 1000 {
+		t.Errorf("sizeFor below the floor: %d", got)
+	}
+	if got := sizeFor(1e9, 2, 1000); got != 20_000_000 {
+		t.Errorf("sizeFor not bounded: %d", got)
+	}
+	if got := resize(5000, Sample{Throughput: 8000}, 0.5, 1000); got != 4000 {
+		t.Errorf("resize to 0.5 s at 8,000 req/s: %d, want 4000", got)
+	}
+	if got := resize(5000, Sample{Failure: "x"}, 1, 1000); got != 5000 {
+		t.Errorf("resize after a failed round: %d, want the same size", got)
+	}
+	if got := calibrationRequests(50, 128); got != 12800 {
+		t.Errorf("calibration of 50 clients at pipeline 128: %d", got)
 	}
 }
