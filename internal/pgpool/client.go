@@ -62,6 +62,11 @@ type client struct {
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)
 	xactAt   time.Time // when the current transaction started
 
+	// roomWait: the client's goroutine waits for room in an untracked client's
+	// inflight (waitRoomUntracked); room is its condition on mu, made at first use.
+	roomWait bool
+	room     *sync.Cond
+
 	// longIn: a message too long to buffer is being streamed to the server; the
 	// binding stays until it has gone, and a release that came due meanwhile happens
 	// then (clientstate.go).

@@ -76,8 +76,12 @@ func (c *client) forward(typ byte, msg []byte) error {
 		c.mu.Lock()
 	}
 	tracked := c.prep != nil && c.prep.tracking.Load()
-	if tracked {
-		c.waitRoom(s)
+	if tracked || isSyncPoint(typ) && c.inflight.len() >= c.pl.inflightMax {
+		if tracked {
+			c.waitRoom(s)
+		} else {
+			c.waitRoomUntracked(s)
+		}
 		if c.server != s {
 			// The server connection went while the client waited: start over.
 			c.mu.Unlock()

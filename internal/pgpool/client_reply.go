@@ -112,6 +112,7 @@ func (c *client) ready(s *server, status byte, tracked bool) {
 	c.mu.Lock()
 	if !tracked {
 		c.inflight.drop()
+		c.roomFreed()
 	}
 	now := time.Now()
 	if c.inflight.requests() == 0 {
@@ -253,6 +254,7 @@ func (c *client) serverGone(s *server, err error) {
 		c.prep.resetBinding(c, s)
 	}
 	c.inflight.reset()
+	c.roomFreed()
 	inTx := !s.txIdle()
 	if inTx {
 		c.aborted = true

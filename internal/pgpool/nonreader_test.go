@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
 // stallListener hands out connections whose writes can be made to block, as a client
@@ -162,4 +164,107 @@ func TestClientNotReadingBlocksNobody(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 	<-batchDone
+}
+
+// TestUntrackedPipelineBounded: a client of the simple protocol that pipelines
+// thousands of Queries and Syncs without reading a reply has at most
+// Pooler.inflightMax requests in flight on its server connection: pgpool then stops
+// reading from it (its socket pushes back) rather than queueing more, and meanwhile
+// serves another client of the same pool and the admin console. In session and in
+// transaction mode.
+func TestUntrackedPipelineBounded(t *testing.T) {
+	for _, mode := range []PoolMode{PoolTransaction, PoolSession} {
+		t.Run(mode.String(), func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.config()
+			cfg.PoolMode = mode
+			cfg.DefaultPoolSize = 2
+			cfg.WriteTimeout = 10 * time.Minute // the stalled write stays stalled for the whole test
+			cfg.AdminUsers = []string{f.user}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sl := &stallListener{Listener: ln, conns: map[string]*stallConn{}}
+			pl := New(cfg, testLogger(t))
+			const bound = 500
+			pl.inflightMax = bound
+			served := make(chan error, 1)
+			go func() { served <- pl.Serve(sl) }()
+			t.Cleanup(func() {
+				// Short grace: the flooding client's requests never finish.
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				pl.Shutdown(ctx)
+				if err := <-served; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			})
+			addr := ln.Addr().String()
+
+			rc := dialRaw(t, f.pgconnString(addr))
+			sc := sl.conn(rc.conn.LocalAddr().String())
+			if sc == nil {
+				t.Fatal("pgpool's side of the client connection not found")
+			}
+			var flooder *client
+			for _, c := range pl.clientList() {
+				if c.user == f.user {
+					flooder = c
+				}
+			}
+			if flooder == nil {
+				t.Fatal("pgpool's client not found")
+			}
+			sc.stalled.Store(true)
+			// 20000 Queries and 2000 Syncs, far more than the bound; the writes block once
+			// pgpool stops reading, until the test closes the connection.
+			var batch []byte
+			for i := 0; i < 20000; i++ {
+				batch = wire.AppendMessage(batch, wire.Query, []byte("select 1\x00"))
+				if i%10 == 0 {
+					batch = wire.AppendMessage(batch, wire.Sync, nil)
+				}
+			}
+			go rc.conn.Write(batch)
+
+			state := func() (waiting bool, n, peak int) {
+				flooder.mu.Lock()
+				defer flooder.mu.Unlock()
+				return flooder.roomWait, flooder.inflight.len(), flooder.inflight.peak
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				waiting, n, peak := state()
+				if peak > bound {
+					t.Fatalf("%d requests in flight (now %d), bound %d", peak, n, bound)
+				}
+				if waiting {
+					if n != bound {
+						t.Fatalf("waiting for room with %d requests in flight, bound %d", n, bound)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the client never waited for room: %d requests in flight, at most %d", n, peak)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			other := connect(t, f.connString(addr))
+			var one int
+			if err := other.QueryRow(ctx, "select 1").Scan(&one); err != nil || one != 1 {
+				t.Fatalf("other client while one floods: %v", err)
+			}
+			admin := adminConnect(t, (&adminEnv{f: f, addr: addr}).dsn(false, f.user, f.password, "pgbouncer"))
+			if _, rows := adminQueryResult(t, admin, "SHOW CLIENTS"); len(rows) < 3 {
+				t.Errorf("SHOW CLIENTS while a client floods: %v", rows)
+			}
+			if _, _, peak := state(); peak > bound {
+				t.Fatalf("%d requests in flight, bound %d", peak, bound)
+			}
+		})
+	}
 }

@@ -50,6 +50,10 @@ type Pooler struct {
 	stmtEpoch atomic.Uint64
 	nclients  atomic.Int64
 	startedAt time.Time
+	// inflightMax bounds the requests an untracked client may have in flight on its
+	// server connection (waitRoomUntracked): maxQueuedGroups, the bound of tracked
+	// clients, set in New (tests lower it).
+	inflightMax int
 
 	admin adminState // admin console state: DISABLE, RECONNECT, callbacks (admin_state.go)
 	// metrics serves Config.MetricsListen (metrics.go); nil without. Set in New.
@@ -80,6 +84,8 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 		paused:    make(map[string]bool),
 		startedAt: time.Now(),
 		done:      make(chan struct{}),
+
+		inflightMax: maxQueuedGroups,
 	}
 	pl.cfg.Store(cfg)
 	if cfg.MetricsListen != "" {

@@ -1,5 +1,7 @@
 package pgpool
 
+import "sync"
+
 // inflightQueue is what a client has in flight on its server connection, oldest
 // first: one respGroup per answer pgpool expects. It is the one queue of the binding,
 // for every client. A client whose responses are not tracked (no Parse yet, or
@@ -18,6 +20,7 @@ type inflightQueue struct {
 	buf  []respGroup
 	head int
 	reqs int
+	peak int // the most groups held at once, over the client's life
 }
 
 // len reports how many groups are expected.
@@ -38,6 +41,7 @@ func (q *inflightQueue) push(g respGroup) {
 	if g.kind.syncLike() {
 		q.reqs++
 	}
+	q.peak = max(q.peak, len(q.buf)-q.head)
 }
 
 // pushRequest records a request of an untracked client: a Query or FunctionCall
@@ -108,6 +112,37 @@ func (q *inflightQueue) dropSyncs() {
 	}
 	clear(q.buf[len(kept):])
 	q.buf = kept
+}
+
+// waitRoomUntracked holds back an untracked client while pl.inflightMax requests are
+// in flight on s (a client pipelining requests without reading the answers), after
+// sending what is buffered so the server can answer: the client's goroutine stops
+// reading, so the client's own socket pushes back, as a tracked client's does
+// (waitRoom). Call with c.mu held; it is released meanwhile, so the caller checks the
+// binding again.
+func (c *client) waitRoomUntracked(s *server) {
+	full := func() bool { return c.inflight.len() >= c.pl.inflightMax && c.server == s && !s.closed.Load() }
+	for full() {
+		c.mu.Unlock()
+		c.flushServer()
+		c.mu.Lock()
+		if full() {
+			if c.room == nil {
+				c.room = sync.NewCond(&c.mu)
+			}
+			c.roomWait = true
+			c.room.Wait()
+			c.roomWait = false
+		}
+	}
+}
+
+// roomFreed wakes the client's goroutine waiting in waitRoomUntracked once there is
+// room. Call with c.mu held.
+func (c *client) roomFreed() {
+	if c.roomWait && c.inflight.len() < c.pl.inflightMax {
+		c.room.Broadcast()
+	}
 }
 
 // reset forgets every group (the binding ended or began), keeping a small buffer.
