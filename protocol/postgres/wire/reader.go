@@ -44,6 +44,10 @@ type Reader struct {
 	r, w    int     // buf[r:w] is read but not yet returned
 	max     int
 
+	// nonblock: raw's descriptor is in non-blocking mode, so readRaw reads it with
+	// a raw system call (rawio.go).
+	nonblock bool
+
 	// A message NextPart streams: rem bytes of it are not yet returned; head is
 	// its first part while Rest may still read it whole.
 	rem    int
@@ -62,6 +66,7 @@ func NewReader(rd io.Reader) *Reader {
 		if raw, err := sc.SyscallConn(); err == nil {
 			r.raw = raw
 			r.rawRead = r.readRaw
+			r.nonblock = nonBlocking(raw)
 		}
 	}
 	if r.raw == nil {
@@ -353,7 +358,7 @@ func (r *Reader) readRaw(fd uintptr) bool {
 	var n int
 	var err error
 	for {
-		n, err = syscall.Read(int(fd), *b)
+		n, err = sysRead(fd, *b, r.nonblock)
 		if err != syscall.EINTR {
 			break
 		}

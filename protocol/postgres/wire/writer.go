@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"io"
+	"os"
+	"syscall"
 )
 
 // Writer buffers outgoing messages and writes them with one call to Flush. Its
@@ -12,10 +14,67 @@ type Writer struct {
 	w      io.Writer
 	buf    []byte
 	pooled *[]byte // the pooled buffer buf was taken from, while it is
+
+	// raw is w's file descriptor when it is one in non-blocking mode (TCP and unix
+	// connections): writes are then raw system calls (rawio.go), waiting for the
+	// descriptor to be writable as net.Conn.Write does, deadlines included. out is
+	// what writeRaw has still to write, outErr what it met.
+	raw      syscall.RawConn
+	rawWrite func(fd uintptr) bool // w.writeRaw, bound once
+	out      []byte
+	outErr   error
 }
 
 // NewWriter returns a Writer on w.
-func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+func NewWriter(w io.Writer) *Writer {
+	wr := &Writer{w: w}
+	if sc, ok := w.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil && nonBlocking(raw) {
+			wr.raw = raw
+			wr.rawWrite = wr.writeRaw
+		}
+	}
+	return wr
+}
+
+// write writes p whole, through the descriptor when the Writer has one.
+func (w *Writer) write(p []byte) error {
+	if w.raw == nil {
+		_, err := w.w.Write(p)
+		return err
+	}
+	w.out, w.outErr = p, nil
+	err := w.raw.Write(w.rawWrite)
+	w.out = nil
+	if err != nil {
+		return err
+	}
+	if w.outErr != nil {
+		return os.NewSyscallError("write", w.outErr)
+	}
+	return nil
+}
+
+// writeRaw is write's attempt: false when the descriptor cannot take more yet.
+func (w *Writer) writeRaw(fd uintptr) bool {
+	for len(w.out) > 0 {
+		n, err := sysWrite(fd, w.out, true)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			w.outErr = err
+			return true
+		case n == 0:
+			w.outErr = io.ErrShortWrite
+			return true
+		}
+		w.out = w.out[n:]
+	}
+	return true
+}
 
 // Send appends an encoded message.
 func (w *Writer) Send(m interface {
@@ -70,7 +129,7 @@ func (w *Writer) Flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	_, err := w.w.Write(w.buf)
+	err := w.write(w.buf)
 	w.buf = nil
 	w.give()
 	return err
@@ -82,8 +141,7 @@ func (w *Writer) WriteThrough(p []byte) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	_, err := w.w.Write(p)
-	return err
+	return w.write(p)
 }
 
 // Reset discards what is buffered and gives the buffer back.
