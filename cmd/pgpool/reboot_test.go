@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
@@ -138,5 +140,74 @@ func TestRebootUnderLoad(t *testing.T) {
 	pid, err = os.ReadFile(filepath.Join(f.dir, "pgpool.pid"))
 	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(third.cmd.Process.Pid) {
 		t.Fatalf("pidfile %q (%v) after the second takeover, want %d", pid, err, third.cmd.Process.Pid)
+	}
+}
+
+// scramSalt starts a SCRAM login to addr as user and returns the salt of the
+// server-first-message, then hangs up.
+func scramSalt(t *testing.T, addr, user, db string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fe := pgproto3.NewFrontend(conn, conn)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": user, "database": db}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*pgproto3.AuthenticationSASL); !ok {
+		t.Fatalf("%s: want AuthenticationSASL, got %#v", user, m)
+	}
+	fe.Send(&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=0123456789abcdefghijkl")})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cont, ok := m.(*pgproto3.AuthenticationSASLContinue)
+	if !ok {
+		t.Fatalf("%s: want AuthenticationSASLContinue, got %#v", user, m)
+	}
+	for _, a := range strings.Split(string(cont.Data), ",") {
+		if v, ok := strings.CutPrefix(a, "s="); ok {
+			return v
+		}
+	}
+	t.Fatalf("%s: no salt in %q", user, cont.Data)
+	return ""
+}
+
+// TestRebootKeepsMockSalts: `pgpool -R` hands the process's mock key over with the
+// sockets, so an unknown user's mock SCRAM exchange shows the same salt before and
+// after the restart (a salt that changed would tell the user does not exist), and so
+// does a user whose auth_file password is in plain text.
+func TestRebootKeepsMockSalts(t *testing.T) {
+	f := newFixture(t)
+	ini := f.writeConfig(t, "")
+	old := f.startPgpool(t, ini)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.port))
+	users := []string{"nosuchuser_" + f.user, f.user}
+	before := map[string]string{}
+	for _, u := range users {
+		before[u] = scramSalt(t, addr, u, f.db)
+		if again := scramSalt(t, addr, u, f.db); again != before[u] {
+			t.Fatalf("%s: salt %s, then %s in the same process", u, before[u], again)
+		}
+	}
+	f.startPgpool(t, "-R", ini)
+	if code := old.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("the old pgpool exited with status %d\n%s", code, old.output.String())
+	}
+	for _, u := range users {
+		if got := scramSalt(t, addr, u, f.db); got != before[u] {
+			t.Errorf("%s: salt %s after the online restart, %s before", u, got, before[u])
+		}
 	}
 }

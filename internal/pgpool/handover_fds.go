@@ -73,6 +73,10 @@ type fdState struct {
 	Network string `json:"network,omitempty"`
 	Addr    string `json:"addr,omitempty"`
 	PID     int    `json:"pid,omitempty"`
+	// MockKey, on a listener's row, is the handing process's mock key (auth.MockKey):
+	// the new process adopts it, so that an unknown user's mock exchange and a
+	// plain-text user's salt are the same before and after the restart.
+	MockKey []byte `json:"mock_key,omitempty"`
 	// A client.
 	Client *fdClient `json:"client,omitempty"`
 	// An idle server connection and its pool.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poolsuite/poolsuite/internal/pgpool/admin"
+	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
 )
 
 // takeIdleForHandover takes an idle server connection that can move out of the pool,
@@ -226,7 +227,7 @@ func (c *client) handOverAll(uc *net.UnixConn) error {
 			break
 		}
 		r := listenerRow(ln, fileFD(f))
-		st := fdState{Kind: fdKindListener, Network: ln.Addr().Network(), Addr: ln.Addr().String(), PID: os.Getpid()}
+		st := fdState{Kind: fdKindListener, Network: ln.Addr().Network(), Addr: ln.Addr().String(), PID: os.Getpid(), MockKey: auth.MockKey()}
 		r.state, _ = json.Marshal(st)
 		err = write(&r, f)
 		f.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 
+	"github.com/poolsuite/poolsuite/protocol/postgres/auth"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
@@ -166,6 +167,12 @@ func (t *Takeover) row(pl *Pooler, state []byte) error {
 			return fmt.Errorf("%w: listener %s: %w", ErrTakeover, st.Addr, err)
 		}
 		t.Listeners = append(t.Listeners, ln)
+		if st.MockKey != nil {
+			// Before any login here: the listeners are served once TakeOver returns.
+			if err := auth.SetMockKey(st.MockKey); err != nil {
+				return fmt.Errorf("%w: listener %s: %w", ErrFDProtocol, st.Addr, err)
+			}
+		}
 		if st.PID > 0 {
 			// The listening socket's peer credentials name the process that opened
 			// it, which after earlier restarts is not the one running now.

@@ -44,7 +44,8 @@
 // SCRAM passwords are prepared with SASLprep (RFC 4013) as PostgreSQL does: a password
 // that SASLprep rejects is used as it is.
 //
-// Nothing in this package keeps state between calls but the per-process salt secret; all functions are safe for
+// Nothing in this package keeps state between calls but the per-process salt secret
+// (MockKey, which SetMockKey replaces in a process taking over); all functions are safe for
 // concurrent use on different connections, and Secret and Credentials values may be
 // shared between goroutines as long as nobody modifies them.
 package auth

@@ -348,3 +348,39 @@ func TestPlainMockWork(t *testing.T) {
 		t.Errorf("unknown user's check %v, a SCRAM user's %v", mock, real)
 	}
 }
+
+// TestMockKeyHandedOver: MockKey and SetMockKey carry the per-process secret to
+// another process: with the key set back, a user's derived salt and mock choices are
+// the ones they were; with another key they differ; a key of the wrong size is refused.
+func TestMockKeyHandedOver(t *testing.T) {
+	old := MockKey()
+	t.Cleanup(func() { SetMockKey(old) })
+	if len(old) != MockKeySize {
+		t.Fatalf("MockKey: %d bytes", len(old))
+	}
+	salt, pw := string(userSalt("nobody")), mockPassword("nobody")
+	old[0] ^= 1 // a copy: changing it changes nothing
+	if string(userSalt("nobody")) != salt {
+		t.Fatal("changing MockKey's result changed the key")
+	}
+	old[0] ^= 1
+	other := make([]byte, MockKeySize)
+	if err := SetMockKey(other); err != nil {
+		t.Fatal(err)
+	}
+	if string(userSalt("nobody")) == salt || mockPassword("nobody") == pw {
+		t.Fatal("another key derives the same salt and mock password")
+	}
+	if err := SetMockKey(old); err != nil {
+		t.Fatal(err)
+	}
+	if string(userSalt("nobody")) != salt || mockPassword("nobody") != pw {
+		t.Fatal("the key set back derives another salt or mock password")
+	}
+	if err := SetMockKey(old[:16]); !errors.Is(err, ErrMockKeySize) {
+		t.Fatalf("SetMockKey of 16 bytes: %v, want ErrMockKeySize", err)
+	}
+	if string(userSalt("nobody")) != salt {
+		t.Fatal("a refused key replaced the key")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -81,7 +82,7 @@ func MockPrefersSCRAM(user string, scram, total int) bool {
 	if scram >= total {
 		return true
 	}
-	m := hmac.New(sha256.New, saltKey)
+	m := hmac.New(sha256.New, saltKey())
 	m.Write([]byte("method\x00"))
 	m.Write([]byte(user))
 	u := binary.BigEndian.Uint64(m.Sum(nil))
@@ -297,20 +298,54 @@ func markSASL(err error) error {
 	return err
 }
 
-// saltKey is the per-process secret from which salts of plain-text users and of mock
+// MockKeySize is the length of the per-process mock key (MockKey, SetMockKey).
+const MockKeySize = 32
+
+// ErrMockKeySize: SetMockKey was given a key of another length than MockKeySize.
+var ErrMockKeySize = errors.New("auth: mock key of the wrong size")
+
+// mockKey is the per-process secret from which salts of plain-text users and of mock
 // exchanges are derived, and the mock exchange's password: the same user always gets
 // the same salt, as PostgreSQL's scram_mock_salt does, whether the user exists or not,
-// so probing cannot tell missing users apart.
-var saltKey = func() []byte {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return b
-}()
+// so probing cannot tell missing users apart. Random at start; a process that takes
+// over from another (an online restart) adopts its predecessor's (SetMockKey).
+var mockKey atomic.Pointer[[MockKeySize]byte]
+
+func init() {
+	var k [MockKeySize]byte
+	rand.Read(k[:])
+	mockKey.Store(&k)
+}
+
+// saltKey returns the current mock key.
+func saltKey() []byte { return mockKey.Load()[:] }
+
+// MockKey returns a copy of the per-process secret that salts of plain-text users'
+// verifiers, mock exchanges of unknown users and MockPrefersSCRAM derive from, to hand
+// to a process taking over (SetMockKey), so that the same user gets the same answers
+// from both.
+func MockKey() []byte {
+	k := *mockKey.Load()
+	return k[:]
+}
+
+// SetMockKey replaces the per-process secret with k (MockKeySize bytes, as MockKey
+// returned it in the process being taken over). Call it before serving logins: an
+// exchange under way may derive from both keys.
+func SetMockKey(k []byte) error {
+	if len(k) != MockKeySize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrMockKeySize, len(k), MockKeySize)
+	}
+	var nk [MockKeySize]byte
+	copy(nk[:], k)
+	mockKey.Store(&nk)
+	return nil
+}
 
 // userSalt returns the SCRAM salt of a user whose verifier the pooler makes itself:
 // HMAC-SHA-256(saltKey, "salt" 0 user), cut to PostgreSQL's salt length.
 func userSalt(user string) []byte {
-	m := hmac.New(sha256.New, saltKey)
+	m := hmac.New(sha256.New, saltKey())
 	m.Write([]byte("salt\x00"))
 	m.Write([]byte(user))
 	return m.Sum(nil)[:scramSaltLen]
@@ -319,7 +354,7 @@ func userSalt(user string) []byte {
 // mockPassword is a password nobody knows, as long as a typical one, for the mock
 // exchanges' work.
 func mockPassword(user string) string {
-	m := hmac.New(sha256.New, saltKey)
+	m := hmac.New(sha256.New, saltKey())
 	m.Write([]byte("password\x00"))
 	m.Write([]byte(user))
 	return hex.EncodeToString(m.Sum(nil)[:8])
