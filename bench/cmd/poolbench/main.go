@@ -109,7 +109,7 @@ var errNoScenario = errors.New("poolbench: no scenario selected")
 
 // Planned seconds of the setup steps, for the estimate of the time left.
 const (
-	buildEstimate        = 8   // go build of one program, mostly cached
+	buildEstimate        = 4   // go build of one program, mostly cached
 	pgStartEstimate      = 12  // initdb, PostgreSQL, pgbench -i -s 10, both poolers
 	poolersStartEstimate = 1.5 // PgBouncer and pgpool with a scenario's settings
 	stopEstimate         = 2

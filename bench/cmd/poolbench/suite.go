@@ -159,13 +159,15 @@ func (r *runner) phase(what string, est float64, f func() error) error {
 	return err
 }
 
+// estimatePrior is the weight, in planned seconds, of the plan's own pace in left: the
+// first steps done say little of the machine's pace, the later ones more.
+const estimatePrior = 60
+
 // left estimates the time still to run: the plan left, scaled by how long the plan
-// done so far actually took (once a minute of it is done; the first steps say little).
+// done so far actually took, weighed against estimatePrior seconds at the plan's pace.
 func (r *runner) left() time.Duration {
 	rest := r.planned - r.doneEst
-	if r.doneEst >= 60 {
-		rest *= min(max(r.doneWall/r.doneEst, 0.5), 4)
-	}
+	rest *= min(max((r.doneWall+estimatePrior)/(r.doneEst+estimatePrior), 0.5), 4)
 	return time.Duration(math.Max(rest, 0) * float64(time.Second)).Round(time.Second)
 }
 

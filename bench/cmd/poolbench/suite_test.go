@@ -207,10 +207,15 @@ func TestRunnerDurations(t *testing.T) {
 	if len(r.setup) != 1 || r.setup[0] != (Phase{What: "starting", DurationS: 5}) {
 		t.Errorf("setup %+v", r.setup)
 	}
-	// 250 s for 100 s planned: once a minute of plan is done, what is left is scaled by it.
+	// What is left is scaled by the pace so far, weighed against a minute at the plan's:
+	// 250 s for 100 s planned makes (250+60)/(100+60) times the 100 s left.
 	r.planned, r.doneEst, r.doneWall = 200, 100, 250
-	if got := r.left(); got != 250*time.Second {
-		t.Errorf("left %v, want 250s (100 s planned at 2.5 times)", got)
+	if got := r.left(); got != 194*time.Second {
+		t.Errorf("left %v, want 194s", got)
+	}
+	r.planned, r.doneEst, r.doneWall = 2000, 1000, 1000
+	if got := r.left(); got != 1000*time.Second {
+		t.Errorf("left at the plan's pace: %v, want 1000s", got)
 	}
 }
 
