@@ -61,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := run.Flags()
-	f.StringVar(&o.suite, "suite", "quick", "smoke (under a minute), quick (about ten minutes) or full (about an hour)")
+	f.StringVar(&o.suite, "suite", "quick", "smoke (under a minute), quick (under ten minutes) or full (under an hour)")
 	f.StringVar(&o.only, "only", "", "run one protocol only: pg, kv or memcache")
 	f.StringVar(&o.out, "out", "", "directory for the results (default: bench-results-<date> in the current directory)")
 	f.IntVar(&o.rounds, "rounds", 0, "alternating rounds per scenario (default: the suite's)")
