@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/poolsuite/poolsuite/internal/netpark"
 )
 
 // Client tuning.
@@ -71,6 +73,18 @@ type client struct {
 	// handoff: the reader stopped between requests to hand the connection over to a
 	// new process (upgrade.go); read by serve once the writer has ended.
 	handoff bool
+	// hot: the last read came within hotGap of the one before; such a reader waits
+	// in Read, and is parked by the idle sweep once idle (park.go).
+	hot bool
+
+	// Parking (park.go): while the reader waits for bytes, its goroutine may end with
+	// the connection on the proxy's Parker, which starts a new one when bytes come.
+	pk       netpark.Conn
+	wakeFn   func()      // c.resume, the Parker's callback
+	woke     bool        // reader only: the goroutine is one the Parker started
+	idleT    *time.Timer // c.mu: wakes a parked client at its read deadline
+	parkKick atomic.Bool // the idle sweep woke a reader waiting in Read to park it
+	active   atomic.Bool // bytes were read since the last idle sweep
 
 	// Output: whoever holds wmu moves answered replies to the socket, in request
 	// order. That is the writer goroutine, which may wait in a write for up to
@@ -93,8 +107,13 @@ type client struct {
 	pendingBytes int        // their payload bytes
 	free         *Request   // answered requests kept for reuse
 	nfree        int
-	reading      bool // the reader waits in Read
-	readerDone   bool // the reader queues nothing more
+	reading      bool // the reader waits for bytes: in Read, or parked
+	readEmpty    bool // it waits with nothing buffered
+	parked       bool // its goroutine ended with the connection on the Parker
+	// kicked: a close or a deadline is on its way to the reader's next read, which
+	// must then wait in Read, not parked, to see it.
+	kicked     bool
+	readerDone bool // the reader queues nothing more
 
 	// wstate: whether a writer goroutine runs (writerRunning), none does (0: one is
 	// started by the next wakeWriter), or the last one ended (writerDone).
@@ -125,8 +144,10 @@ func newClient(pl *pool, nc net.Conn) *client {
 func (c *client) closeIfIdle() bool {
 	c.mu.Lock()
 	idle := c.reading && c.pending == 0 && c.pool.closing.Load()
+	parked := idle && c.kickLocked()
 	c.mu.Unlock()
 	if idle {
+		c.unpark(parked)
 		c.nc.Close()
 	}
 	return idle
@@ -135,8 +156,13 @@ func (c *client) closeIfIdle() bool {
 // serve reads pipelines of requests and dispatches them, while writeLoop writes the
 // replies in order, until the client leaves, breaks the protocol, or the pool drains.
 // It returns once every reply is written (or the connection failed) and writeLoop
-// has ended. A panic is logged and closes this connection only.
+// has ended, or as soon as the reader parked the connection (park.go): the
+// goroutine the Parker starts when it wakes runs serve again. A panic is logged and
+// closes this connection only.
 func (c *client) serve() {
+	if c.run() {
+		return // parked: the Parker serves the connection again once it wakes
+	}
 	defer c.pool.forget(c)
 	defer c.closeOrHandOff()
 	defer func() {
@@ -147,8 +173,13 @@ func (c *client) serve() {
 		<-c.wdone
 		c.putReadBuf()
 	}()
+}
+
+// run runs the reader until it ends, or until it parks the connection (true). A panic
+// is logged and closes this connection only.
+func (c *client) run() (parked bool) {
 	defer c.recoverPanic()
-	c.readLoop(c.wdone)
+	return c.readLoop(c.wdone)
 }
 
 // recoverPanic logs a panic of a client goroutine and closes its connection.
@@ -163,7 +194,7 @@ func (c *client) recoverPanicValue(r any) {
 	c.pool.stats.clientErr.Add(1)
 	c.pool.p.log.Error("client panic", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
 	c.broken.Store(true)
-	c.nc.Close()
+	c.closeConn()
 }
 
 // readBufs holds the read buffers of clients waiting for a request with nothing
@@ -231,14 +262,18 @@ func (c *client) readFd(fd uintptr) bool {
 }
 
 // readLoop is the reader: it parses and dispatches what the client sent, reading more
-// whenever the buffer holds no complete request and the client's bounds allow.
-func (c *client) readLoop(wdone <-chan struct{}) {
+// whenever the buffer holds no complete request and the client's bounds allow. It
+// returns true when it parked the connection (see park): it then holds nothing
+// buffered, and the goroutine the Parker starts runs serve again.
+func (c *client) readLoop(wdone <-chan struct{}) bool {
 	log := c.pool.p.log
 	r, w := 0, 0
 	var readErr error
+	// A woken connection reads before it parks again: what woke it is for the read.
+	mayPark := !c.resumed()
 	for {
 		if !c.waitRoom(wdone) {
-			return
+			return false
 		}
 		st := c.pool.state.Load()
 		k, consumed, perr, quit := c.parseBatch(st, c.rbuf[r:w])
@@ -246,28 +281,31 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 		if perr != nil {
 			c.pool.stats.clientErr.Add(1)
 			log.Info("closing client: protocol error", "pool", c.pool.name, "client", c.nc.RemoteAddr().String(), "err", perr)
-			return
+			return false
 		}
 		if quit {
-			return
+			return false
 		}
 		if k > 0 {
 			continue // more may be buffered
 		}
 		if readErr != nil && c.broken.Load() {
-			return // the writer failed and counted it
+			return false // the writer failed and counted it
 		}
 		if readErr != nil && errors.Is(readErr, os.ErrDeadlineExceeded) {
-			if c.pool.handover.Load() && (c.rdl.IsZero() || time.Now().Before(c.rdl)) {
-				// Woken for a handover: the check before the next read decides.
+			kick := c.parkKick.Swap(false)
+			if (kick || c.pool.handover.Load()) && (c.rdl.IsZero() || time.Now().Before(c.rdl)) {
+				// Woken for a handover, or to be parked: the check before the next
+				// read decides.
 				_ = c.nc.SetReadDeadline(c.rdl)
 				readErr = nil
+				c.hot = c.hot && !kick
 			} else if c.idleRearm(st) {
 				readErr = nil
 			} else {
 				c.pool.stats.clientEOF.Add(1)
 				log.Debug("closing idle client", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
-				return
+				return false
 			}
 		}
 		if readErr != nil {
@@ -276,7 +314,7 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 			} else {
 				c.pool.stats.clientErr.Add(1)
 			}
-			return
+			return false
 		}
 		// Need more bytes.
 		if r == w {
@@ -294,30 +332,41 @@ func (c *client) readLoop(wdone <-chan struct{}) {
 				if len(c.rbuf) >= maxClientBuf {
 					c.pool.stats.clientErr.Add(1)
 					log.Info("closing client: request too large", "pool", c.pool.name, "client", c.nc.RemoteAddr().String())
-					return
+					return false
 				}
 				nb := make([]byte, 2*len(c.rbuf))
 				copy(nb, c.rbuf[:w])
 				c.rbuf = nb
 			}
 		}
+		c.armIdle(st)
 		c.mu.Lock()
 		if c.pool.closing.Load() && c.pending == 0 {
 			c.mu.Unlock()
-			return
+			return false
 		}
 		if c.pool.handover.Load() && c.pending == 0 && r == w {
 			c.handoff = true // between requests: serve hands the connection over
 			c.mu.Unlock()
-			return
+			return false
 		}
-		c.reading = true
+		c.reading, c.readEmpty = true, w == 0
+		if w == 0 && mayPark && !c.hot && c.parkLocked() {
+			c.mu.Unlock()
+			return true
+		}
+		c.kicked = false
 		c.mu.Unlock()
-		c.armIdle(st)
 		var n int
 		n, readErr = c.read(w)
+		mayPark = true
 		if n > 0 {
-			c.readAt = time.Now()
+			now := time.Now()
+			c.hot = now.Sub(c.readAt) < time.Duration(c.pool.p.hotGap.Load())
+			c.readAt = now
+			if !c.active.Load() {
+				c.active.Store(true)
+			}
 		}
 		c.mu.Lock()
 		c.reading = false

@@ -229,7 +229,7 @@ func (c *client) send(st *poolState, blocking bool) bool {
 			}
 			c.werr = err
 			c.broken.Store(true)
-			c.nc.Close()
+			c.closeConn()
 		}
 	}
 	if cap(c.out) <= maxKeptBuf {
@@ -242,7 +242,7 @@ func (c *client) send(st *poolState, blocking bool) bool {
 		if c.werr == nil {
 			c.werr = errClosedAfterReply
 			c.broken.Store(true)
-			c.nc.Close()
+			c.closeConn()
 		}
 	}
 	return true

@@ -105,8 +105,13 @@
 // client that never reads holds up neither server connections nor other clients.
 // The writer goroutine runs only while it has such work (it is started when woken
 // and ends when nothing is left), and a reader waiting for a request with nothing
-// buffered gives its read buffer back to a shared pool until bytes arrive: an idle
-// client holds one goroutine and no buffer.
+// buffered gives its read buffer back to a shared pool until bytes arrive, and on
+// Linux its goroutine ends too, the connection parked on the proxy's epoll instance
+// (internal/netpark) until bytes, the client's close or the proxy's own close,
+// handover or client_timeout wake it (park.go): an idle client holds no goroutine and
+// no buffer. A client sending request after request keeps its reader waiting in Read
+// (a wake-up costs a registration and a new goroutine) until an idle sweep, once a
+// second, finds it idle since the sweep before.
 //
 // # Replicas
 //

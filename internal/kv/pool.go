@@ -308,7 +308,7 @@ func (pl *pool) drain(ctx context.Context) error {
 	}
 	pl.mu.Lock()
 	for c := range pl.clients {
-		c.nc.Close()
+		c.closeConn()
 	}
 	pl.mu.Unlock()
 	return ctx.Err()

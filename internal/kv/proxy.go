@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/poolsuite/poolsuite/internal/config/nutyml"
+	"github.com/poolsuite/poolsuite/internal/netpark"
 	"github.com/poolsuite/poolsuite/sharding"
 )
 
@@ -76,7 +77,13 @@ type Proxy struct {
 	metricsLn net.Listener
 	httpSrv   *http.Server
 	up        upgrade        // the upgrade socket (upgrade.go)
-	wg        sync.WaitGroup // stats, metrics, retiring servers, removed pools
+	wg        sync.WaitGroup // stats, metrics, retiring servers, removed pools, idle sweep
+	// parker holds idle clients' connections without a goroutine (park.go); nil
+	// where parking is unavailable.
+	parker *netpark.Parker
+	hotGap atomic.Int64 // hotGap (park.go), in nanoseconds; tests lengthen it
+	// sweepPaused stops the periodic idle sweep (tests run it themselves).
+	sweepPaused atomic.Bool
 }
 
 // Start opens every pool's listener and the stats and metrics listeners, and starts
@@ -107,7 +114,15 @@ func Start(cfg *nutyml.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.metrics = m
+	p.hotGap.Store(int64(hotGap))
+	if p.parker = newParker(); p.parker != nil {
+		p.wg.Add(1)
+		go p.sweepIdle()
+	}
 	if err := p.apply(cfg); err != nil {
+		close(p.closed)
+		p.wg.Wait()
+		p.parker.Close()
 		return nil, err
 	}
 	if opts.StatsAddr != "" {
@@ -459,5 +474,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		pl.waitClients()
 	}
 	p.wg.Wait()
+	p.parker.Close() // every client has ended: nothing is parked
 	return first
 }

@@ -285,7 +285,7 @@ func (p *Proxy) handOver(conn *net.UnixConn, pools []*pool, newPid int, clientWa
 		pl.mu.Lock()
 		for c := range pl.clients {
 			closed++
-			c.nc.Close()
+			c.closeConn()
 		}
 		pl.mu.Unlock()
 		<-done
@@ -328,13 +328,16 @@ func (p *Proxy) sendClients(conn *net.UnixConn, ch <-chan handoff, sent chan<- i
 
 // kickIdle wakes the reader of a client waiting for a request with nothing pending,
 // so that it hands the connection over; a busy client is woken by its writer once its
-// replies are written. May be called with pool.mu held.
+// replies are written. A parked client is woken by the Parker. May be called with
+// pool.mu held.
 func (c *client) kickIdle() {
 	c.mu.Lock()
 	idle := c.reading && c.pending == 0
+	parked := idle && c.kickLocked()
 	c.mu.Unlock()
 	if idle {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		c.unpark(parked)
 	}
 }
 
