@@ -30,11 +30,13 @@ func (c *serverConn) run(preconnect bool) {
 			c.srv.stats.serverErr.Add(1)
 			c.srv.failure()
 			c.srv.log.Debug("server connect failed", "server", c.srv.name, "addr", c.srv.addr, "err", err)
+			// The requests queued meanwhile fail first: a client answered for first
+			// may send its next request at once, which is for the next attempt.
+			c.failQueued(err)
 			if first != nil {
 				first.complete(nil, err)
 				first = nil
 			}
-			c.failQueued(err)
 			select {
 			case <-c.quit:
 				c.failQueued(ErrServerRemoved)
