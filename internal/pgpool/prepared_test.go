@@ -457,13 +457,22 @@ func TestPreparedStatsCounts(t *testing.T) {
 		}
 	}
 
+	// Two server connections: while c2 holds one in a transaction, c1 has the other.
+	adminQueryResult(t, adm, "SET default_pool_size = 2")
 	adminQueryResult(t, adm, "SET max_prepared_statements = 0")
 	plain := connect(t, e.f.pgconnString(e.addr)).PgConn()
+	// Untracked, the statement is the server connection's: one transaction keeps it.
+	if _, err := plain.Exec(ctx, "begin").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := plain.Prepare(ctx, "untracked", "select 1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := execPrepared(ctx, plain, "untracked"); err != nil || got != "1" {
 		t.Fatalf("untracked = %q, %v", got, err)
+	}
+	if _, err := plain.Exec(ctx, "commit").ReadAll(); err != nil {
+		t.Fatal(err)
 	}
 	check("max_prepared_statements = 0", 0, 0, 0)
 	plain.Close(ctx)
