@@ -86,99 +86,131 @@ func (c *serverConn) rearm() (idle bool) {
 	return idle
 }
 
+// serverReader is the state of a connection's reader goroutine.
+type serverReader struct {
+	c      *serverConn
+	buf    []byte
+	r, w   int       // buf[r:w] holds bytes read and not yet answered
+	owners []*client // the clients answered by the current read, to deliver to
+	perr   error     // the replies broke the protocol: the reader's error
+}
+
 // read matches replies to requests in flight until the connection fails; it reports
 // why on out.
 func (c *serverConn) read(nc net.Conn, out chan<- error) {
 	s := c.srv
-	buf := make([]byte, serverReadBuf)
-	r, w := 0, 0
-	var owners []*client // the clients answered by the current read, to deliver to
+	rd := &serverReader{c: c, buf: make([]byte, serverReadBuf)}
 	defer func() {
-		for _, o := range owners { // a read that failed half-way delivers what it answered
+		for _, o := range rd.owners { // a read that failed half-way delivers what it answered
 			o.deliver()
 		}
 	}()
-	for {
-		if w == len(buf) {
-			if r > 0 {
-				w = copy(buf, buf[r:w])
-				r = 0
-			} else if len(buf) >= maxServerReply {
-				out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply too large")}
-				return
-			} else {
-				nb := make([]byte, 2*len(buf))
-				copy(nb, buf[:w])
-				buf = nb
+	var err error
+	if rc := rawConnOf(nc); rc != nil {
+		err = rd.readRaw(rc)
+	} else {
+		for err == nil && rd.perr == nil {
+			if rd.perr = rd.grow(); rd.perr != nil {
+				break
 			}
-		}
-		n, err := nc.Read(buf[w:])
-		w += n
-		if n > 0 {
-			now := time.Now()
-			replied := false
-			for r < w {
-				l, perr := c.replyLen(buf[r:w])
-				if perr != nil {
-					out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: perr}
-					return
-				}
-				if l == 0 {
-					break
-				}
-				f := c.pop()
-				if f == nil {
-					out <- &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply without a request")}
-					return
-				}
-				s.stats.responses.Add(1)
-				s.stats.responseBytes.Add(int64(l))
-				s.stats.outQueue.Add(-1)
-				s.stats.outQueueBytes.Add(-int64(len(f.Payload)))
-				s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
-				if o := f.answer(buf[r : r+l]); o != nil && (len(owners) == 0 || owners[len(owners)-1] != o) {
-					owners = append(owners, o)
-				}
-				r += l
-				replied = true
+			var n int
+			n, err = nc.Read(rd.buf[rd.w:])
+			if n > 0 {
+				rd.perr = rd.consume(n)
 			}
-			// The replies of the whole read are stored before any is written, so a
-			// client answered twice by it writes once (non-blocking: a client that does
-			// not read holds up nobody here).
-			for i, o := range owners {
-				o.deliver()
-				owners[i] = nil
-			}
-			owners = owners[:0]
-			if r == w {
-				r, w = 0, 0
-				if len(buf) > 4*serverReadBuf {
-					buf = make([]byte, serverReadBuf)
-				}
-			}
-			if c.rearm() && s.retiring.Load() {
-				select {
-				case c.wake <- struct{}{}:
-				default:
-				}
-			}
-			if replied {
-				s.success()
-			}
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				// Closing unblocks a writer stuck on a server that stopped reading,
-				// so the requests behind it fail at their deadline too.
-				nc.Close()
-				out <- ErrTimeout
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-				out <- ErrServerClosed
-			default:
-				out <- &ServerError{Server: s.name, Err: ErrServerClosed, Cause: err}
-			}
-			return
 		}
 	}
+	if rd.perr != nil {
+		out <- rd.perr
+		return
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Closing unblocks a writer stuck on a server that stopped reading,
+		// so the requests behind it fail at their deadline too.
+		nc.Close()
+		out <- ErrTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		out <- ErrServerClosed
+	default:
+		out <- &ServerError{Server: s.name, Err: ErrServerClosed, Cause: err}
+	}
+}
+
+// grow makes room in buf for the next read: it moves what is left of a reply to the
+// front, or doubles buf, up to maxServerReply.
+func (rd *serverReader) grow() error {
+	if rd.w < len(rd.buf) {
+		return nil
+	}
+	if rd.r > 0 {
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
+		rd.r = 0
+		return nil
+	}
+	if len(rd.buf) >= maxServerReply {
+		return &ServerError{Server: rd.c.srv.name, Err: ErrBadReply, Cause: errors.New("reply too large")}
+	}
+	nb := make([]byte, 2*len(rd.buf))
+	copy(nb, rd.buf[:rd.w])
+	rd.buf = nb
+	return nil
+}
+
+// consume answers the requests in flight whose replies the n bytes just read into
+// buf[w:] complete, and delivers them to their clients. An error means the replies
+// broke the protocol.
+func (rd *serverReader) consume(n int) error {
+	c := rd.c
+	s := c.srv
+	rd.w += n
+	now := time.Now()
+	replied := false
+	for rd.r < rd.w {
+		l, perr := c.replyLen(rd.buf[rd.r:rd.w])
+		if perr != nil {
+			return &ServerError{Server: s.name, Err: ErrBadReply, Cause: perr}
+		}
+		if l == 0 {
+			break
+		}
+		f := c.pop()
+		if f == nil {
+			return &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply without a request")}
+		}
+		s.stats.responses.Add(1)
+		s.stats.responseBytes.Add(int64(l))
+		s.stats.outQueue.Add(-1)
+		s.stats.outQueueBytes.Add(-int64(len(f.Payload)))
+		s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
+		if o := f.answer(rd.buf[rd.r : rd.r+l]); o != nil && (len(rd.owners) == 0 || rd.owners[len(rd.owners)-1] != o) {
+			rd.owners = append(rd.owners, o)
+		}
+		rd.r += l
+		replied = true
+	}
+	// The replies of the whole read are stored before any is written, so a
+	// client answered twice by it writes once (non-blocking: a client that does
+	// not read holds up nobody here).
+	for i, o := range rd.owners {
+		o.deliver()
+		rd.owners[i] = nil
+	}
+	rd.owners = rd.owners[:0]
+	if rd.r == rd.w {
+		rd.r, rd.w = 0, 0
+		if len(rd.buf) > 4*serverReadBuf {
+			rd.buf = make([]byte, serverReadBuf)
+		}
+	}
+	if c.rearm() && s.retiring.Load() {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	if replied {
+		s.success()
+	}
+	return nil
 }

@@ -19,6 +19,10 @@ func (c *serverConn) serve(nc net.Conn, f *Frag) *Frag {
 	c.imu.Unlock()
 	readErr := make(chan error, 1)
 	go c.read(nc, readErr)
+	var rw *rawWriter
+	if rc := rawConnOf(nc); rc != nil {
+		rw = newRawWriter(rc)
+	}
 
 	var err error
 	readerDone := false
@@ -55,7 +59,12 @@ loop:
 				wdl = now.Add(s.timeout)
 				_ = nc.SetWriteDeadline(wdl)
 			}
-			_, werr := nc.Write(buf)
+			var werr error
+			if rw != nil {
+				werr = rw.writeAll(buf)
+			} else {
+				_, werr = nc.Write(buf)
+			}
 			if cap(buf) <= maxKeptBuf {
 				c.wbuf = buf[:0]
 			}
