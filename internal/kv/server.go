@@ -178,7 +178,8 @@ type serverConn struct {
 	head     int
 	nc       net.Conn
 
-	wbuf []byte
+	wbuf  []byte
+	batch []*Frag // the writer's requests of one write
 }
 
 func (c *serverConn) enqueue(f *Frag) {

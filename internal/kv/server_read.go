@@ -31,27 +31,33 @@ func (c *serverConn) expire(f *Frag, now time.Time) bool {
 	return true
 }
 
-// push records f as written (in flight) at now. When it is the only request in flight
-// the read deadline is its deadline.
-func (c *serverConn) push(f *Frag, now time.Time) {
+// push records the requests of a write as written (in flight) at now, counted in
+// one go. When none was in flight the read deadline is the first one's.
+func (c *serverConn) push(fs []*Frag, now time.Time) {
+	if len(fs) == 0 {
+		return
+	}
 	s := c.srv
-	f.sentAt = now
-	s.stats.requests.Add(1)
-	s.stats.requestBytes.Add(int64(len(f.Payload)))
-	s.stats.outQueue.Add(1)
-	s.stats.outQueueBytes.Add(int64(len(f.Payload)))
+	var bytes int64
+	for _, f := range fs {
+		f.sentAt = now
+		bytes += int64(len(f.Payload))
+	}
+	n := int64(len(fs))
+	s.stats.requests.Add(n)
+	s.stats.requestBytes.Add(bytes)
+	s.stats.outQueue.Add(n)
+	s.stats.outQueueBytes.Add(bytes)
 	c.imu.Lock()
 	if c.head == len(c.inflight) && s.timeout > 0 && c.nc != nil {
-		_ = c.nc.SetReadDeadline(c.deadline(f))
+		_ = c.nc.SetReadDeadline(c.deadline(fs[0]))
 	}
-	c.inflight = append(c.inflight, f)
+	c.inflight = append(c.inflight, fs...)
 	c.imu.Unlock()
 }
 
-// pop removes the oldest request in flight.
-func (c *serverConn) pop() *Frag {
-	c.imu.Lock()
-	defer c.imu.Unlock()
+// popLocked removes the oldest request in flight; imu is held.
+func (c *serverConn) popLocked() *Frag {
 	if c.head == len(c.inflight) {
 		return nil
 	}
@@ -68,12 +74,10 @@ func (c *serverConn) pop() *Frag {
 	return f
 }
 
-// rearm sets the read deadline to the oldest request in flight's, or clears it when
-// none is: an idle connection waits without a deadline (closing it unblocks the read).
-// It reports whether no request is in flight.
-func (c *serverConn) rearm() (idle bool) {
-	c.imu.Lock()
-	defer c.imu.Unlock()
+// rearmLocked sets the read deadline to the oldest request in flight's, or clears it
+// when none is: an idle connection waits without a deadline (closing it unblocks the
+// read). It reports whether no request is in flight. imu is held.
+func (c *serverConn) rearmLocked() (idle bool) {
 	idle = c.head == len(c.inflight)
 	if c.srv.timeout <= 0 || c.nc == nil {
 		return idle
@@ -93,6 +97,13 @@ type serverReader struct {
 	r, w   int       // buf[r:w] holds bytes read and not yet answered
 	owners []*client // the clients answered by the current read, to deliver to
 	perr   error     // the replies broke the protocol: the reader's error
+	got    []matched // the replies of the current read and their requests
+}
+
+// matched is a reply of a read (its length, from serverReader.r on) and its request.
+type matched struct {
+	f   *Frag
+	len int
 }
 
 // read matches replies to requests in flight until the connection fails; it reports
@@ -165,29 +176,54 @@ func (rd *serverReader) consume(n int) error {
 	s := c.srv
 	rd.w += n
 	now := time.Now()
-	replied := false
-	for rd.r < rd.w {
-		l, perr := c.replyLen(rd.buf[rd.r:rd.w])
-		if perr != nil {
-			return &ServerError{Server: s.name, Err: ErrBadReply, Cause: perr}
+	// The replies of one read are matched to their requests under one lock, and
+	// counted in one go before any is answered (a client that sees its reply sees it
+	// counted); the read deadline is moved once for them.
+	var replyBytes, reqBytes int64
+	got := rd.got[:0]
+	c.imu.Lock()
+	var perr error
+	for r := rd.r; r < rd.w; {
+		l, err := c.replyLen(rd.buf[r:rd.w])
+		if err != nil {
+			perr = &ServerError{Server: s.name, Err: ErrBadReply, Cause: err}
+			break
 		}
 		if l == 0 {
 			break
 		}
-		f := c.pop()
+		f := c.popLocked()
 		if f == nil {
-			return &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply without a request")}
+			perr = &ServerError{Server: s.name, Err: ErrBadReply, Cause: errors.New("reply without a request")}
+			break
 		}
-		s.stats.responses.Add(1)
-		s.stats.responseBytes.Add(int64(l))
-		s.stats.outQueue.Add(-1)
-		s.stats.outQueueBytes.Add(-int64(len(f.Payload)))
-		s.metrics.latency.Observe(now.Sub(f.sentAt).Seconds())
-		if o := f.answer(rd.buf[rd.r : rd.r+l]); o != nil && (len(rd.owners) == 0 || rd.owners[len(rd.owners)-1] != o) {
+		got = append(got, matched{f, l})
+		replyBytes += int64(l)
+		reqBytes += int64(len(f.Payload))
+		r += l
+	}
+	idle := false
+	if perr == nil {
+		idle = c.rearmLocked()
+	}
+	c.imu.Unlock()
+	if n := int64(len(got)); n > 0 {
+		s.stats.responses.Add(n)
+		s.stats.responseBytes.Add(replyBytes)
+		s.stats.outQueue.Add(-n)
+		s.stats.outQueueBytes.Add(-reqBytes)
+	}
+	for i, m := range got {
+		s.metrics.latency.Observe(now.Sub(m.f.sentAt).Seconds())
+		if o := m.f.answer(rd.buf[rd.r : rd.r+m.len]); o != nil && (len(rd.owners) == 0 || rd.owners[len(rd.owners)-1] != o) {
 			rd.owners = append(rd.owners, o)
 		}
-		rd.r += l
-		replied = true
+		rd.r += m.len
+		got[i] = matched{}
+	}
+	rd.got = got[:0]
+	if perr != nil {
+		return perr // read's deferred function delivers what was answered
 	}
 	// The replies of the whole read are stored before any is written, so a
 	// client answered twice by it writes once (non-blocking: a client that does
@@ -203,13 +239,13 @@ func (rd *serverReader) consume(n int) error {
 			rd.buf = make([]byte, serverReadBuf)
 		}
 	}
-	if c.rearm() && s.retiring.Load() {
+	if idle && s.retiring.Load() {
 		select {
 		case c.wake <- struct{}{}:
 		default:
 		}
 	}
-	if replied {
+	if len(got) > 0 {
 		s.success()
 	}
 	return nil

@@ -33,11 +33,12 @@ loop:
 		if f != nil {
 			c.settle()
 			now := time.Now()
-			buf := c.wbuf[:0]
+			buf, batch := c.wbuf[:0], c.batch[:0]
+			var taken, takenBytes int64 // taken from the queue by this loop
 			for f != nil {
 				if !c.expire(f, now) {
 					buf = append(buf, f.Payload...)
-					c.push(f, now)
+					batch = append(batch, f)
 				}
 				f = nil
 				if len(buf) >= maxWriteBatch {
@@ -45,10 +46,18 @@ loop:
 				}
 				select {
 				case f = <-c.queue:
-					c.dequeued(f)
+					taken++
+					takenBytes += int64(len(f.Payload))
 				default:
 				}
 			}
+			if taken > 0 {
+				s.stats.inQueue.Add(-taken)
+				s.stats.inQueueBytes.Add(-takenBytes)
+			}
+			c.push(batch, now)
+			clear(batch)
+			c.batch = batch[:0]
 			if len(buf) == 0 {
 				continue
 			}
