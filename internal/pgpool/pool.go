@@ -91,6 +91,11 @@ type pool struct {
 	bg             sync.WaitGroup // background work: min_pool_size connects, reset queries
 	hosts          hostState      // which host of a host list the next connect uses (hosts.go)
 
+	// expiry is the one timer of the waiters' deadlines, armed for expiryAt
+	// (armExpiry, expireWaiters; guarded by mu).
+	expiry   *time.Timer
+	expiryAt time.Time
+
 	stats poolStats
 
 	// stmtGen maps a server-side statement name to its generation, raised each time
@@ -215,8 +220,9 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 			p.mu.Unlock()
 			return nil, err
 		}
-		w := &waiter{ch: make(chan grant, 1), since: start, c: c}
+		w := &waiter{ch: make(chan grant, 1), since: start, deadline: deadline, c: c}
 		p.waiters.push(w)
+		p.armExpiry(w)
 		p.stats.waiting.Add(1)
 		offer := !p.paused && p.mayOpen(start)
 		p.mu.Unlock()
@@ -228,7 +234,7 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 		if evict {
 			p.pooler.evictIdle(p)
 		}
-		g, err := p.wait(w, deadline)
+		g, err := p.wait(w)
 		p.stats.waiting.Add(-1)
 		if err != nil {
 			return nil, err
@@ -259,33 +265,74 @@ func (p *pool) acquire(c *client, deadline time.Time) (*server, error) {
 	}
 }
 
-func (p *pool) wait(w *waiter, deadline time.Time) (grant, error) {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		timeout = t.C
-	}
+// wait blocks until w is granted something. A deadline passing reaches w as a grant
+// with the error (expireWaiters), so a waiting client holds no timer of its own.
+func (p *pool) wait(w *waiter) (grant, error) {
 	select {
 	case g := <-w.ch:
 		return g, nil
-	case <-timeout:
 	case <-p.pooler.done:
 	}
 	p.mu.Lock()
 	if w.gone {
-		// Granted while we timed out: take what was granted.
+		// Granted while pgpool stopped: take what was granted.
 		p.mu.Unlock()
 		return <-w.ch, nil
 	}
 	p.waiters.remove(w)
-	paused := p.paused
-	cause := p.lastErr
+	err := p.waitEnded()
 	p.mu.Unlock()
-	if paused {
-		return grant{}, ErrPaused
+	return grant{}, err
+}
+
+// waitEnded is the error of a wait that ends without a grant. Call with p.mu held.
+func (p *pool) waitEnded() error {
+	if p.paused {
+		return ErrPaused
 	}
-	return grant{}, waitTimeout(cause)
+	return waitTimeout(p.lastErr)
+}
+
+// armExpiry makes the pool's one wait timer fire by w's deadline. Call with p.mu
+// held.
+func (p *pool) armExpiry(w *waiter) {
+	if w.deadline.IsZero() || (!p.expiryAt.IsZero() && !w.deadline.Before(p.expiryAt)) {
+		return
+	}
+	p.expiryAt = w.deadline
+	d := time.Until(w.deadline)
+	if p.expiry == nil {
+		p.expiry = time.AfterFunc(d, p.expireWaiters)
+		return
+	}
+	p.expiry.Reset(d)
+}
+
+// expireWaiters ends the wait of every client whose deadline has passed, with the
+// error of a wait that ends without a grant, and arms the timer for the earliest
+// deadline left. The timer may fire early (the waiter it was armed for was served
+// meanwhile): it then only re-arms.
+func (p *pool) expireWaiters() {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expiryAt = time.Time{}
+	var next *waiter
+	for w := p.waiters.head; w != nil; {
+		after := w.next
+		switch {
+		case w.deadline.IsZero():
+		case !now.Before(w.deadline):
+			p.waiters.remove(w)
+			w.ch <- grant{err: p.waitEnded()}
+		case next == nil || w.deadline.Before(next.deadline):
+			next = w
+		}
+		w = after
+	}
+	if next != nil {
+		p.armExpiry(next)
+	}
 }
 
 // popIdle takes the most recently used idle connection. Call with p.mu held.

@@ -16,12 +16,13 @@ type grant struct {
 }
 
 type waiter struct {
-	ch    chan grant // buffered 1
-	since time.Time
-	c     *client
-	next  *waiter
-	prev  *waiter
-	gone  bool // removed from the queue
+	ch       chan grant // buffered 1
+	since    time.Time
+	deadline time.Time // when the wait ends with an error (zero: never)
+	c        *client
+	next     *waiter
+	prev     *waiter
+	gone     bool // removed from the queue
 }
 
 // waitQueue is a FIFO of waiting clients; its length is bounded by max_client_conn.
