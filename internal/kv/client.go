@@ -269,8 +269,12 @@ func (c *client) readLoop(wdone <-chan struct{}) bool {
 	log := c.pool.p.log
 	r, w := 0, 0
 	var readErr error
-	// A woken connection reads before it parks again: what woke it is for the read.
-	mayPark := !c.resumed()
+	// A goroutine reads before it parks: a woken connection, because what woke it is
+	// for the read; a new one, because a client that just connected is about to send
+	// (parking it would put a wake-up on the way of its first request; one that sends
+	// nothing is parked by the idle sweep).
+	c.resumed()
+	mayPark := false
 	for {
 		if !c.waitRoom(wdone) {
 			return false

@@ -6,8 +6,8 @@ import (
 	"github.com/poolsuite/poolsuite/internal/netpark"
 )
 
-// Idle clients hold no goroutine. A reader that needs bytes with nothing buffered
-// parks the connection on the proxy's Parker (internal/netpark) and its goroutine
+// Idle clients hold no goroutine. A reader that needs bytes with nothing buffered,
+// once it has read since its goroutine started, parks the connection on the proxy's Parker (internal/netpark) and its goroutine
 // returns; the Parker starts a new one, which runs serve again, when the client sends
 // bytes or closes, or when the proxy wakes it: before it closes the connection
 // (drain, shutdown, a write error), before a handover, and at the read deadline of
@@ -68,11 +68,10 @@ func (c *client) parkLocked() bool {
 func (c *client) resume() { go c.serve() }
 
 // resumed is called by the reader as it starts: a woken connection is no longer
-// parked, and its deadline timer is stopped. It reports whether the connection was
-// parked (false for a client's first goroutine).
-func (c *client) resumed() bool {
+// parked, and its deadline timer is stopped.
+func (c *client) resumed() {
 	if !c.woke {
-		return false
+		return // the client's first goroutine
 	}
 	c.woke = false
 	c.mu.Lock()
@@ -81,7 +80,6 @@ func (c *client) resumed() bool {
 		c.idleT.Stop()
 	}
 	c.mu.Unlock()
-	return true
 }
 
 // idleWake wakes a parked client at its read deadline.

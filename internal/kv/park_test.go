@@ -55,7 +55,6 @@ func TestParkedWokenByData(t *testing.T) {
 	kv.SetHotGap(p, 0) // never hot: parked whenever it waits for a request
 	kv.PauseSweep(p)
 	c := dialRaw(t, addr)
-	parked(t, p, 1) // accepted, nothing sent yet
 	if r := c.cmd("SET", "parked", "v1"); r != "+OK\r\n" {
 		t.Fatalf("SET: %q", r)
 	}
@@ -137,6 +136,8 @@ func TestParkedShutdown(t *testing.T) {
 			}
 		}
 	}
+	kv.SweepIdle(p) // the clients that only connected wait in Read until swept
+	kv.SweepIdle(p)
 	parked(t, p, len(conns))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
