@@ -94,11 +94,18 @@ type client struct {
 	// hoWoken: SHOW FDS set the client's read deadline in the past to wake it at a
 	// handover point (handover_show.go); a timeout without it is the client's own.
 	hoWoken atomic.Bool
+	// parking: the connection of an idle client waits on the Pooler's Parker
+	// without a goroutine (park.go).
+	parking parking
 }
 
-// close closes the client socket; the client's goroutine then ends.
+// close closes the client socket; the client's goroutine then ends (a parked client
+// is woken first).
 func (c *client) close() {
-	c.closeOnce.Do(func() { c.conn.Close() })
+	c.closeOnce.Do(func() {
+		c.kickParked()
+		c.conn.Close()
+	})
 }
 
 // sendError writes an ErrorResponse to the client and flushes.
@@ -124,6 +131,12 @@ func (c *client) run() error {
 	c.loggedIn()
 	c.resumeLinked() // taken over with its server connection (handover_take.go)
 	c.initPrepared()
+	return c.loop()
+}
+
+// loop reads and forwards until the client leaves, must be closed, or is parked
+// (errParked: a goroutine the Parker starts calls loop again).
+func (c *client) loop() error {
 	for {
 		if !c.rd.HasMessage() {
 			if err := c.flushServer(); err != nil {
@@ -133,6 +146,9 @@ func (c *client) run() error {
 				return errHandedOver
 			}
 			c.setReadDeadline()
+			if c.park() {
+				return errParked
+			}
 		}
 		typ, msg, err := c.rd.NextPart()
 		if err != nil {

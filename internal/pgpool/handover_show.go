@@ -365,6 +365,7 @@ func (pl *Pooler) wakeForHandover() int {
 		if at {
 			o.hoWoken.Store(true)
 			o.conn.SetReadDeadline(aLongTimeAgo)
+			o.kickParked()
 		}
 	}
 	return left

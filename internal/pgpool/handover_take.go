@@ -364,7 +364,7 @@ func (pl *Pooler) adopt(conn net.Conn, st *fdClient, sc net.Conn) error {
 	pl.nclients.Add(1)
 	pl.register(c)
 	pl.wg.Add(1)
-	go pl.runClient(c, g)
+	go pl.runClient(c, g, false)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/netpark"
 	"github.com/poolsuite/poolsuite/internal/version"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
@@ -61,7 +62,10 @@ type Pooler struct {
 
 	done     chan struct{} // closed by Shutdown
 	doneOnce sync.Once
-	wg       sync.WaitGroup // client goroutines, the janitor, listeners
+	wg       sync.WaitGroup // client goroutines (and parked clients), the janitor, listeners
+	// parker holds idle clients' connections without a goroutine (park.go); nil
+	// where parking is unavailable. Set in New, closed by Shutdown.
+	parker *netpark.Parker
 }
 
 type poolKey struct{ database, user string }
@@ -86,6 +90,7 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 		done:      make(chan struct{}),
 
 		inflightMax: maxQueuedGroups,
+		parker:      newParker(),
 	}
 	pl.cfg.Store(cfg)
 	if cfg.MetricsListen != "" {

@@ -31,7 +31,7 @@ func (pl *Pooler) serveClient(c *client, g *Config) {
 	}
 	handedOff = true
 	pl.wg.Add(1)
-	go pl.runClient(c, g)
+	go pl.runClient(c, g, false)
 }
 
 // endClient cleans up after a client connection.
@@ -89,15 +89,23 @@ func (pl *Pooler) loginClient(c *client, g *Config) bool {
 	return true
 }
 
-// runClient serves a logged-in client until it leaves.
-func (pl *Pooler) runClient(c *client, g *Config) {
-	defer pl.wg.Done()
+// runClient serves a logged-in client until it leaves; resumed: the client was
+// parked (park.go), and this goroutine takes over from the one that parked it.
+func (pl *Pooler) runClient(c *client, g *Config, resumed bool) {
+	parked := false
+	defer func() {
+		if !parked {
+			pl.wg.Done()
+		}
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			pl.log.Error("panic in client connection", "client", c.id, "user", c.user,
 				"database", c.database, "remote", c.remote, "panic", r, "stack", string(debug.Stack()))
 		}
-		pl.endClient(c)
+		if !parked {
+			pl.endClient(c)
+		}
 	}()
 	if c.admin {
 		err := c.runAdmin()
@@ -111,7 +119,17 @@ func (pl *Pooler) runClient(c *client, g *Config) {
 		}
 		return
 	}
-	err := c.run()
+	var err error
+	if resumed {
+		c.resumed()
+		err = c.loop()
+	} else {
+		err = c.run()
+	}
+	if err == errParked {
+		parked = true // the client lives on, without a goroutine
+		return
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		c.logPoolerError(pe.Message)

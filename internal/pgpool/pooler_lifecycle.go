@@ -103,6 +103,7 @@ wait:
 		p.closeAll(ErrPoolClosed)
 	}
 	pl.wg.Wait()
+	pl.parker.Close() // every client has ended: nothing is parked
 	for _, p := range pl.poolList() {
 		p.bg.Wait()
 	}

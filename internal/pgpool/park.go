@@ -1,0 +1,162 @@
+package pgpool
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/poolsuite/poolsuite/internal/netpark"
+)
+
+// A logged-in client that waits for its next message with nothing bound, in flight
+// or buffered holds no goroutine: its connection is parked on the Pooler's Parker
+// (internal/netpark) and its goroutine ends; the Parker starts a new one when the
+// client sends or closes, or when pgpool wakes it: before closing it (c.close), for
+// an online restart (wakeForHandover), and at client_idle_timeout (a timer: the
+// Parker does not see the read deadline). A client whose read began while a server
+// served it (its release came while it waited) waits in Read as before.
+
+// errParked ends the goroutine of a client whose connection is parked.
+var errParked = errors.New("pgpool: client parked")
+
+// parking is a client's parking state, guarded by its own mutex (not c.mu: close
+// takes it, and close is called with c.mu held).
+type parking struct {
+	mu     sync.Mutex
+	pk     netpark.Conn
+	rc     syscall.RawConn // the connection's descriptor; nil: none (TLS)
+	rcOK   bool            // rc was looked for
+	parked bool            // the goroutine ended with the connection on the Parker
+	// kicked: a close or a deadline is on its way to the next read, which must then
+	// wait in Read, not parked, to see it.
+	kicked bool
+	idleT  *time.Timer // wakes a parked client at client_idle_timeout
+	// woke: the client's goroutine is one the Parker started (owned by it).
+	woke   bool
+	wakeFn func()
+	// idleAt: when client_idle_timeout ends for the parked client (zero: never);
+	// owned by the client's goroutine.
+	idleAt time.Time
+}
+
+// park parks the client's connection if the client is idle with nothing buffered:
+// the goroutine must then return errParked at once. A goroutine the Parker just
+// started reads first (what woke it is for the read).
+func (c *client) park() bool {
+	pk := c.pl.parker
+	if pk == nil || c.tls || c.admin || c.rd.Buffered() > 0 || c.rd.Remaining() > 0 {
+		return false
+	}
+	p := &c.parking
+	if p.woke {
+		p.woke = false
+		if !p.idleAt.IsZero() && !time.Now().Before(p.idleAt) {
+			// client_idle_timeout passed while parked: the deadline loop just
+			// moved is the one that passed.
+			c.conn.SetReadDeadline(aLongTimeAgo)
+		}
+		return false
+	}
+	c.mu.Lock()
+	idle := clientState(c.state.Load()) == clientIdle && c.atHandoverPointLocked()
+	c.mu.Unlock()
+	if !idle {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kicked {
+		p.kicked = false
+		return false
+	}
+	if !p.rcOK {
+		p.rcOK = true
+		if sc, ok := c.conn.(syscall.Conn); ok {
+			p.rc, _ = sc.SyscallConn()
+		}
+	}
+	if p.rc == nil {
+		return false
+	}
+	if p.wakeFn == nil {
+		p.wakeFn = c.resume
+	}
+	c.rd.Release()
+	// The callback may run before Park returns: what its goroutine reads is
+	// written before.
+	d := c.pl.settings().ClientIdleTimeout
+	p.idleAt = time.Time{}
+	if d > 0 {
+		p.idleAt = time.Now().Add(d)
+	}
+	p.woke = true
+	if pk.Park(&p.pk, p.rc, p.wakeFn) != nil {
+		p.woke = false
+		return false
+	}
+	p.parked = true
+	if d > 0 {
+		if p.idleT == nil {
+			p.idleT = time.AfterFunc(d, c.idleWake)
+		} else {
+			p.idleT.Reset(d)
+		}
+	}
+	return true
+}
+
+// resume is the Parker's callback: a new goroutine serves the woken client.
+func (c *client) resume() {
+	// The parked goroutine left its count in pl.wg to this one.
+	go c.pl.runClient(c, c.pl.settings(), true)
+}
+
+// resumed is called by a goroutine the Parker started, as it starts.
+func (c *client) resumed() {
+	p := &c.parking
+	p.mu.Lock()
+	p.parked = false
+	if p.idleT != nil {
+		p.idleT.Stop()
+	}
+	p.mu.Unlock()
+}
+
+// idleWake wakes a parked client at client_idle_timeout: its read then fails with the
+// deadline passed, as if it had waited in Read.
+func (c *client) idleWake() {
+	p := &c.parking
+	p.mu.Lock()
+	parked := p.parked
+	p.parked = false
+	p.mu.Unlock()
+	if parked {
+		p.pk.Wake()
+	}
+}
+
+// kickParked tells the client's next read that a close or a deadline is on its way,
+// and wakes the client if it is parked: a parked descriptor is deregistered before
+// the connection is closed.
+func (c *client) kickParked() {
+	p := &c.parking
+	p.mu.Lock()
+	p.kicked = true
+	parked := p.parked
+	p.parked = false
+	p.mu.Unlock()
+	if parked {
+		p.pk.Wake()
+	}
+}
+
+// newParker opens the Pooler's Parker; without one (no epoll on this system), idle
+// clients wait in Read.
+func newParker() *netpark.Parker {
+	pk, err := netpark.New()
+	if err != nil {
+		return nil
+	}
+	return pk
+}

@@ -1,0 +1,164 @@
+package pgpool
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// connectIdle logs n clients in (without a query) and returns them.
+func connectIdle(ctx context.Context, t *testing.T, dsn string, n int) []*pgconn.PgConn {
+	t.Helper()
+	out := make([]*pgconn.PgConn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range out {
+			c.Close(context.Background())
+		}
+	})
+	for range n {
+		c, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func needParker(t *testing.T, pl *Pooler) {
+	t.Helper()
+	if pl.parker == nil {
+		t.Skip("no connection parking on this system")
+	}
+}
+
+// TestParkedIdleClients: logged-in clients waiting for a query hold no goroutine
+// (their connections are parked); a query wakes one, a client's close ends it, and
+// Shutdown closes the parked ones at once.
+func TestParkedIdleClients(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust" // 500 logins: SCRAM's iterations are not what this tests
+	cfg.MaxClientConn = 1000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := New(cfg, testLogger(t))
+	needParker(t, pl)
+	served := make(chan error, 1)
+	go func() { served <- pl.Serve(ln) }()
+	ctx := hygieneCtx(t)
+	dsn := f.pgconnString(ln.Addr().String())
+
+	warm := connectIdle(ctx, t, dsn, 1)
+	waitFor(t, "the first client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	runtime.GC()
+	g0 := runtime.NumGoroutine()
+	const n = 500
+	conns := connectIdle(ctx, t, dsn, n)
+	waitFor(t, "the idle clients parked", 20*time.Second, func() bool { return pl.parker.Parked() == n+1 })
+	waitFor(t, "their goroutines ended", 10*time.Second, func() bool { return runtime.NumGoroutine()-g0 < n/20 })
+	t.Logf("%d goroutines for %d idle clients", runtime.NumGoroutine()-g0, n)
+
+	// A query wakes a parked client.
+	if res, err := conns[0].Exec(ctx, "select 41 + 1").ReadAll(); err != nil || len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "42" {
+		t.Fatalf("query on a parked client: %+v, %v", res, err)
+	}
+	if pl.parker.Parked() != n {
+		t.Fatalf("%d parked after one of %d woke", pl.parker.Parked(), n+1)
+	}
+	// A client's close wakes it, and it is gone.
+	for _, c := range conns[n-100:] {
+		c.Close(ctx)
+	}
+	conns = conns[:n-100]
+	waitFor(t, "closed clients gone", 10*time.Second, func() bool { return pl.nclients.Load() == int64(n+1-100) })
+	if got := pl.parker.Parked(); got != n-100 {
+		t.Fatalf("%d parked after 100 closed, want %d", got, n-100)
+	}
+
+	// Shutdown finds the parked clients and closes them without waiting for its
+	// deadline.
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := pl.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown with parked clients: %v", err)
+	}
+	t.Logf("shutdown with %d parked clients took %v", len(conns)+len(warm), time.Since(start))
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if pl.nclients.Load() != 0 {
+		t.Fatalf("%d clients left after shutdown", pl.nclients.Load())
+	}
+	buf := make([]byte, 1)
+	for _, c := range append(conns, warm...) {
+		c.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, err := c.Conn().Read(buf); err != nil {
+				break // the shutdown's notice was read; then EOF
+			}
+		}
+	}
+}
+
+// TestParkedClientIdleTimeout: client_idle_timeout ends a parked client at its
+// deadline (the Parker does not see deadlines: a timer wakes the client).
+func TestParkedClientIdleTimeout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.ClientIdleTimeout = 400 * time.Millisecond
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	ctx := hygieneCtx(t)
+	c := connect(t, f.connString(addr))
+	waitFor(t, "the client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	pe, d := waitDisconnect(ctx, t, c)
+	if pe.Code != CodeAdminShutdown {
+		t.Fatalf("got %s (%s), want client_idle_timeout", pe.Code, pe.Message)
+	}
+	if d > 5*time.Second {
+		t.Fatalf("parked client closed after %v, client_idle_timeout is 400ms", d)
+	}
+	waitFor(t, "the client gone", 10*time.Second, func() bool { return pl.nclients.Load() == 0 })
+}
+
+// TestParkedClientsHandedOver: an online restart wakes parked clients and hands them
+// over at once; the new pooler parks them again and serves them.
+func TestParkedClientsHandedOver(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AdminUsers = []string{f.user}
+	e := startTakeoverPooler(t, cfg)
+	needParker(t, e.old)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const n = 10
+	conns := make([]*pgx.Conn, n)
+	for i := range conns {
+		conns[i] = connect(t, f.connString(e.addr))
+	}
+	waitFor(t, "the clients parked", 10*time.Second, func() bool { return e.old.parker.Parked() == n })
+	pl, res := e.takeOver(t, cfg)
+	r := <-res
+	e.finish(t, pl, r)
+	if r.tk.Clients != n || r.tk.Skipped != 0 {
+		t.Fatalf("took %d clients (%d skipped), want %d", r.tk.Clients, r.tk.Skipped, n)
+	}
+	waitFor(t, "the clients parked in the new pooler", 10*time.Second, func() bool { return pl.parker.Parked() == n })
+	for _, c := range conns {
+		var v int
+		if err := c.QueryRow(ctx, "select 7").Scan(&v); err != nil || v != 7 {
+			t.Fatalf("query after the handover: %d, %v", v, err)
+		}
+	}
+}
