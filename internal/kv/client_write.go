@@ -301,7 +301,7 @@ func (c *client) pop(req *Request) {
 	c.pending--
 	c.pendingBytes -= req.bytes
 	req.next = nil
-	if c.nfree < maxBatch {
+	if c.nfree < maxBatch && (c.pending > 0 || !c.parked) { // a parked client keeps none (park.go)
 		req.next = c.free
 		c.free = req
 		c.nfree++

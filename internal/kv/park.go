@@ -40,6 +40,9 @@ func (c *client) parkLocked() bool {
 		}
 	}
 	c.putReadBuf()
+	if c.pending == 0 {
+		c.dropKeptLocked()
+	}
 	if c.wakeFn == nil {
 		c.wakeFn = c.resume
 	}
@@ -62,6 +65,28 @@ func (c *client) parkLocked() bool {
 		}
 	}
 	return true
+}
+
+// dropKeptLocked lets go of what a client keeps for its next requests, when it
+// parks with none pending: the answered requests and their reply buffers, the spare
+// request, and an empty output buffer (unless a delivery holds it now); what is
+// answered while it is parked is not kept either (pop). c.mu is held.
+func (c *client) dropKeptLocked() {
+	var kept int64
+	for r := c.free; r != nil; r = r.next {
+		for _, f := range r.spare {
+			kept += int64(cap(f.reply))
+		}
+	}
+	c.free, c.nfree = nil, 0
+	c.kept.Add(-kept)
+	c.spare = nil
+	if c.wmu.TryLock() {
+		if len(c.out) == 0 {
+			c.out = nil
+		}
+		c.wmu.Unlock()
+	}
 }
 
 // resume is the Parker's callback: the connection woke.
