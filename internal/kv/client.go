@@ -100,6 +100,11 @@ type client struct {
 	closeAfter bool            // close once out is written (Request.CloseAfterReply)
 	wdl        time.Time       // the write deadline in force, zero for none
 	dirty      atomic.Bool     // a reply arrived while wmu was held: its holder looks again
+	// The state of tryWrite's callback, kept here so that a write allocates nothing.
+	wrFn  func(fd uintptr) bool
+	wrB   []byte
+	wrN   int
+	wrErr error
 
 	mu           sync.Mutex // guards the fields below
 	head, tail   *Request   // requests awaiting their replies, oldest first

@@ -252,36 +252,46 @@ func (c *client) send(st *poolState, blocking bool) bool {
 // with a nil error means the socket is full.
 func (c *client) tryWrite(st *poolState, b []byte) (n int, err error) {
 	c.armWrite(st) // a deadline passed while idle would fail the write
-	var serr error
-	err = c.rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			// A raw system call: the socket is non-blocking, so the write cannot
-			// block, and the runtime need not hand this thread's processor to another
-			// thread meanwhile (as it does for a system call that lasts, which costs
-			// a thread wake-up and sleep per reply).
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-			m := int(r)
-			if e == 0 && m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-			case e == syscall.EAGAIN:
-				return true
-			case e != 0:
-				serr = os.NewSyscallError("write", e)
-				return true
-			case m <= 0:
-				serr = io.ErrShortWrite
-				return true
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = serr
+	if c.wrFn == nil {
+		c.wrFn = c.writeFd
 	}
+	c.wrB, c.wrN, c.wrErr = b, 0, nil
+	err = c.rc.Write(c.wrFn)
+	if err == nil {
+		err = c.wrErr
+	}
+	n = c.wrN
+	c.wrB, c.wrErr = nil, nil
 	return n, err
+}
+
+// writeFd is tryWrite's callback: it writes c.wrB[c.wrN:] until it is written or the
+// socket is full, without waiting.
+func (c *client) writeFd(fd uintptr) bool {
+	b := c.wrB
+	for c.wrN < len(b) {
+		// A raw system call: the socket is non-blocking, so the write cannot
+		// block, and the runtime need not hand this thread's processor to another
+		// thread meanwhile (as it does for a system call that lasts, which costs
+		// a thread wake-up and sleep per reply).
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[c.wrN])), uintptr(len(b)-c.wrN))
+		m := int(r)
+		if e == 0 && m > 0 {
+			c.wrN += m
+		}
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			return true
+		case e != 0:
+			c.wrErr = os.NewSyscallError("write", e)
+			return true
+		case m <= 0:
+			c.wrErr = io.ErrShortWrite
+			return true
+		}
+	}
+	return true
 }
 
 // pop removes the answered head request req, releases its fragments and keeps it for

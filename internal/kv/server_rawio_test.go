@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/config/nutyml"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -166,5 +167,37 @@ func TestServerReaderBadReply(t *testing.T) {
 	}
 	if string(fs[0].reply) != "one\n" {
 		t.Fatalf("reply %q", fs[0].reply)
+	}
+}
+
+// TestSocketWritesAllocateNothing: a reply written to a client, a batch written to a
+// server and a read of a server's replies allocate nothing.
+func TestSocketWritesAllocateNothing(t *testing.T) {
+	a, b := socketPair(t, "tcp")
+	cl := &client{nc: a, rc: rawConnOf(a)}
+	st := &poolState{cfg: &nutyml.Pool{}}
+	msg := []byte("VALUE k 0 1\r\nv\r\nEND\r\n")
+	sink := make([]byte, 1<<16)
+	drain := func(n int) {
+		if _, err := io.ReadFull(b, sink[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if n, err := cl.tryWrite(st, msg); err != nil || n != len(msg) {
+			t.Fatalf("tryWrite = %d, %v", n, err)
+		}
+		drain(len(msg))
+	}); n != 0 {
+		t.Errorf("client write: %v allocations, want 0", n)
+	}
+	w := newRawWriter(rawConnOf(a))
+	if n := testing.AllocsPerRun(100, func() {
+		if err := w.writeAll(msg); err != nil {
+			t.Fatal(err)
+		}
+		drain(len(msg))
+	}); n != 0 {
+		t.Errorf("server write: %v allocations, want 0", n)
 	}
 }
