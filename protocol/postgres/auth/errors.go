@@ -57,7 +57,8 @@ type Error struct {
 	// Err is the underlying error, if any (a wire or decoding error).
 	Err error
 	// SASL says the failure happened in a SCRAM exchange, which the client is told
-	// as "SASL authentication failed", as PgBouncer words it.
+	// as "SASL authentication failed", as PgBouncer words it. Under MD5 a SCRAM
+	// exchange that failed on the password is not marked (see md5Worded).
 	SASL bool
 }
 

@@ -101,7 +101,7 @@ func AuthenticateWith(r *wire.Reader, w *wire.Writer, method Method, user string
 	case MD5:
 		if secret.Kind == SecretSCRAM || secret.Kind == SecretNone && opts.MockSCRAM {
 			opts.MockSCRAMWork = false
-			return authSCRAM(r, w, user, secret, opts)
+			return md5Worded(authSCRAM(r, w, user, secret, opts))
 		}
 		return authMD5(r, w, user, secret)
 	case SCRAMSHA256:
@@ -286,6 +286,19 @@ func authSCRAM(r *wire.Reader, w *wire.Writer, user string, secret Secret, opts 
 	v := *s.verifier
 	c.SCRAM, c.ClientKey = &v, clientKey
 	return c, nil
+}
+
+// md5Worded rewords a SCRAM exchange MD5 ran that failed on the password as a failed
+// password, as PostgreSQL words both methods' failures: under MD5 whether SCRAM runs
+// depends on the user's secret (and, for an unknown user, on the mock's choice), so
+// the words of a failure must not depend on it. A malformed exchange keeps its
+// SASL wording, alike for every user.
+func md5Worded(c *Credentials, err error) (*Credentials, error) {
+	var ae *Error
+	if errors.As(err, &ae) && ae.AuthFailed() {
+		ae.SASL = false
+	}
+	return c, err
 }
 
 // markSASL marks an *Error as a failure of the SASL exchange, which the client is told
