@@ -137,6 +137,7 @@ func (c *client) run() error {
 // loop reads and forwards until the client leaves, must be closed, or is parked
 // (errParked: a goroutine the Parker starts calls loop again).
 func (c *client) loop() error {
+	swept := false // the idle sweep woke the read: the deadline in force stays
 	for {
 		if !c.rd.HasMessage() {
 			if err := c.flushServer(); err != nil {
@@ -145,14 +146,25 @@ func (c *client) loop() error {
 			if c.handOver(nil) {
 				return errHandedOver
 			}
-			c.setReadDeadline()
+			if !swept {
+				c.setReadDeadline()
+			}
+			swept = false
 			if c.park() {
 				return errParked
 			}
 		}
+		idle := c.idleRead()
 		typ, msg, err := c.rd.NextPart()
+		if idle {
+			c.idleReadDone()
+		}
 		if err != nil {
 			if c.handoverWoke(err) {
+				continue
+			}
+			if c.sweepWoke(err) {
+				swept = true
 				continue
 			}
 			return c.readError(err)
@@ -241,8 +253,10 @@ func (c *client) setReadDeadlineLocked() {
 	case c.inflight.requests() == 0 && !c.server.txIdle():
 		d = g.IdleTransactionTimeout
 	}
+	c.parking.rdl = time.Time{}
 	if d > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(d))
+		c.parking.rdl = time.Now().Add(d)
+		c.conn.SetReadDeadline(c.parking.rdl)
 	} else if g.ClientIdleTimeout > 0 || g.IdleTransactionTimeout > 0 {
 		c.conn.SetReadDeadline(time.Time{})
 	}

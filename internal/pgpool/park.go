@@ -2,7 +2,9 @@ package pgpool
 
 import (
 	"errors"
+	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 // client sends or closes, or when pgpool wakes it: before closing it (c.close), for
 // an online restart (wakeForHandover), and at client_idle_timeout (a timer: the
 // Parker does not see the read deadline). A client whose read began while a server
-// served it (its release came while it waited) waits in Read as before.
+// served it (its release came while it waited in Read) is parked by the idle sweep
+// (sweepIdle), run by the janitor about once a second: it wakes the reads of clients
+// idle since the sweep before, which then park.
 
 // errParked ends the goroutine of a client whose connection is parked.
 var errParked = errors.New("pgpool: client parked")
@@ -38,6 +42,14 @@ type parking struct {
 	// idleAt: when client_idle_timeout ends for the parked client (zero: never);
 	// owned by the client's goroutine.
 	idleAt time.Time
+
+	// rdl is the read deadline setReadDeadlineLocked set last (zero: none); guarded
+	// by the client's mu.
+	rdl time.Time
+	// For the idle sweep: reading, the client's goroutine waits in Read with
+	// nothing buffered; active, such a read returned since the last sweep;
+	// sweepKick, the sweep set the read deadline in the past to wake it.
+	reading, active, sweepKick atomic.Bool
 }
 
 // park parks the client's connection if the client is idle with nothing buffered:
@@ -60,9 +72,16 @@ func (c *client) park() bool {
 	}
 	c.mu.Lock()
 	idle := clientState(c.state.Load()) == clientIdle && c.atHandoverPointLocked()
+	rdl := p.rdl
 	c.mu.Unlock()
 	if !idle {
 		return false
+	}
+	var d time.Duration
+	if !rdl.IsZero() {
+		if d = time.Until(rdl); d <= 0 {
+			return false // the read times out at once
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -85,11 +104,7 @@ func (c *client) park() bool {
 	c.rd.Release()
 	// The callback may run before Park returns: what its goroutine reads is
 	// written before.
-	d := c.pl.settings().ClientIdleTimeout
-	p.idleAt = time.Time{}
-	if d > 0 {
-		p.idleAt = time.Now().Add(d)
-	}
+	p.idleAt = rdl
 	p.woke = true
 	if pk.Park(&p.pk, p.rc, p.wakeFn) != nil {
 		p.woke = false
@@ -148,6 +163,67 @@ func (c *client) kickParked() {
 	p.mu.Unlock()
 	if parked {
 		p.pk.Wake()
+	}
+}
+
+// idleRead reports whether the read the client's goroutine is about to do starts
+// with nothing buffered, and if so marks it for the idle sweep.
+func (c *client) idleRead() bool {
+	if c.rd.Buffered() > 0 || c.rd.Remaining() > 0 || c.pl.parker == nil {
+		return false
+	}
+	c.parking.reading.Store(true)
+	return true
+}
+
+// idleReadDone marks the end of an idle read.
+func (c *client) idleReadDone() {
+	c.parking.reading.Store(false)
+	if !c.parking.active.Load() {
+		c.parking.active.Store(true)
+	}
+}
+
+// sweepWoke reports whether a failed read was the idle sweep waking it (the read is
+// then retried, parked if the client is still idle): the deadline in force before
+// the sweep's is set again, so the client's own timeouts are not moved.
+func (c *client) sweepWoke(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !c.parking.sweepKick.Swap(false) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rdl := c.parking.rdl
+	if !rdl.IsZero() && !time.Now().Before(rdl) {
+		return false // the client's own deadline passed as well
+	}
+	c.conn.SetReadDeadline(rdl)
+	return true
+}
+
+// sweepIdle wakes the reads of clients that wait in Read while idle (nothing bound,
+// in flight or buffered) and read nothing since the sweep before, so that they park.
+// Called by the janitor.
+func (pl *Pooler) sweepIdle() {
+	if pl.parker == nil {
+		return
+	}
+	for _, c := range pl.clientList() {
+		p := &c.parking
+		if c.admin || c.tls || p.active.Swap(false) || !p.reading.Load() {
+			continue
+		}
+		c.mu.Lock()
+		idle := clientState(c.state.Load()) == clientIdle && c.atHandoverPointLocked()
+		c.mu.Unlock()
+		p.mu.Lock()
+		idle = idle && !p.parked && !p.kicked
+		p.mu.Unlock()
+		if idle {
+			p.sweepKick.Store(true)
+			c.conn.SetReadDeadline(aLongTimeAgo)
+		}
 	}
 }
 

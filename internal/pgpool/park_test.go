@@ -162,3 +162,52 @@ func TestParkedClientsHandedOver(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedBySweep: a client whose read began while its query ran (so it waits in
+// Read after its server is released) is parked by the idle sweep, is woken by its
+// next query, and its client_idle_timeout still counts from its last query; the
+// sweep leaves a client inside a transaction alone.
+func TestParkedBySweep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.ClientIdleTimeout = 2 * time.Second
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	ctx := hygieneCtx(t)
+	c := connect(t, f.connString(addr))
+	inTx := connect(t, f.connString(addr))
+	waitFor(t, "the clients parked after login", 10*time.Second, func() bool { return pl.parker.Parked() == 2 })
+	tx, err := inTx.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := c.QueryRow(ctx, "select 1").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	last := time.Now()
+	if n := pl.parker.Parked(); n != 0 {
+		t.Fatalf("%d parked after both clients ran queries, want 0 (they wait in Read)", n)
+	}
+	pl.sweepIdle() // marks them idle
+	pl.sweepIdle() // wakes the idle one's read
+	waitFor(t, "the idle client parked by the sweep", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	// The transaction goes on.
+	if _, err := tx.Exec(ctx, "select 2"); err != nil {
+		t.Fatalf("in the transaction after the sweep: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit after the sweep: %v", err)
+	}
+	pe, _ := waitDisconnect(ctx, t, c)
+	if pe.Code != CodeAdminShutdown {
+		t.Fatalf("got %s (%s), want client_idle_timeout", pe.Code, pe.Message)
+	}
+	if d := time.Since(last); d < 1800*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("swept client closed %v after its last query, client_idle_timeout is 2s", d)
+	}
+}

@@ -195,11 +195,14 @@ func (pl *Pooler) janitor() {
 	defer pl.wg.Done()
 	t := time.NewTicker(time.Second / 3)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-pl.done:
 			return
 		case now := <-t.C:
+			if tick%3 == 0 {
+				pl.sweepIdle() // once a second (park.go)
+			}
 			pools := pl.poolList()
 			for _, p := range pools {
 				p.maintain(now)
