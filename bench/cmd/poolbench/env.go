@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
@@ -244,13 +245,17 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutM
 	}
 	e := &kvEnv{shards: shards}
 	servers := make([]string, shards)
+	// The servers stop together: each takes up to a second (redis-server at --hz 1
+	// acts on SIGTERM at its next tick), hundreds of them one after another minutes.
+	var stops []func()
+	cl.add(func() { stopTogether(stops) })
 	for i := range servers {
 		if redis {
 			r, err := testenv.LaunchRedis(testenv.RedisOptions{Args: smallRedis})
 			if err != nil {
 				return nil, err
 			}
-			cl.add(r.Stop)
+			stops = append(stops, r.Stop)
 			servers[i] = r.Addr()
 			e.redis = append(e.redis, r)
 		} else {
@@ -258,7 +263,7 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutM
 			if err != nil {
 				return nil, err
 			}
-			cl.add(m.Stop)
+			stops = append(stops, m.Stop)
 			servers[i] = m.Addr()
 		}
 	}
@@ -323,6 +328,19 @@ func startKV(cl *cleanups, dir string, b *bins, shards int, redis bool, timeoutM
 	e.targets = append(e.targets, &target{name: "kvproxy", protocol: proto, port: kport, pid: proc.PID(),
 		desc: toolVersion(b.kvpx, "version") + fmt.Sprintf(", built from this tree, %d %s shards", shards, kind)})
 	return e, nil
+}
+
+// stopTogether runs every stop at once and returns when all have returned.
+func stopTogether(stops []func()) {
+	var wg sync.WaitGroup
+	for _, stop := range stops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop()
+		}()
+	}
+	wg.Wait()
 }
 
 // smallRedis are the redis-servers' extra arguments: background tasks once a second

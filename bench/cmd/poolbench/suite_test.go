@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -256,5 +258,32 @@ func TestKVSizing(t *testing.T) {
 	}
 	if got := calibrationRequests(50, 128); got != 12800 {
 		t.Errorf("calibration of 50 clients at pipeline 128: %d", got)
+	}
+}
+
+// TestStopTogether checks that the servers of a set stop at once: every stop has begun
+// before any returns, and all have returned when stopTogether does.
+func TestStopTogether(t *testing.T) {
+	const n = 8
+	var begun sync.WaitGroup
+	begun.Add(n)
+	allBegun := make(chan struct{})
+	go func() { begun.Wait(); close(allBegun) }()
+	var waited, done atomic.Int32
+	stops := make([]func(), n)
+	for i := range stops {
+		stops[i] = func() {
+			begun.Done()
+			select {
+			case <-allBegun:
+				waited.Add(1)
+			case <-time.After(10 * time.Second): // one after another: the others never begin
+			}
+			done.Add(1)
+		}
+	}
+	stopTogether(stops)
+	if done.Load() != n || waited.Load() != n {
+		t.Errorf("%d stops returned, %d of them after every one had begun; want %d and %d", done.Load(), waited.Load(), n, n)
 	}
 }
