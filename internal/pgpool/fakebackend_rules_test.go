@@ -334,10 +334,23 @@ func TestFakeSetFollowsClient(t *testing.T) {
 	fb := startFake(t, nil)
 	cfg := fb.config()
 	cfg.DefaultPoolSize = 2
-	_, addr := startPooler(t, cfg)
+	pl, addr := startPooler(t, cfg)
 	a := dialFake(t, addr)
 	b := dialFake(t, addr)
 	expectReplies(t, "set", a.query("set search_path = s1"), fakeSet)
+	// The client hears its reply before its connection is back in the pool: b must
+	// find it idle, or it would open a second one.
+	waitFor(t, "the first client's server connection to be idle", 10*time.Second, func() bool {
+		for _, p := range pl.poolList() {
+			p.mu.Lock()
+			idle := len(p.idle)
+			p.mu.Unlock()
+			if idle == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	expectReplies(t, "other client's begin", b.query("begin"), fakeSet)
 	expectReplies(t, "moved client", a.query("select 1"), fakeSelect)
 	expectReplies(t, "commit", b.query("commit"), fakeSet)
