@@ -211,7 +211,13 @@ func (pl *Pooler) sweepIdle() {
 	}
 	for _, c := range pl.clientList() {
 		p := &c.parking
-		if c.admin || c.tls || p.active.Swap(false) || !p.reading.Load() {
+		// reading first: the client's own goroutine sets it in loop, after login has
+		// set admin and tls, so reading them is ordered after their writes.
+		if !p.reading.Load() {
+			p.active.Store(false)
+			continue
+		}
+		if c.admin || c.tls || p.active.Swap(false) {
 			continue
 		}
 		c.mu.Lock()

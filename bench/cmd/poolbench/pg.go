@@ -41,7 +41,7 @@ var (
 const (
 	defaultLoginSeconds = 0.0002 // per client (trust), until a run of the target tells
 	maxLoginAllowance   = 300    // seconds
-	loginRetries        = 2      // runs again when every client was still logging in
+	loginRetries        = 4      // runs again when every client was still logging in (-T 1, 3, 7, 15, 31 for a one-second run)
 	loginSlackSeconds   = 0.25   // logins this short shorten the run instead
 )
 
