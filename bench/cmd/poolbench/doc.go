@@ -15,9 +15,28 @@
 // pgpool started with them for it, the same for both; redis-servers (--hz 1) with nutcracker and kvproxy
 // on the same nutcracker.yml (ketama, fnv1a_64); memcached servers with nutcracker,
 // and kvproxy if `kvproxy -t` accepts a memcached pool. Everything is stopped when
-// the run ends, also on Ctrl-C or SIGTERM. odyssey, pgcat and pgdog are detected on
-// PATH and listed as not run. A line on standard error tells what runs and about how
-// long is left.
+// the run ends, also on Ctrl-C or SIGTERM. A line on standard error tells what runs
+// and about how long is left.
+//
+// odyssey (Yandex's pooler), when an `odyssey` binary is on PATH, is a PostgreSQL
+// target beside PgBouncer and pgpool, started wherever they are with an odyssey.conf
+// that says the same in its terms: a route per database for the benchmark's user
+// (pool "transaction", pool_size 20, 10 for "overload"; authentication "none" for
+// trust, "scram-sha-256" with its password for SCRAM; pool_timeout in milliseconds
+// for query_wait_timeout, PgBouncer's 120 s when a scenario sets none; client_max for
+// max_client_conn), PgBouncer's defaults where odyssey's differ (no reset query in
+// transaction pooling: pool_discard no; protocol-level prepared statements kept, as
+// pgpool's max_prepared_statements 200 does: pool_reserve_prepared_statement yes;
+// pool_ttl 600, server_lifetime 3600, client_login_timeout 60 s, backlog 128, session
+// and stats logging), workers = the number of CPUs, listening on a free port of
+// 127.0.0.1 with its unix sockets, locks and log (its standard output) in the run's
+// temporary directory. It is a target once it has answered SELECT 1 through each
+// database; one that does not start is listed in skipped and the run goes on without
+// it. Its CPU and RSS are read from its process as PgBouncer's are. odyssey is not
+// packaged in Debian: without it on PATH it is listed in skipped as not found. pgcat
+// and pgdog are detected on PATH and listed as not run: neither is packaged in Debian
+// and both are Rust programs whose crates cannot be fetched here, so no configuration
+// of theirs could be checked.
 //
 // Each scenario runs against every target of its protocol in alternating rounds (the
 // order of the targets rotates each round); "direct" is the server without a proxy.
@@ -41,7 +60,7 @@
 //     the pipeline sweep).
 //   - pg-overload-c200: 200 pgbench clients running SELECT pg_sleep(0.05) (-f) over
 //     a pool of 10 with query_wait_timeout 2 s: throughput, p99, and errors (failed
-//     transactions plus the clients pgbench reports aborted). PgBouncer and pgpool only.
+//     transactions plus the clients pgbench reports aborted). Poolers only.
 //   - pg-idle-cN and kv-idle-cN: poolbench's own client opens N connections (quick
 //     2,000, full 10,000; four at a time) and holds them open idle: logged in
 //     (SCRAM) for PostgreSQL, a GET answered for Redis. rss_per_client_bytes is the
@@ -100,6 +119,7 @@
 //	warnings   [text]: e.g. the load average exceeded the cores at start, the run
 //	           stopped early, figures missing (see CheckMetrics)
 //	pooler_settings  pgbouncer.ini settings every PostgreSQL scenario's poolers share
+//	           (odyssey gets their equivalents)
 //	setup      [{what, duration_s}]: the steps outside the scenarios (building, starting
 //	           and stopping servers and proxies, setting keys) and their wall time, s
 //	results    [result]

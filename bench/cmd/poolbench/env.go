@@ -51,6 +51,14 @@ type bins struct {
 
 func (b *bins) path(name string) string { return b.paths[name] }
 
+// poolerNames names the PostgreSQL poolers a run starts, for its progress lines.
+func (b *bins) poolerNames() string {
+	if b.path(odysseyName) != "" {
+		return "PgBouncer, pgpool and odyssey"
+	}
+	return "PgBouncer and pgpool"
+}
+
 // pgEnv is PostgreSQL with pgpool and PgBouncer in front of it.
 type pgEnv struct {
 	pg             *testenv.Postgres
@@ -61,18 +69,21 @@ type pgEnv struct {
 	// loginPerClient is, per target name, the seconds per client pgbench's clients
 	// last took to log in (from its initial connection time).
 	loginPerClient map[string]float64
+	// skip records a pooler that could not be started, and why (nil: ignored).
+	skip func(why string)
 }
 
 // startPG starts PostgreSQL, fills pgbench's tables at scale, and starts PgBouncer and
-// pgpool in transaction mode with a pool of poolSize, each accepting maxClients, with
-// PgBouncer's defaults for every other setting.
-func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, poolSize, maxClients int) (*pgEnv, error) {
+// pgpool (and odyssey, if b has it) in transaction mode with a pool of poolSize, each
+// accepting maxClients, with PgBouncer's defaults for every other setting. skip is
+// told of an optional pooler that did not start.
+func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, poolSize, maxClients int, skip func(string)) (*pgEnv, error) {
 	pg, err := testenv.LaunchPostgres(testenv.PostgresOptions{MaxConnections: 250})
 	if err != nil {
 		return nil, err
 	}
 	cl.add(pg.Stop)
-	e := &pgEnv{pg: pg, user: pg.SuperUser, password: pg.SuperPassword, poolSize: poolSize, maxClients: maxClients}
+	e := &pgEnv{pg: pg, user: pg.SuperUser, password: pg.SuperPassword, poolSize: poolSize, maxClients: maxClients, skip: skip}
 	init := exec.CommandContext(ctx, b.path("pgbench"), "-i", "-q", "-s", strconv.Itoa(scale),
 		"-h", pg.Host, "-p", strconv.Itoa(pg.Port), "-U", pg.SuperUser, "postgres")
 	init.Env = append(os.Environ(), "PGPASSWORD="+pg.SuperPassword, "PGSSLMODE=disable")
@@ -124,8 +135,9 @@ func settingsKey(extra map[string]string) string {
 	return b.String()
 }
 
-// startPoolers starts PgBouncer and pgpool in front of e's PostgreSQL with the
-// settings poolerSettings returns for extra, and returns them as targets.
+// startPoolers starts PgBouncer and pgpool (and odyssey, if b has it) in front of e's
+// PostgreSQL with the settings poolerSettings returns for extra, and returns them as
+// targets. odyssey not starting leaves it out, told to e.skip.
 func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string]string) ([]*target, error) {
 	pg := e.pg
 	settings := poolerSettings(e.poolSize, e.maxClients, extra)
@@ -195,6 +207,20 @@ func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string
 	cl.add(proc.Terminate)
 	ts = append(ts, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
 		desc: toolVersion(b.pgpool, "version") + ", built from this tree"})
+	if path := b.path(odysseyName); path != "" {
+		t, err := e.startOdyssey(cl, dir, path, settings, settingsKey(extra))
+		if err != nil {
+			if e.skip != nil {
+				with := "the shared settings"
+				if k := settingsKey(extra); k != "" {
+					with = k
+				}
+				e.skip(fmt.Sprintf("odyssey with %s: it did not start: %v", with, err))
+			}
+		} else {
+			ts = append(ts, t)
+		}
+	}
 	return ts, nil
 }
 

@@ -98,8 +98,13 @@ var required = map[string][]string{
 	"memcache": {"memcached", "nutcracker"},
 }
 
-// otherPoolers are poolers poolbench detects on PATH but does not configure.
-var otherPoolers = []string{"odyssey", "pgcat", "pgdog"}
+// otherPoolers are poolers poolbench detects on PATH but does not configure: neither
+// is packaged in Debian, and both are Rust programs whose crates cannot be fetched
+// here to build them. odyssey, found on PATH, is a target (odyssey.go).
+var otherPoolers = []string{"pgcat", "pgdog"}
+
+// odysseyMissing is the skipped entry of a PostgreSQL run without odyssey on PATH.
+const odysseyMissing = "odyssey: not found on PATH, not run (it is not packaged in Debian: build it from its sources and put the binary on PATH to add it as a target)"
 
 // errMissing is returned when programs a run needs are not installed.
 var errMissing = errors.New("poolbench: programs missing")
@@ -167,10 +172,18 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	if len(missing) > 0 {
 		return fmt.Errorf("%w:\n  %s", errMissing, strings.Join(missing, "\n  "))
 	}
+	if slices.Contains(protos, "pg") {
+		if path, err := exec.LookPath(odysseyName); err == nil {
+			b.paths[odysseyName] = path
+		} else {
+			res.Skipped = append(res.Skipped, odysseyMissing)
+			fmt.Fprintln(stderr, "poolbench: note:", odysseyMissing)
+		}
+	}
 	for _, name := range otherPoolers {
 		if path, err := exec.LookPath(name); err == nil {
 			res.Detected = append(res.Detected, DetectedTool{Name: name, Path: path,
-				Status: "detected but not run: poolbench has no configuration for it yet"})
+				Status: "detected but not run: poolbench has no configuration for it (not packaged in Debian, and its Rust crates cannot be fetched here to build and check one)"})
 		}
 	}
 	for name, path := range b.paths {
@@ -226,7 +239,11 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				r.planSetup(poolersStartEstimate)
 			}
 		}
-		r.plan(pgScs, []string{DirectTarget, "pgbouncer", "pgpool"})
+		pgTargets := []string{DirectTarget, "pgbouncer", "pgpool"}
+		if b.path(odysseyName) != "" {
+			pgTargets = append(pgTargets, odysseyName)
+		}
+		r.plan(pgScs, pgTargets)
 	}
 	if needKV {
 		r.planSetup(buildEstimate)
@@ -283,8 +300,11 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 			maxClients := max(slices.Max(append(slices.Clone(su.pgClients), su.pgManyClients...)), su.idleClients, su.overloadClients)
 			res.PoolerSettings = poolerSettings(su.poolSize, maxClients, nil)
 			var e *pgEnv
-			if err := r.phase("starting PostgreSQL (pgbench tables filled), PgBouncer and pgpool", pgStartEstimate, func() (err error) {
-				e, err = startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients)
+			if err := r.phase("starting PostgreSQL (pgbench tables filled), "+b.poolerNames(), pgStartEstimate, func() (err error) {
+				e, err = startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients, func(why string) {
+					res.Skipped = append(res.Skipped, why)
+					fmt.Fprintln(stderr, "poolbench: skipped:", why)
+				})
 				return err
 			}); err != nil {
 				return err
@@ -293,7 +313,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 			if err := runPG(ctx, r, selectScenarios(pgScenarios(su, e, b, work), re), e, &cl, work, b); err != nil {
 				return err
 			}
-			stop("PostgreSQL, PgBouncer and pgpool")
+			stop("PostgreSQL, " + b.poolerNames())
 		}
 		for _, n := range su.kvShards {
 			if len(kvScs[n]) == 0 {
@@ -431,7 +451,7 @@ func runPG(ctx context.Context, r *runner, scs []*scenario, e *pgEnv, cl *cleanu
 		var own cleanups
 		cl.add(own.run) // stops them on an early return too; run twice is a no-op
 		var poolers []*target
-		if err := r.phase("starting PgBouncer and pgpool with "+key, poolersStartEstimate, func() (err error) {
+		if err := r.phase("starting "+b.poolerNames()+" with "+key, poolersStartEstimate, func() (err error) {
 			poolers, err = e.startPoolers(&own, work, b, batch[0].settings)
 			return err
 		}); err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -110,6 +112,7 @@ func TestRunSmoke(t *testing.T) {
 		}
 	}
 	names := TargetNames(r.Results)
+	checkOdyssey(t, r, string(md))
 	for _, want := range []string{"direct", "pgpool", "pgbouncer", "kvproxy", "nutcracker"} {
 		found := false
 		for _, n := range names {
@@ -131,4 +134,48 @@ func TestRunSmoke(t *testing.T) {
 	checkSVG(t, filepath.Join(out, "pg-idle-rss-per-client.svg"), []string{"pgpool", "pgbouncer"})
 	checkSVG(t, filepath.Join(out, "kv-frozen-s4-p99.svg"), []string{"kvproxy", "nutcracker"})
 	checkSVG(t, filepath.Join(out, "memcache-get-p99.svg"), []string{"direct", "nutcracker"})
+}
+
+// checkOdyssey checks a smoke run's results for odyssey: with it on PATH, it ran every
+// PostgreSQL proxy scenario with CPU and RSS figures, its settings those of the others;
+// without it, it is listed as skipped, not found, and the run succeeded all the same.
+func checkOdyssey(t *testing.T, r *Results, md string) {
+	t.Helper()
+	for _, d := range r.Detected {
+		if d.Name == odysseyName {
+			t.Errorf("odyssey listed as detected but not run: %+v", d)
+		}
+	}
+	if _, err := exec.LookPath(odysseyName); err != nil {
+		if !slices.Contains(r.Skipped, odysseyMissing) {
+			t.Errorf("odyssey is not on PATH, skipped %q does not say so", r.Skipped)
+		}
+		if slices.Contains(TargetNames(r.Results), odysseyName) {
+			t.Error("odyssey is not on PATH, yet a result names it")
+		}
+		return
+	}
+	for _, s := range r.Skipped {
+		if strings.HasPrefix(s, odysseyName) {
+			t.Errorf("odyssey is on PATH, yet skipped: %s", s)
+		}
+	}
+	ran := map[string]bool{}
+	for _, x := range r.Results {
+		if x.Target != odysseyName {
+			continue
+		}
+		if x.Rounds == 0 || x.CPUUsPerRequest == nil || x.RSSBytes == nil || x.Throughput <= 0 {
+			t.Errorf("%s/odyssey: rounds %d, cpu %v, rss %v, throughput %v", x.Scenario, x.Rounds, x.CPUUsPerRequest, x.RSSBytes, x.Throughput)
+		}
+		ran[x.Group] = true
+	}
+	for _, g := range []string{"pg-idle", "pg-select-simple", "pg-overload"} {
+		if !ran[g] {
+			t.Errorf("odyssey did not run %s", g)
+		}
+	}
+	if !strings.Contains(md, "| odyssey |") {
+		t.Error("report.md does not name target odyssey")
+	}
 }
