@@ -97,6 +97,11 @@ type client struct {
 	// parking: the connection of an idle client waits on the Pooler's Parker
 	// without a goroutine (park.go).
 	parking parking
+	// pendCancel: a cancel that came while bytes the client had sent were unread
+	// (cancel.go); set and cleared with mu held, loaded without it by the client's
+	// goroutine. readAt: the client's stream offset when it last went to read.
+	pendCancel atomic.Pointer[pendingCancel]
+	readAt     atomic.Int64
 }
 
 // close closes the client socket; the client's goroutine then ends (a parked client
@@ -143,6 +148,7 @@ func (c *client) loop() error {
 			if err := c.flushServer(); err != nil {
 				return err
 			}
+			c.cancelBeforeRead()
 			if c.handOver(nil) {
 				return errHandedOver
 			}
@@ -155,6 +161,7 @@ func (c *client) loop() error {
 			}
 		}
 		idle := c.idleRead()
+		start := c.rd.Consumed()
 		typ, msg, err := c.rd.NextPart()
 		if idle {
 			c.idleReadDone()
@@ -168,6 +175,9 @@ func (c *client) loop() error {
 				continue
 			}
 			return c.readError(err)
+		}
+		if h := c.pl.hooks.Load(); h != nil && h.afterRead != nil {
+			h.afterRead(c, typ)
 		}
 		c.pl.susp.park(c.pl.done) // SUSPEND: what was read waits for RESUME
 		if c.handOver(msg) {
@@ -188,6 +198,7 @@ func (c *client) loop() error {
 		if err := c.forward(typ, msg); err != nil {
 			return err
 		}
+		c.cancelAfterForward(start)
 		if c.rd.Remaining() > 0 {
 			// Not forwarded (dropped, or answered by pgpool): skip the rest.
 			if err := c.rd.Discard(); err != nil {

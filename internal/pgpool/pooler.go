@@ -66,6 +66,8 @@ type Pooler struct {
 	// parker holds idle clients' connections without a goroutine (park.go); nil
 	// where parking is unavailable. Set in New, closed by Shutdown.
 	parker *netpark.Parker
+	// hooks: test hooks on the client read path (cancel.go); nil outside tests.
+	hooks atomic.Pointer[cancelHooks]
 }
 
 type poolKey struct{ database, user string }

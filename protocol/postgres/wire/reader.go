@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -53,6 +54,10 @@ type Reader struct {
 	rem    int
 	head   []byte
 	stream int // StreamSize; smaller in tests
+
+	// recv counts the bytes read from rd so far; Received reads it from any
+	// goroutine.
+	recv atomic.Int64
 }
 
 // ErrNotStreaming reports a call to Rest that does not directly follow a NextPart
@@ -88,6 +93,17 @@ func (r *Reader) SetMaxMessageSize(n int) {
 // Buffered reports how many bytes have been read from the underlying reader and not
 // yet returned.
 func (r *Reader) Buffered() int { return r.w - r.r }
+
+// Received reports how many bytes the Reader has read from its underlying reader so
+// far. Unlike the Reader's other methods it may be called from any goroutine: with
+// the byte count of the connection's receive queue (read after it) it bounds the
+// bytes the peer had sent at that moment.
+func (r *Reader) Received() int64 { return r.recv.Load() }
+
+// Consumed reports the stream offset just past what the Reader has returned: between
+// messages, where the next one starts. Offsets count from the same origin as
+// Received.
+func (r *Reader) Consumed() int64 { return r.recv.Load() - int64(r.w-r.r) }
 
 // HasMessage reports whether a whole message is buffered, so that Next will return
 // without reading from the underlying reader.
@@ -205,6 +221,7 @@ func (r *Reader) More() ([]byte, error) {
 		}
 		n, err := r.rd.Read(r.buf)
 		r.w = n
+		r.recv.Add(int64(n))
 		if n == 0 {
 			if err == nil {
 				err = io.ErrNoProgress
@@ -248,7 +265,9 @@ func (r *Reader) Rest() ([]byte, error) {
 	r.rem -= n
 	r.head = nil
 	if r.rem > 0 {
-		if _, err := io.ReadFull(r.rd, msg[k:]); err != nil {
+		m, err := io.ReadFull(r.rd, msg[k:])
+		r.recv.Add(int64(m))
+		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -349,6 +368,7 @@ func (r *Reader) fillRaw() error {
 		return io.EOF
 	}
 	r.r, r.w = 0, r.rawN
+	r.recv.Add(int64(r.rawN))
 	return nil
 }
 
@@ -399,6 +419,7 @@ func (r *Reader) fill() error {
 	}
 	n, err := r.rd.Read(r.buf[r.w:])
 	r.w += n
+	r.recv.Add(int64(n))
 	if n > 0 {
 		if r.pooled == nil && r.w == len(r.buf) {
 			r.reserve(minPooledSize)

@@ -1,0 +1,254 @@
+package pgpool
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
+)
+
+// holdPoint holds one client goroutine at a hook of the read path: armed, the next
+// call to hold blocks, reporting the client on entered, until release is closed.
+type holdPoint struct {
+	armed   atomic.Bool
+	entered chan *client
+	release chan struct{}
+}
+
+func newHoldPoint(t *testing.T) *holdPoint {
+	h := &holdPoint{entered: make(chan *client, 1), release: make(chan struct{})}
+	h.armed.Store(true)
+	t.Cleanup(h.let)
+	return h
+}
+
+// let releases the held goroutine (once).
+func (h *holdPoint) let() {
+	select {
+	case <-h.release:
+	default:
+		close(h.release)
+	}
+}
+
+func (h *holdPoint) hold(c *client) {
+	if h.armed.CompareAndSwap(true, false) {
+		h.entered <- c
+		<-h.release
+	}
+}
+
+// pendingSignal reports each client whose cancel became pending.
+func pendingSignal() (func(*client), chan *client) {
+	ch := make(chan *client, 8)
+	return func(c *client) { ch <- c }, ch
+}
+
+// cancelAsync sends a CancelRequest for pc and reports when pgpool has closed it.
+func cancelAsync(ctx context.Context, pc *pgconn.PgConn) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- pc.CancelRequest(ctx) }()
+	return done
+}
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func isCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == CodeQueryCanceled
+}
+
+// TestCancelBeforeQueryIsHandledCancelsIt: the client's query has been read by pgpool
+// but not yet handled (no server connection bound, nothing in flight) when its cancel
+// arrives; the client sent it first, so the query is canceled (57014), as PostgreSQL
+// would cancel it.
+func TestCancelBeforeQueryIsHandledCancelsIt(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.CancelWaitTimeout = 30 * time.Second
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	hp := newHoldPoint(t)
+	onPending, pending := pendingSignal()
+	pl.hooks.Store(&cancelHooks{
+		afterRead: func(c *client, typ byte) {
+			if typ == wire.Query {
+				hp.hold(c)
+			}
+		},
+		pending: onPending,
+	})
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+
+	mrr := pc.Exec(ctx, "select pg_sleep(10)")
+	c := recv(t, hp.entered, "the query to be read")
+	canceled := cancelAsync(ctx, pc)
+	if got := recv(t, pending, "the cancel to be pending"); got != c {
+		t.Fatalf("cancel pending for client %d, want %d", got.id, c.id)
+	}
+	start := time.Now()
+	hp.let()
+	_, err = mrr.ReadAll()
+	if !isCanceled(err) {
+		t.Fatalf("query ended with %v after %v, want 57014", err, time.Since(start))
+	}
+	if err := recv(t, canceled, "the cancel request to end"); err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+	if c.pendCancel.Load() != nil {
+		t.Fatal("a pending cancel is left")
+	}
+}
+
+// TestCancelWithQueryInReceiveQueueCancelsIt: the client's query waits in its socket's
+// receive queue, not yet read by pgpool's client goroutine (held before its read),
+// when its cancel arrives; the query is canceled once pgpool reads and sends it.
+func TestCancelWithQueryInReceiveQueueCancelsIt(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.CancelWaitTimeout = 30 * time.Second
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	hp := newHoldPoint(t)
+	onPending, pending := pendingSignal()
+	pl.hooks.Store(&cancelHooks{beforeRead: hp.hold, pending: onPending})
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	// Held at its first read after login, with nothing buffered.
+	c := recv(t, hp.entered, "the client to go to read")
+	if c.rd.Buffered() != 0 {
+		t.Fatalf("%d bytes buffered before the query was sent", c.rd.Buffered())
+	}
+
+	mrr := pc.Exec(ctx, "select pg_sleep(10)")
+	waitFor(t, "the query in the receive queue", 10*time.Second, func() bool {
+		b, ok := c.unreadBound()
+		return ok && b > c.rd.Received()
+	})
+	canceled := cancelAsync(ctx, pc)
+	recv(t, pending, "the cancel to be pending")
+	hp.let()
+	_, err = mrr.ReadAll()
+	if !isCanceled(err) {
+		t.Fatalf("query ended with %v, want 57014", err)
+	}
+	if err := recv(t, canceled, "the cancel request to end"); err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+}
+
+// TestCancelWithInputEmptyIsDropped: a cancel that comes while the client has sent
+// nothing pgpool has not read is dropped at once (the cancel request ends while the
+// client is still held before its read), and the query the client sends next runs
+// to its end.
+func TestCancelWithInputEmptyIsDropped(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.CancelWaitTimeout = 30 * time.Second
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	hp := newHoldPoint(t)
+	onPending, pending := pendingSignal()
+	pl.hooks.Store(&cancelHooks{beforeRead: hp.hold, pending: onPending})
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	recv(t, hp.entered, "the client to go to read")
+	if err := recv(t, cancelAsync(ctx, pc), "the cancel request to be dropped"); err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+	hp.let()
+	if _, err := pc.Exec(ctx, "select pg_sleep(0.3)").ReadAll(); err != nil {
+		t.Fatalf("the next query: %v", err)
+	}
+	select {
+	case <-pending:
+		t.Fatal("a cancel for a client with nothing unread was made pending")
+	default:
+	}
+}
+
+// TestPendingCancelDroppedWhenNothingToCancel: a cancel pending for bytes that turn out
+// to hold nothing that runs on a server (a Sync pgpool answers itself) is dropped once
+// they are handled, before its wait is over, and the client's next query runs to its
+// end.
+func TestPendingCancelDroppedWhenNothingToCancel(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.CancelWaitTimeout = 30 * time.Second
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	hp := newHoldPoint(t)
+	onPending, pending := pendingSignal()
+	pl.hooks.Store(&cancelHooks{
+		afterRead: func(c *client, typ byte) {
+			if typ == wire.Sync {
+				hp.hold(c)
+			}
+		},
+		pending: onPending,
+	})
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, hp.entered, "the Sync to be read")
+	canceled := cancelAsync(ctx, pc)
+	recv(t, pending, "the cancel to be pending")
+	hp.let()
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := msg.(*pgproto3.ReadyForQuery); !ok {
+		t.Fatalf("Sync answered with %T", msg)
+	}
+	start := time.Now()
+	if err := recv(t, canceled, "the cancel request to be dropped"); err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the pending cancel was dropped only after %v (its wait ran out)", d)
+	}
+	if _, err := pc.Exec(ctx, "select pg_sleep(0.3)").ReadAll(); err != nil {
+		t.Fatalf("the next query: %v", err)
+	}
+}
