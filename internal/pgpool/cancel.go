@@ -75,6 +75,10 @@ type cancelHooks struct {
 	afterRead func(c *client, typ byte)
 	// pending: a cancel for the client became pending.
 	pending func(c *client)
+	// shot: a cancel for the client is about to be sent to PostgreSQL, for the
+	// try-th time (0: the first); false: it is not sent, as if PostgreSQL had
+	// ignored it.
+	shot func(c *client, try int) bool
 }
 
 // pendingCancelWait bounds how long a pending cancel waits for the request it is
@@ -145,7 +149,9 @@ func (pl *Pooler) forwardCancel(c *client, shot cancelShot) {
 	g := pl.settings()
 	wait := cancelRetryAfter
 	for try := 0; ; try++ {
-		shot.s.cancel(g.CancelWaitTimeout)
+		if h := pl.hooks.Load(); h == nil || h.shot == nil || h.shot(c, try) {
+			shot.s.cancel(g.CancelWaitTimeout)
+		}
 		shot.s.cancelDone()
 		if try == cancelRetries {
 			return

@@ -252,3 +252,40 @@ func TestPendingCancelDroppedWhenNothingToCancel(t *testing.T) {
 		t.Fatalf("the next query: %v", err)
 	}
 }
+
+// TestIgnoredCancelIsSentAgain: a cancel PostgreSQL ignored (here: not sent the first
+// time, as when it comes while the backend still reads the query) is sent again while
+// the same query is still unanswered, and cancels it.
+func TestIgnoredCancelIsSentAgain(t *testing.T) {
+	f := newFixture(t)
+	pl, addr := startPooler(t, f.config())
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	var shots atomic.Int32
+	pl.hooks.Store(&cancelHooks{shot: func(c *client, try int) bool {
+		shots.Add(1)
+		return try > 0
+	}})
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	su := f.pg.Connect(t)
+	mrr := pc.Exec(ctx, "select pg_sleep(10)")
+	waitFor(t, "pg_sleep to run", 20*time.Second, func() bool {
+		var n int
+		su.QueryRow(ctx, "select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'").Scan(&n)
+		return n == 1
+	})
+	if err := pc.CancelRequest(ctx); err != nil {
+		t.Fatalf("cancel request: %v", err)
+	}
+	if _, err := mrr.ReadAll(); !isCanceled(err) {
+		t.Fatalf("query ended with %v, want 57014", err)
+	}
+	if n := shots.Load(); n < 2 {
+		t.Fatalf("the cancel was tried %d times (the first not sent), want 2 or more", n)
+	}
+}
