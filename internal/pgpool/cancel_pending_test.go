@@ -2,6 +2,7 @@ package pgpool
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -287,5 +288,56 @@ func TestIgnoredCancelIsSentAgain(t *testing.T) {
 	}
 	if n := shots.Load(); n < 2 {
 		t.Fatalf("the cancel was tried %d times (the first not sent), want 2 or more", n)
+	}
+}
+
+// TestCancelForWaitingClientCancelsItsQuery: a client whose query waits in the pool's
+// queue for a server connection (the only one is busy) when its cancel arrives has
+// its query canceled once it gets the connection, within cancel_wait_timeout, instead
+// of running it to its end. (PgBouncer drops such a cancel.)
+func TestCancelForWaitingClientCancelsItsQuery(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.CancelWaitTimeout = 30 * time.Second
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	blocker := connect(t, f.connString(addr))
+	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	key := cancelKey(pc.PID(), binary.BigEndian.Uint32(pc.SecretKey()))
+	pl.mu.Lock()
+	c := pl.cancels[key]
+	pl.mu.Unlock()
+
+	tx, err := blocker.Begin(ctx) // holds the only server connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	mrr := pc.Exec(ctx, "select pg_sleep(10)")
+	waitFor(t, "the query to wait for a server connection", 10*time.Second, func() bool {
+		return c.getState() == clientWaiting
+	})
+	onPending, pending := pendingSignal()
+	pl.hooks.Store(&cancelHooks{pending: onPending})
+	canceled := cancelAsync(ctx, pc)
+	recv(t, pending, "the cancel to be pending")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := mrr.ReadAll(); !isCanceled(err) {
+		t.Fatalf("query ended with %v after %v, want 57014", err, time.Since(start))
+	}
+	if err := recv(t, canceled, "the cancel request to end"); err != nil {
+		t.Fatalf("cancel request: %v", err)
 	}
 }
