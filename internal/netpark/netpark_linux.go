@@ -5,6 +5,7 @@ package netpark
 import (
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,7 +92,7 @@ func (p *Parker) Park(c *Conn, rc syscall.RawConn, fn func()) error {
 	var cerr error
 	err := rc.Control(func(fd uintptr) {
 		ev := unix.EpollEvent{Events: parkEvents, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		cerr = epollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err == nil {
 		err = cerr
@@ -142,11 +143,23 @@ func (c *Conn) fire(id uint64) {
 func (c *Conn) disarmLocked() func() {
 	epfd := c.p.epfd
 	_ = c.rc.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		_ = epollCtl(epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
 	fn := c.fn
 	c.armed, c.fn, c.rc, c.p = false, nil, nil, nil
 	return fn
+}
+
+// epollCtl is epoll_ctl(2) made as a raw system call: it never blocks, so the Go
+// scheduler need not hand the goroutine's P to another thread for it nor wake its
+// monitor thread, as it does for an ordinary system call (unix.EpollCtl) on a busy
+// machine. The watcher's epoll_wait, which blocks, stays an ordinary call.
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // watch waits for events and wakes their connections until Close.

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pair returns the two ends of a loopback TCP connection: the proxy's side (a) and
@@ -267,5 +270,48 @@ func TestExactlyOnce(t *testing.T) {
 	}
 	if got := calls.Load(); got != 500 {
 		t.Fatalf("%d callbacks for 500 Parks", got)
+	}
+}
+
+// TestEpollCtlErrors checks that the raw epoll_ctl reports the kernel's refusals as
+// their errno, and that Park passes them on with nothing registered.
+func TestEpollCtlErrors(t *testing.T) {
+	p := newParker(t)
+	a, _ := pair(t)
+	rc := rawConn(t, a)
+	var fd int
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		t.Fatal(err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if err := epollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("DEL of an unregistered descriptor: %v, want ENOENT", err)
+	}
+	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("second ADD: %v, want EEXIST", err)
+	}
+	if err := epollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// A regular file cannot be watched by epoll: Park fails with EPERM.
+	f, err := os.CreateTemp(t.TempDir(), "park")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	frc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pc Conn
+	if err := p.Park(&pc, frc, func() { t.Error("callback of a failed Park called") }); !errors.Is(err, unix.EPERM) {
+		t.Fatalf("Park of a regular file: %v, want EPERM", err)
+	}
+	if n := p.Parked(); n != 0 {
+		t.Fatalf("%d parked after a refused Park, want 0", n)
 	}
 }
