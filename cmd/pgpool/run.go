@@ -132,6 +132,15 @@ func run(ctx context.Context, opts runOptions) error {
 	}
 	defer s.notify.Close()
 
+	var sigs chan os.Signal
+	if opts.signals {
+		// Subscribe before the sockets are bound: the kernel completes connections to a
+		// bound socket at once, so a caller that sees pgpool accept may signal it next,
+		// and the signal's default action must not kill it then.
+		sigs = make(chan os.Signal, 8)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+		defer signal.Stop(sigs)
+	}
 	var lns []net.Listener
 	if opts.reboot {
 		// The listeners come from the running process (takeOver, below).
@@ -162,14 +171,6 @@ func run(ctx context.Context, opts runOptions) error {
 	}
 	if creds != nil {
 		s.log.Info("switched user", "user", creds.Name, "uid", creds.UID, "gid", creds.GID)
-	}
-	var sigs chan os.Signal
-	if opts.signals {
-		// Subscribe before announcing readiness, so a signal sent right after the
-		// "listening" line is never lost.
-		sigs = make(chan os.Signal, 8)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
-		defer signal.Stop(sigs)
 	}
 	s.pl = pgpool.New(rc.Pooler, s.log)
 	var tk *pgpool.Takeover
