@@ -117,7 +117,10 @@ type client struct {
 	parked       bool // its goroutine ended with the connection on the Parker
 	// kicked: a close or a deadline is on its way to the reader's next read, which
 	// must then wait in Read, not parked, to see it.
-	kicked     bool
+	kicked bool
+	// closing: the connection is closed or about to be; the reader never parks
+	// again, so that no close meets a parked descriptor.
+	closing    bool
 	readerDone bool // the reader queues nothing more
 
 	// wstate: whether a writer goroutine runs (writerRunning), none does (0: one is
@@ -150,6 +153,7 @@ func (c *client) closeIfIdle() bool {
 	c.mu.Lock()
 	idle := c.reading && c.pending == 0 && c.pool.closing.Load()
 	parked := idle && c.kickLocked()
+	c.closing = c.closing || idle
 	c.mu.Unlock()
 	if idle {
 		c.unpark(parked)

@@ -30,7 +30,7 @@ const (
 // reader's goroutine must then return at once. c.mu is held.
 func (c *client) parkLocked() bool {
 	pk := c.pool.p.parker
-	if pk == nil || c.rc == nil || c.kicked {
+	if pk == nil || c.rc == nil || c.kicked || c.closing {
 		return false
 	}
 	var idle time.Duration
@@ -138,11 +138,19 @@ func (c *client) unpark(parked bool) {
 // closeConn closes the client's connection, waking its reader first if it is
 // parked: a parked descriptor is never closed, and the reader sees the close.
 func (c *client) closeConn() {
-	c.mu.Lock()
-	parked := c.kickLocked()
-	c.mu.Unlock()
-	c.unpark(parked)
+	c.unpark(c.closeKick())
 	c.nc.Close()
+}
+
+// closeKick is the first half of a close: the reader is told, and never parks again
+// (a reader the Parker woke just before would otherwise park once more after its
+// next read, and the close would find it parked past its Wake). It reports whether
+// the connection is parked, for unpark.
+func (c *client) closeKick() (parked bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+	return c.kickLocked()
 }
 
 // sweep wakes the reader of a client idle since the last sweep, waiting in Read with

@@ -155,6 +155,9 @@ func TestParkedReloadRemovesPool(t *testing.T) {
 	rs := startRedises(t, 1)
 	ymlA, addrA := poolYAML(t, "a", rs, "")
 	ymlB, addrB := poolYAML(t, "b", rs, "")
+	for addrB == addrA { // FreePort gives a port again once it ran out of others
+		ymlB, addrB = poolYAML(t, "b", rs, "")
+	}
 	p := startProxy(t, parseConfig(t, ymlA+ymlB), kv.Options{ReloadGrace: time.Minute})
 	a, b := dialRaw(t, addrA), dialRaw(t, addrB)
 	for _, c := range []*rawConn{a, b} {
@@ -269,5 +272,34 @@ func TestIdleClientsHoldNoGoroutine(t *testing.T) {
 	c := dialRaw(t, addr)
 	if r := c.cmd("GET", "k"); r != "$-1\r\n" {
 		t.Fatalf("GET: %q", r)
+	}
+}
+
+// TestParkedCloseAfterWake: a close whose Wake comes just after the Parker woke the
+// client (its request arrived) still ends the client: the woken reader, which reads
+// that request, waits for the next in Read instead of parking again on a descriptor
+// the close is about to close (where nothing would ever wake it).
+func TestParkedCloseAfterWake(t *testing.T) {
+	rs := startRedises(t, 1)
+	yml, addr := poolYAML(t, "park", rs, "")
+	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	kv.SetHotGap(p, 0)
+	kv.PauseSweep(p)
+	c := dialRaw(t, addr)
+	if r := c.cmd("GET", "k"); r != "$-1\r\n" {
+		t.Fatalf("GET: %q", r)
+	}
+	parked(t, p, 1)
+	var reply string
+	if !kv.CloseWhileWoken(p, func() { c.send("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") }, func() { reply = c.reply() }) {
+		t.Fatal("the parked client was not woken by its request")
+	}
+	if reply != "$-1\r\n" {
+		t.Fatalf("GET: %q", reply)
+	}
+	readEOF(t, c.nc)
+	waitUntil(t, "the closed client forgotten", func() bool { return kv.CurrClients(p) == 0 })
+	if n := kv.ParkedClients(p); n != 0 {
+		t.Fatalf("%d clients parked after the close", n)
 	}
 }
