@@ -108,7 +108,7 @@ type client struct {
 // is woken first).
 func (c *client) close() {
 	c.closeOnce.Do(func() {
-		c.kickParked()
+		c.closeKick()
 		c.conn.Close()
 	})
 }

@@ -35,7 +35,10 @@ type parking struct {
 	// kicked: a close or a deadline is on its way to the next read, which must then
 	// wait in Read, not parked, to see it.
 	kicked bool
-	idleT  *time.Timer // wakes a parked client at client_idle_timeout
+	// closing: the connection is closed or about to be (c.close); the client never
+	// parks again, so that no close meets a parked descriptor.
+	closing bool
+	idleT   *time.Timer // wakes a parked client at client_idle_timeout
 	// woke: the client's goroutine is one the Parker started (owned by it).
 	woke   bool
 	wakeFn func()
@@ -85,7 +88,7 @@ func (c *client) park() bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.kicked {
+	if p.kicked || p.closing {
 		p.kicked = false
 		return false
 	}
@@ -164,6 +167,17 @@ func (c *client) kickParked() {
 	if parked {
 		p.pk.Wake()
 	}
+}
+
+// closeKick is the first half of c.close: kickParked, and the client never parks
+// again. A goroutine the Parker woke just before the kick (too late for its Wake)
+// would otherwise read on, and might park once more before the close, on a
+// descriptor nothing would then wake.
+func (c *client) closeKick() {
+	c.parking.mu.Lock()
+	c.parking.closing = true
+	c.parking.mu.Unlock()
+	c.kickParked()
 }
 
 // idleRead reports whether the read the client's goroutine is about to do starts

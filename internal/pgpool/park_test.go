@@ -2,6 +2,7 @@ package pgpool
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // connectIdle logs n clients in (without a query) and returns them.
@@ -209,5 +211,80 @@ func TestParkedBySweep(t *testing.T) {
 	}
 	if d := time.Since(last); d < 1800*time.Millisecond || d > 4*time.Second {
 		t.Fatalf("swept client closed %v after its last query, client_idle_timeout is 2s", d)
+	}
+}
+
+// TestParkedCloseAfterWake: a close whose Wake comes just after the Parker woke the
+// client (its Sync arrived) still ends the client: the woken goroutine, which goes
+// on answering messages that leave it idle, never parks again on the descriptor the
+// close is about to close (where nothing would wake it: the client would live on,
+// and Shutdown would wait for it for ever).
+func TestParkedCloseAfterWake(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust"
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	ctx := hygieneCtx(t)
+	pc := connectIdle(ctx, t, f.pgconnString(addr), 1)[0]
+	waitFor(t, "the client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	hc, err := pc.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Conn.Close()
+	hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fe := hc.Frontend
+	sync := func() error {
+		fe.Send(&pgproto3.Sync{})
+		if err := fe.Flush(); err != nil {
+			return err
+		}
+		m, err := fe.Receive()
+		if err != nil {
+			return err
+		}
+		if _, ok := m.(*pgproto3.ReadyForQuery); !ok {
+			return fmt.Errorf("got %T, want ReadyForQuery", m)
+		}
+		return nil
+	}
+	c := pl.clientList()[0]
+	p := &c.parking
+
+	// The goroutine the Parker starts waits for p.mu (resumed) until the watcher
+	// has woken the client: the close's kick then finds no registration to wake.
+	p.mu.Lock()
+	fe.Send(&pgproto3.Sync{})
+	err = fe.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && pl.parker.Parked() != 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	p.mu.Unlock()
+	if err != nil || pl.parker.Parked() != 0 {
+		t.Fatalf("the parked client not woken by its Sync: %v", err)
+	}
+	c.closeKick() // c.close's first half
+	if m, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*pgproto3.ReadyForQuery); !ok {
+		t.Fatalf("got %T, want ReadyForQuery", m)
+	}
+	if err := sync(); err != nil { // read by the kicked read, in Read
+		t.Fatal(err)
+	}
+	waitFor(t, "the client waiting for its next message", 10*time.Second, func() bool {
+		return pl.parker.Parked() == 1 || p.reading.Load()
+	})
+	c.conn.Close() // c.close's second half
+	deadline = time.Now().Add(10 * time.Second)
+	for pl.nclients.Load() != 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := pl.nclients.Load(); n != 0 {
+		woke := p.pk.Wake() // let Shutdown end
+		t.Fatalf("%d clients left after the close (parked on the closed descriptor: %v)", n, woke)
 	}
 }
