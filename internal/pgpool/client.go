@@ -163,14 +163,12 @@ func (c *client) loop() error {
 		idle := c.idleRead()
 		start := c.rd.Consumed()
 		typ, msg, err := c.rd.NextPart()
-		if idle {
-			c.idleReadDone()
-		}
+		woken := idle && c.idleReadDone()
 		if err != nil {
 			if c.handoverWoke(err) {
 				continue
 			}
-			if c.sweepWoke(err) {
+			if c.sweepWoke(err, woken) {
 				swept = true
 				continue
 			}

@@ -190,30 +190,40 @@ func (c *client) idleRead() bool {
 	return true
 }
 
-// idleReadDone marks the end of an idle read.
-func (c *client) idleReadDone() {
-	c.parking.reading.Store(false)
-	if !c.parking.active.Load() {
-		c.parking.active.Store(true)
+// idleReadDone marks the end of an idle read, and reports whether the idle sweep
+// woke it (set the read deadline in the past) meanwhile: the deadline in force
+// before the sweep's is then set again, whether or not the read failed, so that
+// neither the reads that follow (the rest of a long message) nor the client's own
+// timeouts meet the sweep's. The sweep wakes a read under p.mu while reading holds,
+// so none lands once reading is cleared here.
+func (c *client) idleReadDone() (swept bool) {
+	p := &c.parking
+	p.mu.Lock()
+	p.reading.Store(false)
+	swept = p.sweepKick.Swap(false)
+	p.mu.Unlock()
+	if !p.active.Load() {
+		p.active.Store(true)
 	}
+	if swept {
+		c.mu.Lock()
+		c.conn.SetReadDeadline(p.rdl)
+		c.mu.Unlock()
+	}
+	return swept
 }
 
-// sweepWoke reports whether a failed read was the idle sweep waking it (the read is
-// then retried, parked if the client is still idle): the deadline in force before
-// the sweep's is set again, so the client's own timeouts are not moved.
-func (c *client) sweepWoke(err error) bool {
+// sweepWoke reports whether a failed read was the idle sweep waking it (swept, from
+// idleReadDone): the read is then retried, parked if the client is still idle.
+func (c *client) sweepWoke(err error, swept bool) bool {
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() || !c.parking.sweepKick.Swap(false) {
+	if !swept || !errors.As(err, &ne) || !ne.Timeout() {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rdl := c.parking.rdl
-	if !rdl.IsZero() && !time.Now().Before(rdl) {
-		return false // the client's own deadline passed as well
-	}
-	c.conn.SetReadDeadline(rdl)
-	return true
+	return rdl.IsZero() || time.Now().Before(rdl) // else the client's own deadline passed as well
 }
 
 // sweepIdle wakes the reads of clients that wait in Read while idle (nothing bound,
@@ -237,13 +247,17 @@ func (pl *Pooler) sweepIdle() {
 		c.mu.Lock()
 		idle := clientState(c.state.Load()) == clientIdle && c.atHandoverPointLocked()
 		c.mu.Unlock()
+		if !idle {
+			continue
+		}
+		// Under p.mu, with reading looked at again: a read that returned since is
+		// not woken (idleReadDone).
 		p.mu.Lock()
-		idle = idle && !p.parked && !p.kicked
-		p.mu.Unlock()
-		if idle {
+		if p.reading.Load() && !p.parked && !p.kicked {
 			p.sweepKick.Store(true)
 			c.conn.SetReadDeadline(aLongTimeAgo)
 		}
+		p.mu.Unlock()
 	}
 }
 

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
 )
 
 // connectIdle logs n clients in (without a query) and returns them.
@@ -286,5 +289,86 @@ func TestParkedCloseAfterWake(t *testing.T) {
 	if n := pl.nclients.Load(); n != 0 {
 		woke := p.pk.Wake() // let Shutdown end
 		t.Fatalf("%d clients left after the close (parked on the closed descriptor: %v)", n, woke)
+	}
+}
+
+// goroutineWaiting reports whether some goroutine's stack holds both fn and want
+// (a function it is blocked in).
+func goroutineWaiting(fn, want string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) && strings.Contains(g, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSweepSparesMessageInParts: an idle sweep that found a client's read waiting,
+// and wakes it only once that read has returned the first part of a long Parse
+// (longer than the read buffer: the rest is read after), leaves the reads of the
+// rest alone: the Parse is served, not failed as a client_idle_timeout.
+func TestSweepSparesMessageInParts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust"
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	ctx := hygieneCtx(t)
+	pc := connectIdle(ctx, t, f.pgconnString(addr), 1)[0]
+	waitFor(t, "the client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	hc, err := pc.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Conn.Close()
+	hc.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := pl.clientList()[0]
+	p := &c.parking
+
+	parse, err := (&pgproto3.Parse{Query: "select 1 /*" + strings.Repeat("x", wire.StreamSize+1<<16) + "*/"}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := (&pgproto3.Sync{}).Encode(parse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(b []byte) {
+		t.Helper()
+		if _, err := hc.Conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Parse's first bytes wake the client, whose read then waits for more.
+	send(msg[:100])
+	waitFor(t, "the client's read waiting", 10*time.Second, func() bool { return pl.parker.Parked() == 0 && p.reading.Load() })
+	// The sweep finds the read waiting, then waits for c.mu.
+	c.mu.Lock()
+	swept := make(chan struct{})
+	go func() { defer close(swept); pl.sweepIdle() }()
+	for !goroutineWaiting("sweepIdle", "Mutex).Lock") {
+		runtime.Gosched()
+	}
+	// Meanwhile the read returns the Parse's first part; the rest is read next.
+	first := wire.StreamSize + 1000
+	go func() { _, _ = hc.Conn.Write(msg[100:first]) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.reading.Load() && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	c.mu.Unlock()
+	<-swept
+	send(msg[first:])
+	for _, want := range []string{"*pgproto3.ParseComplete", "*pgproto3.ReadyForQuery"} {
+		m, err := hc.Frontend.Receive()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if got := fmt.Sprintf("%T", m); got != want {
+			t.Fatalf("got %s %+v, want %s", got, m, want)
+		}
 	}
 }
