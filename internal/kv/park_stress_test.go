@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func sweptParked(t *testing.T, p *kv.Proxy, n int) {
 	})
 }
 
-// TestParkStress: thousands of clients that alternate between idle (parked) and
+// TestParkStress: thousands of clients (over TCP and a unix socket) that alternate between idle (parked) and
 // busy in random order, some sending requests in pieces, some closing while parked,
 // with idle sweeps in between; each round waits until every idle client is parked.
 // Every reply arrives whole and in order, a client closed while parked is
@@ -92,6 +93,10 @@ func TestParkStress(t *testing.T) {
 	n := stressConns()
 	rs := startRedises(t, 1)
 	yml, addr := poolYAML(t, "stress", rs, "  client_timeout: 600000\n")
+	// Most clients come over a unix socket: thousands of TCP connections a run, run
+	// again and again, would leave too few free ports for the tests' listeners.
+	sock := filepath.Join(t.TempDir(), "kv.sock")
+	yml += "stressunix:\n  listen: " + sock + "\n  redis: true\n  client_timeout: 600000\n  servers:\n    - " + rs[0].Addr() + ":1 s0\n"
 	p, err := kv.Start(parseConfig(t, yml), kv.Options{NewCodec: kvredis.NewCodecFunc(redis.Limits{}), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +118,11 @@ func TestParkStress(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	clients := make([]*stressClient, n)
 	for i := range clients {
-		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		network, to := "unix", sock
+		if i%8 == 0 {
+			network, to = "tcp", addr
+		}
+		nc, err := net.DialTimeout(network, to, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
