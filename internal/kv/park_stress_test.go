@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -92,11 +93,12 @@ func sweptParked(t *testing.T, p *kv.Proxy, n int) {
 func TestParkStress(t *testing.T) {
 	n := stressConns()
 	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "stress", rs, "  client_timeout: 600000\n")
+	yml, addr := poolYAML(t, "stress", rs, "  client_timeout: 600000\n  timeout: 60000\n")
 	// Most clients come over a unix socket: thousands of TCP connections a run, run
 	// again and again, would leave too few free ports for the tests' listeners.
 	sock := filepath.Join(t.TempDir(), "kv.sock")
-	yml += "stressunix:\n  listen: " + sock + "\n  redis: true\n  client_timeout: 600000\n  servers:\n    - " + rs[0].Addr() + ":1 s0\n"
+	yml += "stressunix:\n  listen: " + sock + "\n  redis: true\n  backlog: 4096\n  client_timeout: 600000\n  timeout: 60000\n  servers:\n    - " + rs[0].Addr() + ":1 s0\n"
+	g0 := runtime.NumGoroutine()
 	p, err := kv.Start(parseConfig(t, yml), kv.Options{NewCodec: kvredis.NewCodecFunc(redis.Limits{}), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +204,15 @@ func TestParkStress(t *testing.T) {
 	}
 	if got := kv.ParkedClients(p); got != 0 {
 		t.Errorf("%d clients parked after shutdown", got)
+	}
+	// Nothing of the proxy's runs on: not a client's goroutine, not the Parker's
+	// watcher, not the idle sweep.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > g0 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after shutdown, %d before start:\n%s", n, g0, buf[:runtime.Stack(buf, true)])
 	}
 }
