@@ -85,7 +85,9 @@ func TestParkedIdleClients(t *testing.T) {
 	}
 	conns = conns[:n-100]
 	waitFor(t, "closed clients gone", 10*time.Second, func() bool { return pl.nclients.Load() == int64(n+1-100) })
-	if got := pl.parker.Parked(); got != n-100 {
+	// (The client that ran a query waits in Read, unless the janitor's idle sweep
+	// parked it meanwhile.)
+	if got := pl.parker.Parked(); got != n-100 && got != n-100+1 {
 		t.Fatalf("%d parked after 100 closed, want %d", got, n-100)
 	}
 
