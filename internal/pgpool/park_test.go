@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -373,4 +375,47 @@ func TestSweepSparesMessageInParts(t *testing.T) {
 			t.Fatalf("got %s %+v, want %s", got, m, want)
 		}
 	}
+}
+
+// TestParkedUnixClient: a client on a unix socket is parked too, idle after login
+// and, by the sweep, idle after a query; its next query wakes it and its close ends
+// it.
+func TestParkedUnixClient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust"
+	pl, _ := startPooler(t, cfg)
+	needParker(t, pl)
+	dir, err := os.MkdirTemp("", "pgpool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, ".s.PGSQL.5432"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- pl.Serve(ln) }()
+	t.Cleanup(func() { ln.Close(); <-served })
+	ctx := hygieneCtx(t)
+	pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=5432 user=%s dbname=%s sslmode=disable", dir, f.user, f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	waitFor(t, "the unix client parked after login", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
+	for i := 0; i < 3; i++ {
+		res, err := pc.Exec(ctx, "select 40 + 2").ReadAll()
+		if err != nil || len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "42" {
+			t.Fatalf("query %d on the unix client: %+v, %v", i, res, err)
+		}
+		waitFor(t, "the unix client parked by the sweep", 10*time.Second, func() bool {
+			pl.sweepIdle()
+			return pl.parker.Parked() == 1
+		})
+	}
+	pc.Close(ctx)
+	waitFor(t, "the unix client gone", 10*time.Second, func() bool { return pl.nclients.Load() == 0 && pl.parker.Parked() == 0 })
 }
