@@ -163,7 +163,7 @@ func (c *client) loop() error {
 		idle := c.idleRead()
 		start := c.rd.Consumed()
 		typ, msg, err := c.rd.NextPart()
-		woken := idle && c.idleReadDone()
+		woken := idle && c.idleReadDone(err)
 		if err != nil {
 			if c.handoverWoke(err) {
 				continue

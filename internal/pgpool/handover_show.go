@@ -363,9 +363,7 @@ func (pl *Pooler) wakeForHandover() int {
 			((st == clientActive || st == clientPinned) && o.linkedHandoverLocked() != nil)
 		o.mu.Unlock()
 		if at {
-			o.hoWoken.Store(true)
-			o.conn.SetReadDeadline(aLongTimeAgo)
-			o.kickParked()
+			o.handoverKick()
 		}
 	}
 	return left

@@ -181,36 +181,54 @@ func (c *client) closeKick() {
 }
 
 // idleRead reports whether the read the client's goroutine is about to do starts
-// with nothing buffered, and if so marks it for the idle sweep.
+// with nothing buffered, and if so marks it for the idle sweep and for an online
+// restart's wake-up (handoverKick).
 func (c *client) idleRead() bool {
-	if c.rd.Buffered() > 0 || c.rd.Remaining() > 0 || c.pl.parker == nil {
+	if c.rd.Buffered() > 0 || c.rd.Remaining() > 0 {
 		return false
 	}
 	c.parking.reading.Store(true)
 	return true
 }
 
-// idleReadDone marks the end of an idle read, and reports whether the idle sweep
-// woke it (set the read deadline in the past) meanwhile: the deadline in force
-// before the sweep's is then set again, whether or not the read failed, so that
-// neither the reads that follow (the rest of a long message) nor the client's own
-// timeouts meet the sweep's. The sweep wakes a read under p.mu while reading holds,
-// so none lands once reading is cleared here.
-func (c *client) idleReadDone() (swept bool) {
+// idleReadDone marks the end of an idle read (err is what it returned), and reports
+// whether the idle sweep woke it (set the read deadline in the past) meanwhile: the
+// deadline in force before the sweep's is then set again, whether or not the read
+// failed, so that neither the reads that follow (the rest of a long message) nor the
+// client's own timeouts meet the sweep's. So is it when an online restart's wake-up
+// (handoverKick) came too late to fail the read. Both wake a read under p.mu while
+// reading holds, so none lands once reading is cleared here.
+func (c *client) idleReadDone(err error) (swept bool) {
 	p := &c.parking
 	p.mu.Lock()
 	p.reading.Store(false)
 	swept = p.sweepKick.Swap(false)
+	late := err == nil && c.hoWoken.Swap(false)
 	p.mu.Unlock()
 	if !p.active.Load() {
 		p.active.Store(true)
 	}
-	if swept {
+	if swept || late {
 		c.mu.Lock()
 		c.conn.SetReadDeadline(p.rdl)
 		c.mu.Unlock()
 	}
 	return swept
+}
+
+// handoverKick wakes the client for an online restart (wakeForHandover): a parked
+// one is woken, and a read waiting for the next message fails at once (hoWoken).
+// Only such a read: a client reading the rest of a long message finishes it, and
+// meets the handover point after it.
+func (c *client) handoverKick() {
+	p := &c.parking
+	p.mu.Lock()
+	if p.reading.Load() {
+		c.hoWoken.Store(true)
+		c.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	p.mu.Unlock()
+	c.kickParked()
 }
 
 // sweepWoke reports whether a failed read was the idle sweep waking it (swept, from

@@ -315,6 +315,21 @@ func goroutineWaiting(fn, want string) bool {
 // rest alone: the Parse is served, not failed as a client_idle_timeout.
 func TestSweepSparesMessageInParts(t *testing.T) {
 	t.Parallel()
+	wakeMidMessage(t, "sweepIdle", func(pl *Pooler) { pl.sweepIdle() })
+}
+
+// TestHandoverWakeSparesMessageInParts: so does an online restart's wake-up of the
+// clients at a handover point, which waits for the client's lock as the client's
+// read returns the first part of a long Parse: the client finishes the message.
+func TestHandoverWakeSparesMessageInParts(t *testing.T) {
+	t.Parallel()
+	wakeMidMessage(t, "wakeForHandover", func(pl *Pooler) { pl.wakeForHandover() })
+}
+
+// wakeMidMessage runs wake (named fn in stacks) against a client's read waiting for
+// a long Parse, holding the client's lock until the read has returned the Parse's
+// first part, and checks that the Parse is then served.
+func wakeMidMessage(t *testing.T, fn string, wake func(*Pooler)) {
 	f := newFixture(t)
 	cfg := f.config()
 	cfg.AuthType = "trust"
@@ -349,11 +364,12 @@ func TestSweepSparesMessageInParts(t *testing.T) {
 	// The Parse's first bytes wake the client, whose read then waits for more.
 	send(msg[:100])
 	waitFor(t, "the client's read waiting", 10*time.Second, func() bool { return pl.parker.Parked() == 0 && p.reading.Load() })
-	// The sweep finds the read waiting, then waits for c.mu.
+	// The waker finds the read waiting, or is about to look at the client, and
+	// waits for c.mu.
 	c.mu.Lock()
 	swept := make(chan struct{})
-	go func() { defer close(swept); pl.sweepIdle() }()
-	for !goroutineWaiting("sweepIdle", "Mutex).Lock") {
+	go func() { defer close(swept); wake(pl) }()
+	for !goroutineWaiting(fn, "Mutex).Lock") {
 		runtime.Gosched()
 	}
 	// Meanwhile the read returns the Parse's first part; the rest is read next.
