@@ -82,10 +82,7 @@ func MockPrefersSCRAM(user string, scram, total int) bool {
 	if scram >= total {
 		return true
 	}
-	m := hmac.New(sha256.New, saltKey())
-	m.Write([]byte("method\x00"))
-	m.Write([]byte(user))
-	u := binary.BigEndian.Uint64(m.Sum(nil))
+	u := binary.BigEndian.Uint64(keyed("method", user))
 	// floor(u*total / 2^64) is spread evenly over [0, total).
 	hi, _ := bits.Mul64(u, uint64(total))
 	return hi < uint64(scram)
@@ -333,6 +330,16 @@ func init() {
 // saltKey returns the current mock key.
 func saltKey() []byte { return mockKey.Load()[:] }
 
+// keyed returns HMAC-SHA-256(saltKey, label 0 user): what the mock key derives for one
+// purpose (label) and one user.
+func keyed(label, user string) []byte {
+	m := hmac.New(sha256.New, saltKey())
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	m.Write([]byte(user))
+	return m.Sum(nil)
+}
+
 // MockKey returns a copy of the per-process secret that salts of plain-text users'
 // verifiers, mock exchanges of unknown users and MockPrefersSCRAM derive from, to hand
 // to a process taking over (SetMockKey), so that the same user gets the same answers
@@ -358,19 +365,13 @@ func SetMockKey(k []byte) error {
 // userSalt returns the SCRAM salt of a user whose verifier the pooler makes itself:
 // HMAC-SHA-256(saltKey, "salt" 0 user), cut to PostgreSQL's salt length.
 func userSalt(user string) []byte {
-	m := hmac.New(sha256.New, saltKey())
-	m.Write([]byte("salt\x00"))
-	m.Write([]byte(user))
-	return m.Sum(nil)[:scramSaltLen]
+	return keyed("salt", user)[:scramSaltLen]
 }
 
 // mockPassword is a password nobody knows, as long as a typical one, for the mock
 // exchanges' work.
 func mockPassword(user string) string {
-	m := hmac.New(sha256.New, saltKey())
-	m.Write([]byte("password\x00"))
-	m.Write([]byte(user))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+	return hex.EncodeToString(keyed("password", user)[:8])
 }
 
 // mockVerifier returns the verifier of a mock exchange for user: the user's derived
