@@ -74,33 +74,58 @@ func isCanceled(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == CodeQueryCanceled
 }
 
-// TestCancelBeforeQueryIsHandledCancelsIt: the client's query has been read by pgpool
-// but not yet handled (no server connection bound, nothing in flight) when its cancel
-// arrives; the client sent it first, so the query is canceled (57014), as PostgreSQL
-// would cancel it.
-func TestCancelBeforeQueryIsHandledCancelsIt(t *testing.T) {
+// holdRig is a pooler with a cancel_wait_timeout of 30s, a hold point and a pending
+// signal in its cancel hooks (hooks returns the hooks the test holds the client at;
+// pending is set over them), and one client logged in to it through pgconn.
+type holdRig struct {
+	pc      *pgconn.PgConn
+	ctx     context.Context
+	hp      *holdPoint
+	pending chan *client
+}
+
+func newHoldRig(t *testing.T, hooks func(hp *holdPoint) *cancelHooks) *holdRig {
+	t.Helper()
 	f := newFixture(t)
 	cfg := f.config()
 	cfg.CancelWaitTimeout = 30 * time.Second
 	pl, addr := startPooler(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-
+	t.Cleanup(cancel)
 	hp := newHoldPoint(t)
 	onPending, pending := pendingSignal()
-	pl.hooks.Store(&cancelHooks{
-		afterRead: func(c *client, typ byte) {
-			if typ == wire.Query {
-				hp.hold(c)
-			}
-		},
-		pending: onPending,
-	})
+	h := hooks(hp)
+	h.pending = onPending
+	pl.hooks.Store(h)
 	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close(context.Background())
+	t.Cleanup(func() { pc.Close(context.Background()) })
+	return &holdRig{pc: pc, ctx: ctx, hp: hp, pending: pending}
+}
+
+// holdAfterRead returns hooks that hold the client once it has read a message of type typ.
+func holdAfterRead(typ byte) func(hp *holdPoint) *cancelHooks {
+	return func(hp *holdPoint) *cancelHooks {
+		return &cancelHooks{afterRead: func(c *client, got byte) {
+			if got == typ {
+				hp.hold(c)
+			}
+		}}
+	}
+}
+
+// holdBeforeRead holds the client as it goes to read.
+func holdBeforeRead(hp *holdPoint) *cancelHooks { return &cancelHooks{beforeRead: hp.hold} }
+
+// TestCancelBeforeQueryIsHandledCancelsIt: the client's query has been read by pgpool
+// but not yet handled (no server connection bound, nothing in flight) when its cancel
+// arrives; the client sent it first, so the query is canceled (57014), as PostgreSQL
+// would cancel it.
+func TestCancelBeforeQueryIsHandledCancelsIt(t *testing.T) {
+	r := newHoldRig(t, holdAfterRead(wire.Query))
+	ctx, pc, hp, pending := r.ctx, r.pc, r.hp, r.pending
 
 	mrr := pc.Exec(ctx, "select pg_sleep(10)")
 	c := recv(t, hp.entered, "the query to be read")
@@ -110,7 +135,7 @@ func TestCancelBeforeQueryIsHandledCancelsIt(t *testing.T) {
 	}
 	start := time.Now()
 	hp.let()
-	_, err = mrr.ReadAll()
+	_, err := mrr.ReadAll()
 	if !isCanceled(err) {
 		t.Fatalf("query ended with %v after %v, want 57014", err, time.Since(start))
 	}
@@ -126,21 +151,8 @@ func TestCancelBeforeQueryIsHandledCancelsIt(t *testing.T) {
 // receive queue, not yet read by pgpool's client goroutine (held before its read),
 // when its cancel arrives; the query is canceled once pgpool reads and sends it.
 func TestCancelWithQueryInReceiveQueueCancelsIt(t *testing.T) {
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.CancelWaitTimeout = 30 * time.Second
-	pl, addr := startPooler(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-
-	hp := newHoldPoint(t)
-	onPending, pending := pendingSignal()
-	pl.hooks.Store(&cancelHooks{beforeRead: hp.hold, pending: onPending})
-	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close(context.Background())
+	r := newHoldRig(t, holdBeforeRead)
+	ctx, pc, hp, pending := r.ctx, r.pc, r.hp, r.pending
 	// Held at its first read after login, with nothing buffered.
 	c := recv(t, hp.entered, "the client to go to read")
 	if c.rd.Buffered() != 0 {
@@ -155,7 +167,7 @@ func TestCancelWithQueryInReceiveQueueCancelsIt(t *testing.T) {
 	canceled := cancelAsync(ctx, pc)
 	recv(t, pending, "the cancel to be pending")
 	hp.let()
-	_, err = mrr.ReadAll()
+	_, err := mrr.ReadAll()
 	if !isCanceled(err) {
 		t.Fatalf("query ended with %v, want 57014", err)
 	}
@@ -169,21 +181,8 @@ func TestCancelWithQueryInReceiveQueueCancelsIt(t *testing.T) {
 // client is still held before its read), and the query the client sends next runs
 // to its end.
 func TestCancelWithInputEmptyIsDropped(t *testing.T) {
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.CancelWaitTimeout = 30 * time.Second
-	pl, addr := startPooler(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-
-	hp := newHoldPoint(t)
-	onPending, pending := pendingSignal()
-	pl.hooks.Store(&cancelHooks{beforeRead: hp.hold, pending: onPending})
-	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close(context.Background())
+	r := newHoldRig(t, holdBeforeRead)
+	ctx, pc, hp, pending := r.ctx, r.pc, r.hp, r.pending
 	recv(t, hp.entered, "the client to go to read")
 	if err := recv(t, cancelAsync(ctx, pc), "the cancel request to be dropped"); err != nil {
 		t.Fatalf("cancel request: %v", err)
@@ -204,28 +203,8 @@ func TestCancelWithInputEmptyIsDropped(t *testing.T) {
 // they are handled, before its wait is over, and the client's next query runs to its
 // end.
 func TestPendingCancelDroppedWhenNothingToCancel(t *testing.T) {
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.CancelWaitTimeout = 30 * time.Second
-	pl, addr := startPooler(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-
-	hp := newHoldPoint(t)
-	onPending, pending := pendingSignal()
-	pl.hooks.Store(&cancelHooks{
-		afterRead: func(c *client, typ byte) {
-			if typ == wire.Sync {
-				hp.hold(c)
-			}
-		},
-		pending: onPending,
-	})
-	pc, err := pgconn.Connect(ctx, f.pgconnString(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close(context.Background())
+	r := newHoldRig(t, holdAfterRead(wire.Sync))
+	ctx, pc, hp, pending := r.ctx, r.pc, r.hp, r.pending
 	fe := pc.Frontend()
 	fe.Send(&pgproto3.Sync{})
 	if err := fe.Flush(); err != nil {
