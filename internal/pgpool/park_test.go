@@ -221,13 +221,11 @@ func TestParkedBySweep(t *testing.T) {
 	}
 }
 
-// TestParkedCloseAfterWake: a close whose Wake comes just after the Parker woke the
-// client (its Sync arrived) still ends the client: the woken goroutine, which goes
-// on answering messages that leave it idle, never parks again on the descriptor the
-// close is about to close (where nothing would wake it: the client would live on,
-// and Shutdown would wait for it for ever).
-func TestParkedCloseAfterWake(t *testing.T) {
-	t.Parallel()
+// parkedHijacked starts a pooler (trust logins) and logs one client in to it, waits
+// for the client to be parked and returns the pooler and the client's connection,
+// taken from pgconn, with a deadline of d for its reads and writes.
+func parkedHijacked(t *testing.T, d time.Duration) (*Pooler, *pgconn.HijackedConn) {
+	t.Helper()
 	f := newFixture(t)
 	cfg := f.config()
 	cfg.AuthType = "trust"
@@ -240,8 +238,19 @@ func TestParkedCloseAfterWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hc.Conn.Close()
-	hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { hc.Conn.Close() })
+	hc.Conn.SetDeadline(time.Now().Add(d))
+	return pl, hc
+}
+
+// TestParkedCloseAfterWake: a close whose Wake comes just after the Parker woke the
+// client (its Sync arrived) still ends the client: the woken goroutine, which goes
+// on answering messages that leave it idle, never parks again on the descriptor the
+// close is about to close (where nothing would wake it: the client would live on,
+// and Shutdown would wait for it for ever).
+func TestParkedCloseAfterWake(t *testing.T) {
+	t.Parallel()
+	pl, hc := parkedHijacked(t, 20*time.Second)
 	fe := hc.Frontend
 	sync := func() error {
 		fe.Send(&pgproto3.Sync{})
@@ -264,7 +273,7 @@ func TestParkedCloseAfterWake(t *testing.T) {
 	// has woken the client: the close's kick then finds no registration to wake.
 	p.mu.Lock()
 	fe.Send(&pgproto3.Sync{})
-	err = fe.Flush()
+	err := fe.Flush()
 	deadline := time.Now().Add(10 * time.Second)
 	for err == nil && pl.parker.Parked() != 0 && time.Now().Before(deadline) {
 		runtime.Gosched()
@@ -330,20 +339,7 @@ func TestHandoverWakeSparesMessageInParts(t *testing.T) {
 // a long Parse, holding the client's lock until the read has returned the Parse's
 // first part, and checks that the Parse is then served.
 func wakeMidMessage(t *testing.T, fn string, wake func(*Pooler)) {
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.AuthType = "trust"
-	pl, addr := startPooler(t, cfg)
-	needParker(t, pl)
-	ctx := hygieneCtx(t)
-	pc := connectIdle(ctx, t, f.pgconnString(addr), 1)[0]
-	waitFor(t, "the client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
-	hc, err := pc.Hijack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Conn.Close()
-	hc.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	pl, hc := parkedHijacked(t, 30*time.Second)
 	c := pl.clientList()[0]
 	p := &c.parking
 
