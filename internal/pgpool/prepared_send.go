@@ -2,6 +2,7 @@ package pgpool
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/poolsuite/poolsuite/protocol/postgres"
 	"github.com/poolsuite/poolsuite/protocol/postgres/wire"
@@ -211,15 +212,22 @@ func (c *client) closeOnServer(s *server, srv string) {
 // sending what is buffered so the server can answer. Call with c.mu held; it is
 // released meanwhile, so the caller checks the binding again.
 func (c *client) waitRoom(s *server) {
-	p, q := c.prep, &c.inflight
-	for q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
+	c.waitRoomOn(s, maxQueuedGroups, c.prep.room, &c.prep.waiting)
+}
+
+// waitRoomOn holds the client back while limit groups are in flight on s, after
+// sending what is buffered so the server can answer, waiting on room with *waiting
+// set. Call with c.mu held (room's lock); it is released meanwhile.
+func (c *client) waitRoomOn(s *server, limit int, room *sync.Cond, waiting *bool) {
+	full := func() bool { return c.inflight.len() >= limit && c.server == s && !s.closed.Load() }
+	for full() {
 		c.mu.Unlock()
 		c.flushServer()
 		c.mu.Lock()
-		if q.len() >= maxQueuedGroups && c.server == s && !s.closed.Load() {
-			p.waiting = true
-			p.room.Wait()
-			p.waiting = false
+		if full() {
+			*waiting = true
+			room.Wait()
+			*waiting = false
 		}
 	}
 }

@@ -121,20 +121,10 @@ func (q *inflightQueue) dropSyncs() {
 // (waitRoom). Call with c.mu held; it is released meanwhile, so the caller checks the
 // binding again.
 func (c *client) waitRoomUntracked(s *server) {
-	full := func() bool { return c.inflight.len() >= c.pl.inflightMax && c.server == s && !s.closed.Load() }
-	for full() {
-		c.mu.Unlock()
-		c.flushServer()
-		c.mu.Lock()
-		if full() {
-			if c.room == nil {
-				c.room = sync.NewCond(&c.mu)
-			}
-			c.roomWait = true
-			c.room.Wait()
-			c.roomWait = false
-		}
+	if c.room == nil {
+		c.room = sync.NewCond(&c.mu)
 	}
+	c.waitRoomOn(s, c.pl.inflightMax, c.room, &c.roomWait)
 }
 
 // roomFreed wakes the client's goroutine waiting in waitRoomUntracked once there is
