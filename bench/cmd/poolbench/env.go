@@ -135,6 +135,16 @@ func settingsKey(extra map[string]string) string {
 	return b.String()
 }
 
+// poolerDir is the directory, under dir, of the pooler name started with the
+// settings key (settingsKey; "": the shared settings).
+func poolerDir(dir, name, key string) string {
+	d := filepath.Join(dir, name)
+	if key != "" {
+		d += "-" + strings.NewReplacer("=", "-", ",", "-").Replace(key)
+	}
+	return d
+}
+
 // startPoolers starts PgBouncer and pgpool (and odyssey, if b has it) in front of e's
 // PostgreSQL with the settings poolerSettings returns for extra, and returns them as
 // targets. odyssey not starting leaves it out, told to e.skip.
@@ -157,10 +167,7 @@ func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string
 	ts = append(ts, &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID(),
 		desc: toolVersion(b.path("pgbouncer"), "--version")})
 
-	pdir := filepath.Join(dir, "pgpool")
-	if k := settingsKey(extra); k != "" {
-		pdir += "-" + strings.NewReplacer("=", "-", ",", "-").Replace(k)
-	}
+	pdir := poolerDir(dir, "pgpool", settingsKey(extra))
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, err
 	}

@@ -215,10 +215,7 @@ const odysseyReadyTimeout = 15 * time.Second
 // pgbouncer.ini settings the other poolers get), its files in dir/odyssey[-key], and
 // returns it as a target once it has served a query through each database.
 func (e *pgEnv) startOdyssey(cl *cleanups, dir, path string, settings map[string]string, key string) (*target, error) {
-	odir := filepath.Join(dir, odysseyName)
-	if key != "" {
-		odir += "-" + strings.NewReplacer("=", "-", ",", "-").Replace(key)
-	}
+	odir := poolerDir(dir, odysseyName, key)
 	if err := os.MkdirAll(filepath.Join(odir, "locks"), 0o755); err != nil {
 		return nil, err
 	}
@@ -253,8 +250,7 @@ func (e *pgEnv) startOdyssey(cl *cleanups, dir, path string, settings map[string
 	for _, db := range c.databases {
 		if err := e.queryThrough(t, db.name); err != nil {
 			proc.Terminate()
-			log, _ := os.ReadFile(filepath.Join(odir, "odyssey.log"))
-			return nil, fmt.Errorf("%w: database %s: %w: %s", errOdysseyNotReady, db.name, err, lastLines(log, 5))
+			return nil, fmt.Errorf("%w: database %s: %w: %s", errOdysseyNotReady, db.name, err, lastLines([]byte(proc.LogTail()), 5))
 		}
 	}
 	cl.add(proc.Terminate)
