@@ -292,6 +292,11 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 			res.Targets = append(res.Targets, TargetInfo{Name: t.name, Protocol: t.protocol, Desc: t.desc})
 		}
 	}
+	// skip records and tells what the run leaves out, and why.
+	skip := func(why string) {
+		res.Skipped = append(res.Skipped, why)
+		fmt.Fprintln(stderr, "poolbench: skipped:", why)
+	}
 	stop := func(what string) {
 		_ = r.phase("stopping "+what, stopEstimate, func() error { cl.run(); return nil })
 	}
@@ -301,10 +306,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 			res.PoolerSettings = poolerSettings(su.poolSize, maxClients, nil)
 			var e *pgEnv
 			if err := r.phase("starting PostgreSQL (pgbench tables filled), "+b.poolerNames(), pgStartEstimate, func() (err error) {
-				e, err = startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients, func(why string) {
-					res.Skipped = append(res.Skipped, why)
-					fmt.Fprintln(stderr, "poolbench: skipped:", why)
-				})
+				e, err = startPG(ctx, &cl, work, b, su.pgScale, su.poolSize, maxClients, skip)
 				return err
 			}); err != nil {
 				return err
@@ -328,8 +330,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				// The other shard counts can still run.
 				cl.run()
 				why := fmt.Sprintf("Redis scenarios over %d shards: starting the servers and proxies failed: %v", n, err)
-				res.Skipped = append(res.Skipped, why)
-				fmt.Fprintln(stderr, "poolbench: skipped:", why)
+				skip(why)
 				continue
 			}
 			addTargets(e.targets)
