@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/poolsuite/poolsuite/internal/netpark"
+	"github.com/poolsuite/poolsuite/internal/sysio"
 )
 
 // Client tuning.
@@ -251,8 +251,7 @@ func (c *client) read(w int) (int, error) {
 func (c *client) readFd(fd uintptr) bool {
 	c.takeReadBuf()
 	for {
-		b := c.rbuf[c.rdW:]
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, e := sysio.Read(fd, c.rbuf[c.rdW:])
 		switch {
 		case e == syscall.EINTR:
 			continue
@@ -264,7 +263,7 @@ func (c *client) readFd(fd uintptr) bool {
 		case r == 0:
 			c.rdErr = io.EOF
 		default:
-			c.rdN = int(r)
+			c.rdN = r
 		}
 		return true
 	}

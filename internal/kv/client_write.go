@@ -6,7 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/poolsuite/poolsuite/internal/sysio"
 )
 
 // Writer goroutine states (client.wstate).
@@ -274,8 +275,7 @@ func (c *client) writeFd(fd uintptr) bool {
 		// block, and the runtime need not hand this thread's processor to another
 		// thread meanwhile (as it does for a system call that lasts, which costs
 		// a thread wake-up and sleep per reply).
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[c.wrN])), uintptr(len(b)-c.wrN))
-		m := int(r)
+		m, e := sysio.Write(fd, b[c.wrN:])
 		if e == 0 && m > 0 {
 			c.wrN += m
 		}

@@ -5,7 +5,8 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
+
+	"github.com/poolsuite/poolsuite/internal/sysio"
 )
 
 // A server connection's socket is non-blocking, so its reads and writes are raw system
@@ -57,7 +58,7 @@ func (w *rawWriter) writeAll(b []byte) error {
 // full (false: wait for it) or the write fails (true, err set).
 func (w *rawWriter) write(fd uintptr) bool {
 	for len(w.b) > 0 {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.b[0])), uintptr(len(w.b)))
+		n, e := sysio.Write(fd, w.b)
 		switch {
 		case e == syscall.EINTR:
 			continue
@@ -84,8 +85,7 @@ func (rd *serverReader) readRaw(rc syscall.RawConn) error {
 			if rd.perr = rd.grow(); rd.perr != nil {
 				return true
 			}
-			b := rd.buf[rd.w:]
-			n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			n, e := sysio.Read(fd, rd.buf[rd.w:])
 			switch {
 			case e == syscall.EINTR:
 				continue
@@ -98,7 +98,7 @@ func (rd *serverReader) readRaw(rc syscall.RawConn) error {
 				ioErr = io.EOF
 				return true
 			}
-			if rd.perr = rd.consume(int(n)); rd.perr != nil {
+			if rd.perr = rd.consume(n); rd.perr != nil {
 				return true
 			}
 		}
