@@ -2,7 +2,8 @@ package wire
 
 import (
 	"syscall"
-	"unsafe"
+
+	"github.com/poolsuite/poolsuite/internal/sysio"
 )
 
 // A read or write on a socket in non-blocking mode returns at once (EAGAIN when it
@@ -31,11 +32,11 @@ func sysRead(fd uintptr, b []byte, raw bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, e := sysio.Read(fd, b)
 	if e != 0 {
 		return -1, e
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // sysWrite writes to fd once; raw as for sysRead.
@@ -46,9 +47,9 @@ func sysWrite(fd uintptr, b []byte, raw bool) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, e := sysio.Write(fd, b)
 	if e != 0 {
 		return -1, e
 	}
-	return int(n), nil
+	return n, nil
 }
