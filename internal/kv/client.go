@@ -136,12 +136,7 @@ type client struct {
 func newClient(pl *pool, nc net.Conn) *client {
 	st := pl.state.Load()
 	c := &client{pool: pl, nc: nc, codec: st.codec, sess: st.codec.NewSession(), notify: make(chan struct{}, 1),
-		room: make(chan struct{}, 1), wdone: make(chan struct{}), lane: pl.lanes.Add(1) - 1}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-		}
-	}
+		room: make(chan struct{}, 1), wdone: make(chan struct{}), lane: pl.lanes.Add(1) - 1, rc: rawConnOf(nc)}
 	return c
 }
 
