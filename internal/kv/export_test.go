@@ -14,6 +14,9 @@ func ParkedClients(p *Proxy) int {
 	return p.parker.Parked()
 }
 
+// Parks returns how many times p parked a client connection.
+func Parks(p *Proxy) int64 { return p.parks.Load() }
+
 // SweepIdle runs one idle sweep now.
 func SweepIdle(p *Proxy) { p.sweepOnce() }
 

@@ -303,3 +303,32 @@ func TestParkedCloseAfterWake(t *testing.T) {
 		t.Fatalf("%d clients parked after the close", n)
 	}
 }
+
+// TestPacedClientStaysHot: a client whose requests come tens of milliseconds apart,
+// as each client's do in a busy pool of hundreds of connections, is parked only
+// after its first request (it had read nothing before): its reader then waits in
+// Read between requests instead of paying a park and a wake-up on each.
+func TestPacedClientStaysHot(t *testing.T) {
+	rs := startRedises(t, 1)
+	yml, addr := poolYAML(t, "park", rs, "")
+	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	if kv.ParkedClients(p) < 0 {
+		t.Skip("no connection parking on this system")
+	}
+	kv.PauseSweep(p)
+	c := dialRaw(t, addr)
+	const requests = 6
+	for i := 0; i < requests; i++ {
+		if i > 0 {
+			time.Sleep(30 * time.Millisecond) // the client's pace: the gap under test
+		}
+		if r := c.cmd("GET", "k"); r != "$-1\r\n" {
+			t.Fatalf("GET %d: %q", i, r)
+		}
+	}
+	// A park between two requests comes before the second is read, so before its
+	// reply: every park there was is counted by now.
+	if n := kv.Parks(p); n > 1 {
+		t.Fatalf("the client was parked %d times in %d requests 30 ms apart, want once (after the first)", n, requests)
+	}
+}

@@ -82,6 +82,7 @@ type Proxy struct {
 	// where parking is unavailable.
 	parker *netpark.Parker
 	hotGap atomic.Int64 // hotGap (park.go), in nanoseconds; tests lengthen it
+	parks  atomic.Int64 // connections parked so far (tests read it)
 	// sweepPaused stops the periodic idle sweep (tests run it themselves).
 	sweepPaused atomic.Bool
 }

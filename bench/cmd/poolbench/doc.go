@@ -78,10 +78,10 @@
 //     those of the keys on the healthy shards (which keys the frozen server holds is
 //     asked of it beforehand); errors count every error reply or unanswered request
 //     (2 s) of any key; throughput counts the successful requests. Proxies only.
-//   - memcache-{get,set}-cN: poolbench's own text-protocol client, N connections each
-//     sending get or set (32-byte values) of random keys of 10,000 (set beforehand)
-//     one at a time for as long as a Redis round (quick 0.5 s, full 2 s), every latency
-//     recorded.
+//   - memcache-{get,set}-cN: poolbench's own text-protocol client, N connections (1,
+//     10, 50, 200 and 500; 1,000 too in full) each sending get or set (32-byte values)
+//     of random keys of 10,000 (set beforehand) one at a time for as long as a Redis
+//     round (quick 0.5 s, full 2 s), every latency recorded.
 //
 // Suites: smoke (one scenario per protocol plus small idle, overload, frozen-shard
 // runs, one round, under a minute), quick (the

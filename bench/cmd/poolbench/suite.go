@@ -60,7 +60,7 @@ var suites = map[string]suite{
 		pgModes: []string{"simple", "extended", "prepared"}, pgTPCB: true, pgLatency: true, pgLogin: true,
 		poolSize: 20, kvShards: []int{4}, kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 0.5,
-		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
+		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50, 200, 500}, mcShards: 4,
 		idleClients: 2000, overloadClients: 200, overloadSeconds: 4, frozenClients: 50, frozenSeconds: 3,
 	},
 	"full": {
@@ -69,7 +69,7 @@ var suites = map[string]suite{
 		poolSize: 20, kvShards: []int{4, 16, 64, 256}, kvSweepShards: []int{16}, kvShardPipeline: 16,
 		kvTests: []string{"GET", "SET", "MGET"}, kvClients: []int{1, 50, 500},
 		kvPipelines: []int{1, 16, 128}, kvBaseClients: 50, kvSeconds: 2,
-		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50}, mcShards: 4,
+		mcTests: []string{"get", "set"}, mcClients: []int{1, 10, 50, 200, 500, 1000}, mcShards: 4,
 		idleClients: 10000, overloadClients: 200, overloadSeconds: 10, frozenClients: 50, frozenSeconds: 9,
 	},
 }
