@@ -174,6 +174,9 @@ func (c *client) loop() error {
 			}
 			return c.readError(err)
 		}
+		if idle {
+			c.requestRead()
+		}
 		if h := c.pl.hooks.Load(); h != nil && h.afterRead != nil {
 			h.afterRead(c, typ)
 		}

@@ -16,10 +16,21 @@ import (
 // (internal/netpark) and its goroutine ends; the Parker starts a new one when the
 // client sends or closes, or when pgpool wakes it: before closing it (c.close), for
 // an online restart (wakeForHandover), and at client_idle_timeout (a timer: the
-// Parker does not see the read deadline). A client whose read began while a server
-// served it (its release came while it waited in Read) is parked by the idle sweep
-// (sweepIdle), run by the janitor about once a second: it wakes the reads of clients
-// idle since the sweep before, which then park.
+// Parker does not see the read deadline).
+//
+// A client parks as soon as it is idle, unless it is hot. Parking costs a
+// registration, a wake-up of the Parker's watcher and a goroutine start, which a
+// client sending request after request would pay on each request whose reply (and
+// the server's release) came before its goroutine went back to read. So a client
+// whose last request started within hotGap of the one before (hot) waits in Read
+// when idle, as does a client whose read began while a server served it (its
+// release came while it waited in Read). The idle sweep (sweepIdle), run by the
+// janitor about once a second, parks both: it wakes the reads of clients idle since
+// the sweep before, which then park (a client the sweep woke is hot no more).
+
+// hotGap is how soon after the start of a client's request the next must start for
+// the client to be hot (Pooler.hotGap; tests change it).
+const hotGap = 250 * time.Millisecond
 
 // errParked ends the goroutine of a client whose connection is parked.
 var errParked = errors.New("pgpool: client parked")
@@ -45,6 +56,11 @@ type parking struct {
 	// idleAt: when client_idle_timeout ends for the parked client (zero: never);
 	// owned by the client's goroutine.
 	idleAt time.Time
+	// readAt: when the client's last request started (its idle read returned); hot:
+	// the one before started within hotGap of it, so the client waits in Read when
+	// idle until the idle sweep wakes it. Both owned by the client's goroutine.
+	readAt time.Time
+	hot    bool
 
 	// rdl is the read deadline setReadDeadlineLocked set last (zero: none); guarded
 	// by the client's mu.
@@ -55,8 +71,8 @@ type parking struct {
 	reading, active, sweepKick atomic.Bool
 }
 
-// park parks the client's connection if the client is idle with nothing buffered:
-// the goroutine must then return errParked at once. A goroutine the Parker just
+// park parks the client's connection if the client is idle with nothing buffered,
+// and not hot: the goroutine must then return errParked at once. A goroutine the Parker just
 // started reads first (what woke it is for the read).
 func (c *client) park() bool {
 	pk := c.pl.parker
@@ -88,8 +104,8 @@ func (c *client) park() bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.kicked || p.closing {
-		p.kicked = false
+	if p.kicked || p.closing || p.hot {
+		p.kicked = false // a hot client's read sees the kick's close or deadline in Read
 		return false
 	}
 	if !p.rcOK {
@@ -114,6 +130,7 @@ func (c *client) park() bool {
 		return false
 	}
 	p.parked = true
+	c.pl.parks.Add(1)
 	if d > 0 {
 		if p.idleT == nil {
 			p.idleT = time.AfterFunc(d, c.idleWake)
@@ -191,6 +208,15 @@ func (c *client) idleRead() bool {
 	return true
 }
 
+// requestRead is called when an idle read (idleRead) returned the start of a
+// request: the client is hot if the one before started within the Pooler's hot gap.
+func (c *client) requestRead() {
+	p := &c.parking
+	now := time.Now()
+	p.hot = now.Sub(p.readAt) < time.Duration(c.pl.hotGap.Load())
+	p.readAt = now
+}
+
 // idleReadDone marks the end of an idle read (err is what it returned), and reports
 // whether the idle sweep woke it (set the read deadline in the past) meanwhile: the
 // deadline in force before the sweep's is then set again, whether or not the read
@@ -232,20 +258,26 @@ func (c *client) handoverKick() {
 }
 
 // sweepWoke reports whether a failed read was the idle sweep waking it (swept, from
-// idleReadDone): the read is then retried, parked if the client is still idle.
+// idleReadDone): the read is then retried, parked if the client is still idle (a
+// hot client is hot no more).
 func (c *client) sweepWoke(err error, swept bool) bool {
 	var ne net.Error
 	if !swept || !errors.As(err, &ne) || !ne.Timeout() {
 		return false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rdl := c.parking.rdl
-	return rdl.IsZero() || time.Now().Before(rdl) // else the client's own deadline passed as well
+	c.mu.Unlock()
+	if !rdl.IsZero() && !time.Now().Before(rdl) {
+		return false // the client's own deadline passed as well
+	}
+	c.parking.hot = false
+	return true
 }
 
 // sweepIdle wakes the reads of clients that wait in Read while idle (nothing bound,
-// in flight or buffered) and read nothing since the sweep before, so that they park.
+// in flight or buffered) and read nothing since the sweep before, hot ones too, so
+// that they park.
 // Called by the janitor.
 func (pl *Pooler) sweepIdle() {
 	if pl.parker == nil {

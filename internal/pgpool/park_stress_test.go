@@ -13,10 +13,11 @@ import (
 )
 
 // TestParkStress: hundreds of clients alternate between idle (parked) and busy in
-// random order, some closing while parked, with idle sweeps meanwhile; each round
-// waits until every idle client is parked again. Every query is answered, a client
-// closed while parked is gone, and Shutdown with every remaining client parked
-// closes them at once.
+// random order, some closing while parked, with idle sweeps meanwhile, by turns hot
+// (parked by the sweeps) or parking as soon as they are idle; each round waits until
+// every idle client is parked again. Every query is answered, a client closed while
+// parked is gone, and Shutdown with every remaining client parked closes them at
+// once.
 func TestParkStress(t *testing.T) {
 	t.Parallel()
 	n := 400
@@ -63,6 +64,13 @@ func TestParkStress(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, uint64(time.Now().UnixNano())))
 	live := n
 	for round := 0; round < 5; round++ {
+		// Odd rounds: never hot, a client parks as soon as it is idle; even ones:
+		// a client's later queries are hot, and the sweeps park it.
+		if round%2 == 1 {
+			pl.hotGap.Store(0)
+		} else {
+			pl.hotGap.Store(int64(hotGap))
+		}
 		var busy []int
 		for i, c := range clients {
 			if c != nil && rnd.IntN(2) == 0 {

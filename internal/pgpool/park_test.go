@@ -251,6 +251,7 @@ func parkedHijacked(t *testing.T, d time.Duration) (*Pooler, *pgconn.HijackedCon
 func TestParkedCloseAfterWake(t *testing.T) {
 	t.Parallel()
 	pl, hc := parkedHijacked(t, 20*time.Second)
+	pl.hotGap.Store(0) // never hot: only the close keeps the woken client from parking
 	fe := hc.Frontend
 	sync := func() error {
 		fe.Send(&pgproto3.Sync{})
@@ -430,4 +431,69 @@ func TestParkedUnixClient(t *testing.T) {
 	}
 	pc.Close(ctx)
 	waitFor(t, "the unix client gone", 10*time.Second, func() bool { return pl.nclients.Load() == 0 && pl.parker.Parked() == 0 })
+}
+
+// TestHotClientWaitsInRead: a client sending query after query is not parked
+// between them, even when each reply (and the server's release) comes before its
+// goroutine goes back to read (a hook holds the goroutine until then): it waits in
+// Read, hot, and the idle sweep parks it once it has sent nothing since the sweep
+// before. Parked, its goroutine has ended; its next query wakes it.
+func TestHotClientWaitsInRead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust"
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	pl.hotGap.Store(int64(time.Hour)) // a slow machine's queries are hot too
+	pl.sweepPaused.Store(true)        // and this test runs the sweep
+	// Before each read, wait until the reply to what was sent has released the
+	// server: the client is idle when it decides whether to park.
+	pl.hooks.Store(&cancelHooks{beforeRead: func(c *client) {
+		deadline := time.Now().Add(10 * time.Second)
+		for clientState(c.state.Load()) != clientIdle && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+	}})
+	ctx := hygieneCtx(t)
+	const n, queries = 5, 20
+	conns := connectIdle(ctx, t, f.pgconnString(addr), n)
+	waitFor(t, "the clients parked after login", 10*time.Second, func() bool { return pl.parker.Parked() == n })
+	query := func(c *pgconn.PgConn, i int) {
+		t.Helper()
+		want := fmt.Sprint(i)
+		res, err := c.Exec(ctx, "select "+want).ReadAll()
+		if err != nil || len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != want {
+			t.Fatalf("select %s: %+v, %v", want, res, err)
+		}
+	}
+	for _, c := range conns {
+		query(c, 0) // the client's first request: not hot, parked after it
+	}
+	waitFor(t, "the clients parked after their first query", 10*time.Second, func() bool { return pl.parker.Parked() == n })
+	parks := pl.parks.Load()
+	for _, c := range conns {
+		for i := 1; i <= queries; i++ {
+			query(c, i)
+		}
+	}
+	if got := pl.parks.Load() - parks; got != 0 {
+		t.Fatalf("%d parks during %d back-to-back queries of %d clients, want none", got, queries, n)
+	}
+	clients := pl.clientList()
+	waitFor(t, "the hot clients waiting in Read", 10*time.Second, func() bool {
+		for _, c := range clients {
+			if !c.parking.reading.Load() {
+				return false
+			}
+		}
+		return pl.parker.Parked() == 0
+	})
+	pl.sweepIdle() // marks them idle
+	pl.sweepIdle() // wakes their reads to park
+	waitFor(t, "the idle clients parked by the sweep", 10*time.Second, func() bool { return pl.parker.Parked() == n })
+	// Parked clients are still served.
+	for _, c := range conns {
+		query(c, 42)
+	}
 }

@@ -66,6 +66,13 @@ type Pooler struct {
 	// parker holds idle clients' connections without a goroutine (park.go); nil
 	// where parking is unavailable. Set in New, closed by Shutdown.
 	parker *netpark.Parker
+	// hotGap: clients whose requests start within it of each other wait in Read
+	// when idle, not parked (park.go), in nanoseconds; set in New, tests change it.
+	// parks counts the clients parked, and sweepPaused stops the janitor's idle
+	// sweeps, for tests.
+	hotGap      atomic.Int64
+	parks       atomic.Int64
+	sweepPaused atomic.Bool
 	// hooks: test hooks on the client read path (cancel.go); nil outside tests.
 	hooks atomic.Pointer[cancelHooks]
 }
@@ -95,6 +102,7 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 		parker:      newParker(),
 	}
 	pl.cfg.Store(cfg)
+	pl.hotGap.Store(int64(hotGap))
 	if cfg.MetricsListen != "" {
 		pl.startMetrics(cfg.MetricsListen)
 	}

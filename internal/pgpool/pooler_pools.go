@@ -200,7 +200,7 @@ func (pl *Pooler) janitor() {
 		case <-pl.done:
 			return
 		case now := <-t.C:
-			if tick%3 == 0 {
+			if tick%3 == 0 && !pl.sweepPaused.Load() {
 				pl.sweepIdle() // once a second (park.go)
 			}
 			pools := pl.poolList()
