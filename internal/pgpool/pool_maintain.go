@@ -75,7 +75,8 @@ func (p *pool) takeStaleIdle(cfg *poolConfig) []*server {
 	return out
 }
 
-// closeAll closes every connection (KILL, reload removal, shutdown) and fails waiters.
+// closeAll closes every connection (KILL, reload removal, shutdown), fails waiters
+// and stops their timer.
 func (p *pool) closeAll(err error) {
 	p.mu.Lock()
 	p.closed = true
@@ -87,6 +88,12 @@ func (p *pool) closeAll(err error) {
 	for w := p.waiters.pop(); w != nil; w = p.waiters.pop() {
 		w.ch <- grant{err: err}
 	}
+	// No client waits any more, nor will (acquire sees closed): the waiters' timer
+	// would only fire to find nothing, holding the pool in memory until then.
+	if p.expiry != nil {
+		p.expiry.Stop()
+	}
+	p.expiryAt = time.Time{}
 	p.mu.Unlock()
 	for _, s := range all {
 		s.close()

@@ -1,6 +1,7 @@
 package pgpool
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -60,4 +61,65 @@ func TestWaitersShareOneTimer(t *testing.T) {
 		}
 	}
 	p.expiry.Stop()
+}
+
+// TestDroppedPoolStopsWaitTimer: when a reload removes the database of a pool whose
+// client waits for a server connection, the waiting client gets an error at once and
+// the pool's wait timer, armed for query_wait_timeout, is stopped with it rather than
+// left to fire later on a pool nobody holds.
+func TestDroppedPoolStopsWaitTimer(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.QueryWaitTimeout = time.Hour
+	pl, addr := startPooler(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	holder := connect(t, f.connString(addr))
+	if _, err := holder.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, "select 1"); err != nil { // binds the one server connection
+		t.Fatal(err)
+	}
+	waiter := connect(t, f.connString(addr))
+	done := make(chan error, 1)
+	go func() {
+		_, err := waiter.Exec(ctx, "select 1")
+		done <- err
+	}()
+	var p *pool
+	waitFor(t, "a client waiting for a server connection", 30*time.Second, func() bool {
+		pl.mu.Lock()
+		p = pl.pools[poolKey{f.db, f.user}]
+		pl.mu.Unlock()
+		return p != nil && p.stats.waiting.Load() == 1
+	})
+	p.mu.Lock()
+	armed := p.expiry
+	p.mu.Unlock()
+	if armed == nil {
+		t.Fatal("a client waits with query_wait_timeout set, but the pool has no wait timer")
+	}
+
+	next := *cfg
+	next.Databases = map[string]*Database{}
+	pl.Reload(&next)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the waiting client's query succeeded on a removed database")
+		}
+	case <-ctx.Done():
+		t.Fatal("the waiting client got nothing when its pool was removed")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		t.Fatal("the removed database's pool is not closed")
+	}
+	if p.expiry.Stop() {
+		t.Fatal("the removed pool's wait timer was still armed")
+	}
 }
