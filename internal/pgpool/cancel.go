@@ -2,6 +2,7 @@ package pgpool
 
 import (
 	"crypto/tls"
+	"net"
 	"syscall"
 	"time"
 )
@@ -184,20 +185,27 @@ func (s *server) heardSince(recv int64) bool {
 	if s.rd.Received() != recv {
 		return true
 	}
-	conn := s.conn
-	if tc, ok := conn.(*tls.Conn); ok {
+	n, _, ok := queuedOn(s.conn)
+	return !ok || n > 0
+}
+
+// queuedOn reports how many bytes wait unread in the receive queue of conn's socket
+// (for a TLS connection, the socket under it). sock is false when conn has no socket
+// to ask (not a syscall.Conn); ok is false when the queue could not be read.
+func queuedOn(conn net.Conn) (n int, sock, ok bool) {
+	if tc, isTLS := conn.(*tls.Conn); isTLS {
 		conn = tc.NetConn()
 	}
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return true
+	sc, isSock := conn.(syscall.Conn)
+	if !isSock {
+		return 0, false, false
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return true
+		return 0, true, false
 	}
-	n, ok := queuedIn(rc)
-	return !ok || n > 0
+	n, ok = queuedIn(rc)
+	return n, true, ok
 }
 
 // awaitPendingCancel waits until the client resolves p, and returns the request to
@@ -240,15 +248,10 @@ func (c *client) unreadBound() (int64, bool) {
 	if c.tls {
 		return bound, true
 	}
-	sc, ok := c.conn.(syscall.Conn)
-	if !ok {
+	n, sock, ok := queuedOn(c.conn)
+	if !sock {
 		return bound, true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	n, ok := queuedIn(rc)
 	if !ok {
 		return 0, false
 	}
