@@ -20,8 +20,9 @@
 // registration. Every callback is called exactly once per successful Park: by the
 // watcher, by Wake, or by Parker.Close, which wakes whatever is still parked.
 //
-// Nothing queues: the watcher reads a bounded batch of events at a time and calls
-// each callback directly. A Parker holds one registration per parked connection.
+// Nothing queues: the watcher reads a bounded batch of events at a time, takes their
+// registrations under one hold of its lock, and then, the lock released, calls each
+// callback directly. A Parker holds one registration per parked connection.
 //
 // Where epoll is not available (any system but Linux), New returns ErrUnsupported,
 // every Park fails with it, and the caller keeps its goroutine blocked in Read.

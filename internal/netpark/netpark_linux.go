@@ -162,10 +162,19 @@ func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
 	return nil
 }
 
-// watch waits for events and wakes their connections until Close.
+// toWake is a connection the watcher is to wake for the event of registration id.
+type toWake struct {
+	c  *Conn
+	id uint64
+}
+
+// watch waits for events and wakes their connections until Close. The registrations
+// of one batch of events are taken from conns under one hold of p.mu; the callbacks
+// run after it is released, in the order of the events.
 func (p *Parker) watch() {
 	defer close(p.done)
 	evs := make([]unix.EpollEvent, batch)
+	wake := make([]toWake, 0, batch)
 	for {
 		n, err := unix.EpollWait(p.epfd, evs, -1)
 		if err == unix.EINTR {
@@ -177,18 +186,29 @@ func (p *Parker) watch() {
 			p.shut()
 			return
 		}
+		closing := false
+		p.mu.Lock()
 		for _, ev := range evs[:n] {
 			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			if id == 0 {
-				return // Close
+				// Close: the events after it are left registered, for Close to
+				// wake.
+				closing = true
+				break
 			}
-			p.mu.Lock()
-			c := p.conns[id]
-			delete(p.conns, id)
-			p.mu.Unlock()
-			if c != nil {
-				c.fire(id)
+			if c := p.conns[id]; c != nil {
+				delete(p.conns, id)
+				wake = append(wake, toWake{c, id})
 			}
+		}
+		p.mu.Unlock()
+		for _, w := range wake {
+			w.c.fire(w.id)
+		}
+		clear(wake)
+		wake = wake[:0]
+		if closing {
+			return
 		}
 	}
 }

@@ -315,3 +315,63 @@ func TestEpollCtlErrors(t *testing.T) {
 		t.Fatalf("%d parked after a refused Park, want 0", n)
 	}
 }
+
+// TestCallbackMayPark: the watcher calls no callback while holding the Parker's lock,
+// however many events one epoll_wait returns: each of many connections woken
+// together parks its descriptor again from its callback (Park and Parked take the
+// lock), and every second callback comes, once.
+func TestCallbackMayPark(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2 * batch
+	type end struct {
+		a, b        net.Conn
+		first, then Conn
+		calls       atomic.Int32
+	}
+	ends := make([]*end, n)
+	again := make(chan *end, n)
+	errs := make(chan error, n)
+	for i := range ends {
+		a, b := pair(t)
+		e := &end{a: a, b: b}
+		ends[i] = e
+		rc := rawConn(t, a)
+		if err := p.Park(&e.first, rc, func() {
+			_ = p.Parked()
+			// The bytes are still unread: the new registration fires at once.
+			if err := p.Park(&e.then, rc, func() { e.calls.Add(1); again <- e }); err != nil {
+				errs <- err
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range ends {
+		if _, err := e.b.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A callback run under the lock would leave the watcher stuck: then Close would
+	// wait for it forever, so it is called only once every callback came.
+	for got := 0; got < n; got++ {
+		select {
+		case <-again:
+		case err := <-errs:
+			t.Fatalf("Park from a callback: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of %d callbacks that park again came", got, n)
+		}
+	}
+	p.Close()
+	for i, e := range ends {
+		if c := e.calls.Load(); c != 1 {
+			t.Fatalf("conn %d: second callback called %d times, want 1", i, c)
+		}
+	}
+	if got := p.Parked(); got != 0 {
+		t.Fatalf("%d parked after Close", got)
+	}
+}
