@@ -51,12 +51,79 @@ type bins struct {
 
 func (b *bins) path(name string) string { return b.paths[name] }
 
+// pgTarget is one PostgreSQL target poolbench knows of: the server itself, a pooler
+// it starts, or one it only detects on PATH.
+type pgTarget struct {
+	name  string // target name, and the program looked for on PATH
+	title string // how progress lines name a pooler poolbench starts
+	// desc describes the target in the report's table of targets.
+	desc func(b *bins) string
+	// start starts the pooler in front of e's PostgreSQL as s says, its files under
+	// dir, and returns it as a target (nil: direct, or a pooler only detected).
+	start func(e *pgEnv, cl *cleanups, dir string, b *bins, s poolerSetup) (*target, error)
+	// onPath: started only when found on PATH; a run without it lists missing as
+	// skipped, and one that does not start is skipped, not an error of the run.
+	onPath  bool
+	missing string
+	// detected is the status of a pooler poolbench detects on PATH but does not run
+	// ("": one it runs).
+	detected string
+}
+
+// notConfigured is the status of pgcat and pgdog when found on PATH: neither is
+// packaged in Debian, and both are Rust programs whose crates cannot be fetched here
+// to build them and check a configuration of theirs.
+const notConfigured = "detected but not run: poolbench has no configuration for it (not packaged in Debian, and its Rust crates cannot be fetched here to build and check one)"
+
+// pgTargets are the PostgreSQL targets, in the order a run starts and measures them:
+// direct first, then the poolers.
+var pgTargets = []pgTarget{
+	{name: DirectTarget,
+		desc: func(b *bins) string { return toolVersion(b.path("postgres"), "--version") + ", no pooler" }},
+	{name: "pgbouncer", title: "PgBouncer", start: (*pgEnv).startPgBouncer,
+		desc: func(b *bins) string { return toolVersion(b.path("pgbouncer"), "--version") }},
+	{name: "pgpool", title: "pgpool", start: (*pgEnv).startPgpool,
+		desc: func(b *bins) string { return toolVersion(b.pgpool, "version") + ", built from this tree" }},
+	{name: odysseyName, title: "odyssey", start: (*pgEnv).startOdyssey, onPath: true, missing: odysseyMissing,
+		desc: func(b *bins) string {
+			return fmt.Sprintf("%s, %d workers", toolVersion(b.path(odysseyName), "--version"), odysseyWorkers())
+		}},
+	{name: "pgcat", detected: notConfigured},
+	{name: "pgdog", detected: notConfigured},
+}
+
+// pgPoolers returns the poolers of pgTargets a run with b starts: those found on
+// PATH only when b has them.
+func (b *bins) pgPoolers() []pgTarget {
+	var ps []pgTarget
+	for _, pt := range pgTargets {
+		if pt.start != nil && (!pt.onPath || b.path(pt.name) != "") {
+			ps = append(ps, pt)
+		}
+	}
+	return ps
+}
+
+// pgTargetNames names the PostgreSQL targets of a run with b: direct, then its
+// poolers.
+func (b *bins) pgTargetNames() []string {
+	names := []string{DirectTarget}
+	for _, pt := range b.pgPoolers() {
+		names = append(names, pt.name)
+	}
+	return names
+}
+
 // poolerNames names the PostgreSQL poolers a run starts, for its progress lines.
 func (b *bins) poolerNames() string {
-	if b.path(odysseyName) != "" {
-		return "PgBouncer, pgpool and odyssey"
+	var titles []string
+	for _, pt := range b.pgPoolers() {
+		titles = append(titles, pt.title)
 	}
-	return "PgBouncer and pgpool"
+	if len(titles) < 2 {
+		return strings.Join(titles, "")
+	}
+	return strings.Join(titles[:len(titles)-1], ", ") + " and " + titles[len(titles)-1]
 }
 
 // pgEnv is PostgreSQL with pgpool and PgBouncer in front of it.
@@ -91,7 +158,7 @@ func startPG(ctx context.Context, cl *cleanups, dir string, b *bins, scale, pool
 		return nil, fmt.Errorf("pgbench -i: %w\n%s", err, out)
 	}
 	e.targets = append(e.targets, &target{name: DirectTarget, protocol: "pg", port: pg.Port, db: "postgres",
-		desc: toolVersion(b.path("postgres"), "--version") + ", no pooler"})
+		desc: pgTargets[0].desc(b)})
 	poolers, err := e.startPoolers(cl, dir, b, nil)
 	if err != nil {
 		return nil, err
@@ -145,29 +212,69 @@ func poolerDir(dir, name, key string) string {
 	return d
 }
 
-// startPoolers starts PgBouncer and pgpool (and odyssey, if b has it) in front of e's
-// PostgreSQL with the settings poolerSettings returns for extra, and returns them as
-// targets. odyssey not starting leaves it out, told to e.skip.
+// poolerSetup is what the poolers of one start share: the pgbouncer.ini [pgbouncer]
+// settings (poolerSettings), their key (settingsKey of the extra ones), the
+// [databases] entries and the auth file.
+type poolerSetup struct {
+	settings  map[string]string
+	key       string
+	databases map[string]string // name -> connection string
+	userlist  string
+}
+
+// startPoolers starts the poolers of b (pgPoolers: PgBouncer and pgpool, and odyssey
+// if b has it) in front of e's PostgreSQL with the settings poolerSettings returns for
+// extra, and returns them as targets. odyssey not starting leaves it out, told to
+// e.skip.
 func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string]string) ([]*target, error) {
 	pg := e.pg
-	settings := poolerSettings(e.poolSize, e.maxClients, extra)
-	userlist := fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword)
-	databases := map[string]string{"bench": pg.PgBouncerDB("postgres"),
-		overloadDB: pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize))}
+	s := poolerSetup{
+		settings: poolerSettings(e.poolSize, e.maxClients, extra),
+		key:      settingsKey(extra),
+		databases: map[string]string{"bench": pg.PgBouncerDB("postgres"),
+			overloadDB: pg.PgBouncerDB("postgres", fmt.Sprintf("pool_size=%d", overloadPoolSize))},
+		userlist: fmt.Sprintf("%q %q\n", pg.SuperUser, pg.SuperPassword),
+	}
+	var ts []*target
+	for _, pt := range b.pgPoolers() {
+		t, err := pt.start(e, cl, dir, b, s)
+		if err != nil {
+			if !pt.onPath {
+				return nil, err
+			}
+			if e.skip != nil {
+				with := "the shared settings"
+				if s.key != "" {
+					with = s.key
+				}
+				e.skip(fmt.Sprintf("%s with %s: it did not start: %v", pt.name, with, err))
+			}
+			continue
+		}
+		t.desc = pt.desc(b)
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// startPgBouncer starts PgBouncer as s says.
+func (e *pgEnv) startPgBouncer(cl *cleanups, _ string, _ *bins, s poolerSetup) (*target, error) {
 	bouncer, err := testenv.LaunchPgBouncer(testenv.PgBouncerOptions{
-		Databases: databases,
-		Settings:  settings,
-		Userlist:  userlist,
+		Databases: s.databases,
+		Settings:  s.settings,
+		Userlist:  s.userlist,
 	})
 	if err != nil {
 		return nil, err
 	}
 	cl.add(bouncer.Stop)
-	var ts []*target
-	ts = append(ts, &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID(),
-		desc: toolVersion(b.path("pgbouncer"), "--version")})
+	return &target{name: "pgbouncer", protocol: "pg", port: bouncer.Port, db: "bench", pid: bouncer.PID()}, nil
+}
 
-	pdir := poolerDir(dir, "pgpool", settingsKey(extra))
+// startPgpool starts pgpool (b.pgpool) as s says, its files in dir/pgpool[-key].
+func (e *pgEnv) startPgpool(cl *cleanups, dir string, b *bins, s poolerSetup) (*target, error) {
+	settings, databases := s.settings, s.databases
+	pdir := poolerDir(dir, "pgpool", s.key)
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		return nil, err
 	}
@@ -175,7 +282,7 @@ func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(pdir, "userlist.txt"), []byte(userlist), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(pdir, "userlist.txt"), []byte(s.userlist), 0o600); err != nil {
 		return nil, err
 	}
 	var ini strings.Builder
@@ -212,23 +319,7 @@ func (e *pgEnv) startPoolers(cl *cleanups, dir string, b *bins, extra map[string
 		return nil, err
 	}
 	cl.add(proc.Terminate)
-	ts = append(ts, &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID(),
-		desc: toolVersion(b.pgpool, "version") + ", built from this tree"})
-	if path := b.path(odysseyName); path != "" {
-		t, err := e.startOdyssey(cl, dir, path, settings, settingsKey(extra))
-		if err != nil {
-			if e.skip != nil {
-				with := "the shared settings"
-				if k := settingsKey(extra); k != "" {
-					with = k
-				}
-				e.skip(fmt.Sprintf("odyssey with %s: it did not start: %v", with, err))
-			}
-		} else {
-			ts = append(ts, t)
-		}
-	}
-	return ts, nil
+	return &target{name: "pgpool", protocol: "pg", port: port, db: "bench", pid: proc.PID()}, nil
 }
 
 // giveTo makes dir and the files in it owned by the user name.

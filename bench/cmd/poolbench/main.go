@@ -98,11 +98,6 @@ var required = map[string][]string{
 	"memcache": {"memcached", "nutcracker"},
 }
 
-// otherPoolers are poolers poolbench detects on PATH but does not configure: neither
-// is packaged in Debian, and both are Rust programs whose crates cannot be fetched
-// here to build them. odyssey, found on PATH, is a target (odyssey.go).
-var otherPoolers = []string{"pgcat", "pgdog"}
-
 // odysseyMissing is the skipped entry of a PostgreSQL run without odyssey on PATH.
 const odysseyMissing = "odyssey: not found on PATH, not run (it is not packaged in Debian: build it from its sources and put the binary on PATH to add it as a target)"
 
@@ -172,18 +167,19 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 	if len(missing) > 0 {
 		return fmt.Errorf("%w:\n  %s", errMissing, strings.Join(missing, "\n  "))
 	}
-	if slices.Contains(protos, "pg") {
-		if path, err := exec.LookPath(odysseyName); err == nil {
-			b.paths[odysseyName] = path
-		} else {
-			res.Skipped = append(res.Skipped, odysseyMissing)
-			fmt.Fprintln(stderr, "poolbench: note:", odysseyMissing)
-		}
-	}
-	for _, name := range otherPoolers {
-		if path, err := exec.LookPath(name); err == nil {
-			res.Detected = append(res.Detected, DetectedTool{Name: name, Path: path,
-				Status: "detected but not run: poolbench has no configuration for it (not packaged in Debian, and its Rust crates cannot be fetched here to build and check one)"})
+	for _, pt := range pgTargets {
+		switch {
+		case pt.onPath && slices.Contains(protos, "pg"):
+			if path, err := exec.LookPath(pt.name); err == nil {
+				b.paths[pt.name] = path
+			} else {
+				res.Skipped = append(res.Skipped, pt.missing)
+				fmt.Fprintln(stderr, "poolbench: note:", pt.missing)
+			}
+		case pt.detected != "":
+			if path, err := exec.LookPath(pt.name); err == nil {
+				res.Detected = append(res.Detected, DetectedTool{Name: pt.name, Path: path, Status: pt.detected})
+			}
 		}
 	}
 	for name, path := range b.paths {
@@ -239,11 +235,7 @@ func runSuite(ctx context.Context, o runOptions, command string, stdout, stderr 
 				r.planSetup(poolersStartEstimate)
 			}
 		}
-		pgTargets := []string{DirectTarget, "pgbouncer", "pgpool"}
-		if b.path(odysseyName) != "" {
-			pgTargets = append(pgTargets, odysseyName)
-		}
-		r.plan(pgScs, pgTargets)
+		r.plan(pgScs, b.pgTargetNames())
 	}
 	if needKV {
 		r.planSetup(buildEstimate)

@@ -211,11 +211,16 @@ var errOdysseyNotReady = errors.New("poolbench: odyssey serves no query")
 // odysseyReadyTimeout bounds the query that tells odyssey is ready.
 const odysseyReadyTimeout = 15 * time.Second
 
-// startOdyssey starts odyssey (path) in front of e's PostgreSQL with settings (the
-// pgbouncer.ini settings the other poolers get), its files in dir/odyssey[-key], and
-// returns it as a target once it has served a query through each database.
-func (e *pgEnv) startOdyssey(cl *cleanups, dir, path string, settings map[string]string, key string) (*target, error) {
-	odir := poolerDir(dir, odysseyName, key)
+// odysseyWorkers is the number of odyssey's worker threads: one per CPU.
+func odysseyWorkers() int { return runtime.NumCPU() }
+
+// startOdyssey starts odyssey (found on PATH, in b) in front of e's PostgreSQL with
+// s's settings (the pgbouncer.ini settings the other poolers get), its files in
+// dir/odyssey[-key], and returns it as a target once it has served a query through
+// each database.
+func (e *pgEnv) startOdyssey(cl *cleanups, dir string, b *bins, s poolerSetup) (*target, error) {
+	path, settings := b.path(odysseyName), s.settings
+	odir := poolerDir(dir, odysseyName, s.key)
 	if err := os.MkdirAll(filepath.Join(odir, "locks"), 0o755); err != nil {
 		return nil, err
 	}
@@ -224,7 +229,7 @@ func (e *pgEnv) startOdyssey(cl *cleanups, dir, path string, settings map[string
 		return nil, err
 	}
 	c := odysseyConfig{
-		port: port, dir: odir, workers: runtime.NumCPU(),
+		port: port, dir: odir, workers: odysseyWorkers(),
 		pgHost: e.pg.Host, pgPort: e.pg.Port, pgDB: "postgres",
 		user: e.user, password: e.password, settings: settings,
 		databases: []odysseyDB{{name: "bench"}, {name: overloadDB, poolSize: overloadPoolSize}},
@@ -245,8 +250,7 @@ func (e *pgEnv) startOdyssey(cl *cleanups, dir, path string, settings map[string
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: odysseyName, protocol: "pg", port: port, db: "bench", pid: proc.PID(),
-		desc: fmt.Sprintf("%s, %d workers", toolVersion(path, "--version"), c.workers)}
+	t := &target{name: odysseyName, protocol: "pg", port: port, db: "bench", pid: proc.PID()}
 	for _, db := range c.databases {
 		if err := e.queryThrough(t, db.name); err != nil {
 			proc.Terminate()
