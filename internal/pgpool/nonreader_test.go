@@ -3,6 +3,7 @@ package pgpool
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,7 +172,9 @@ func TestClientNotReadingBlocksNobody(t *testing.T) {
 // Pooler.inflightMax requests in flight on its server connection: pgpool then stops
 // reading from it (its socket pushes back) rather than queueing more, and meanwhile
 // serves another client of the same pool and the admin console. In session and in
-// transaction mode.
+// transaction mode. The first request waits for a lock the test holds, so PostgreSQL
+// answers none of them: what is in flight only grows, and the count seen at any time
+// is the most held until then.
 func TestUntrackedPipelineBounded(t *testing.T) {
 	for _, mode := range []PoolMode{PoolTransaction, PoolSession} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -202,6 +205,14 @@ func TestUntrackedPipelineBounded(t *testing.T) {
 			})
 			addr := ln.Addr().String()
 
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// Released when the test ends and its connection closes.
+			holder := connect(t, f.connString(net.JoinHostPort(f.pg.Host, strconv.Itoa(f.pg.Port))))
+			if _, err := holder.Exec(ctx, "select pg_advisory_lock(1)"); err != nil {
+				t.Fatal(err)
+			}
+
 			rc := dialRaw(t, f.pgconnString(addr))
 			sc := sl.conn(rc.conn.LocalAddr().String())
 			if sc == nil {
@@ -217,9 +228,10 @@ func TestUntrackedPipelineBounded(t *testing.T) {
 				t.Fatal("pgpool's client not found")
 			}
 			sc.stalled.Store(true)
-			// 20000 Queries and 2000 Syncs, far more than the bound; the writes block once
-			// pgpool stops reading, until the test closes the connection.
-			var batch []byte
+			// 20000 Queries and 2000 Syncs, far more than the bound, the first waiting
+			// for the test's lock; the writes block once pgpool stops reading, until the
+			// test closes the connection.
+			batch := wire.AppendMessage(nil, wire.Query, []byte("select pg_advisory_xact_lock(1)\x00"))
 			for i := 0; i < 20000; i++ {
 				batch = wire.AppendMessage(batch, wire.Query, []byte("select 1\x00"))
 				if i%10 == 0 {
@@ -228,30 +240,28 @@ func TestUntrackedPipelineBounded(t *testing.T) {
 			}
 			go rc.conn.Write(batch)
 
-			state := func() (waiting bool, n, peak int) {
+			state := func() (waiting bool, n int) {
 				flooder.mu.Lock()
 				defer flooder.mu.Unlock()
-				return flooder.roomWait, flooder.inflight.len(), flooder.inflight.peak
+				return flooder.roomWait, flooder.inflight.len()
 			}
-			// The server's reader may answer a few before its write to the client stalls;
-			// then the queue stays full and the client's goroutine waits.
+			// Nothing is answered, so nothing leaves the queue: it fills up to the bound,
+			// never past it, and the client's goroutine waits.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
-				waiting, n, peak := state()
-				if peak > bound {
-					t.Fatalf("%d requests in flight (now %d), bound %d", peak, n, bound)
+				waiting, n := state()
+				if n > bound {
+					t.Fatalf("%d requests in flight, bound %d", n, bound)
 				}
 				if waiting && n == bound {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("the client never waited for room with the queue full: waiting %v, %d requests in flight, at most %d", waiting, n, peak)
+					t.Fatalf("the client never waited for room with the queue full: waiting %v, %d requests in flight", waiting, n)
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
 
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			other := connect(t, f.connString(addr))
 			var one int
 			if err := other.QueryRow(ctx, "select 1").Scan(&one); err != nil || one != 1 {
@@ -261,8 +271,13 @@ func TestUntrackedPipelineBounded(t *testing.T) {
 			if _, rows := adminQueryResult(t, admin, "SHOW CLIENTS"); len(rows) < 3 {
 				t.Errorf("SHOW CLIENTS while a client floods: %v", rows)
 			}
-			if _, _, peak := state(); peak > bound {
-				t.Fatalf("%d requests in flight, bound %d", peak, bound)
+			// The premise: PostgreSQL answered nothing, its backend still waits for the lock.
+			var locked int
+			if err := holder.QueryRow(ctx, "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'").Scan(&locked); err != nil || locked != 1 {
+				t.Fatalf("backends waiting for the test's lock: %d, %v; want the flooding client's", locked, err)
+			}
+			if waiting, n := state(); !waiting || n != bound {
+				t.Fatalf("after the other clients: waiting %v, %d requests in flight, want the bound, %d", waiting, n, bound)
 			}
 		})
 	}

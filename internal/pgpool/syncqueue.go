@@ -20,7 +20,6 @@ type inflightQueue struct {
 	buf  []respGroup
 	head int
 	reqs int
-	peak int // the most groups held at once, over the client's life
 }
 
 // len reports how many groups are expected.
@@ -41,7 +40,6 @@ func (q *inflightQueue) push(g respGroup) {
 	if g.kind.syncLike() {
 		q.reqs++
 	}
-	q.peak = max(q.peak, len(q.buf)-q.head)
 }
 
 // pushRequest records a request of an untracked client: a Query or FunctionCall
