@@ -279,11 +279,19 @@ func TestParkedCloseAfterWake(t *testing.T) {
 	for err == nil && pl.parker.Parked() != 0 && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
+	// Judged before the woken goroutine goes on: once it has, it may read the Sync,
+	// answer and park again before this goroutine looks.
+	woken := err == nil && pl.parker.Parked() == 0
+	if woken {
+		// c.close's first half (closeKick), marked while the woken goroutine still
+		// waits for p.mu, so that the kick comes between the wake-up and its next park.
+		p.closing = true
+	}
 	p.mu.Unlock()
-	if err != nil || pl.parker.Parked() != 0 {
+	if !woken {
 		t.Fatalf("the parked client not woken by its Sync: %v", err)
 	}
-	c.closeKick() // c.close's first half
+	c.kickParked()
 	if m, err := fe.Receive(); err != nil {
 		t.Fatal(err)
 	} else if _, ok := m.(*pgproto3.ReadyForQuery); !ok {
