@@ -65,19 +65,29 @@ as_postgres() {
   fi
 }
 
-# free_port prints a TCP port nobody listens on.
+# free_port prints a TCP port no socket uses, below the kernel's range of ephemeral
+# ports: a port in that range can be taken by a connection (the workloads open
+# hundreds) between this check and the server binding it.
 free_port() {
-  local port
+  local port low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((low > 11000)) || low=32768
   while :; do
-    port=$((20000 + RANDOM % 40000))
-    ss -Hltn "sport = :$port" | grep -q . || { echo "$port"; return; }
+    port=$((10000 + RANDOM % (low - 10000)))
+    ss -Htan "sport = :$port" | grep -q . || { echo "$port"; return; }
   done
 }
 
-# wait_port waits until 127.0.0.1:$1 accepts connections (or fails after $2 seconds).
+# wait_port waits until 127.0.0.1:$1 accepts connections, or fails after $2 seconds,
+# or at once when the process $3 (optional) has exited, showing the end of its log $4.
 wait_port() {
-  local deadline=$((SECONDS + ${2:-30}))
+  local deadline=$((SECONDS + ${2:-30})) pid=${3:-} log=${4:-}
   until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "demo: the process meant to listen on port $1 exited" >&2
+      [ -n "$log" ] && tail -n 20 "$log" | sed 's/^/  | /' >&2
+      return 1
+    fi
     ((SECONDS < deadline)) || { echo "demo: nothing listens on port $1" >&2; return 1; }
     sleep 0.1
   done
@@ -172,7 +182,7 @@ EOF
   "$tmp/bin/pgpool" check-config "$tmp/pgpool/pgbouncer.ini"
   "$tmp/bin/pgpool" -q "$tmp/pgpool/pgbouncer.ini" 2>>"$tmp/pgpool/pgpool.log" &  # -q: the logfile only, as pgbouncer -q
   pids+=($!)
-  wait_port "$pgpool_port" 30
+  wait_port "$pgpool_port" 30 "$!" "$tmp/pgpool/pgpool.log"
   echo "$("$tmp/bin/pgpool" version) listens on 127.0.0.1:$pgpool_port (pool_size 10, pool_mode = transaction; the default is session, as in PgBouncer)"
 }
 
@@ -263,8 +273,8 @@ EOF
   "$tmp/bin/kvproxy" -c "$tmp/kvproxy/nutcracker.yml" -s "$kv_stats_port" -a 127.0.0.1 \
     2>>"$tmp/kvproxy/kvproxy.log" &
   pids+=($!)
-  wait_port "$kv_port" 30
-  wait_port "$kv_stats_port" 30
+  wait_port "$kv_port" 30 "$!" "$tmp/kvproxy/kvproxy.log"
+  wait_port "$kv_stats_port" 30 "$!" "$tmp/kvproxy/kvproxy.log"
   echo "$("$tmp/bin/kvproxy" version) listens on 127.0.0.1:$kv_port, stats on 127.0.0.1:$kv_stats_port"
 }
 
@@ -400,7 +410,7 @@ demo_memcached() {
     pid=$!
     pids+=("$pid")
     cleanups+=("kill -CONT $pid")
-    wait_port "$port" 30
+    wait_port "$port" 30 "$pid" "$tmp/memcached/mc$i.log"
     mc_ports+=("$port")
     mc_pids+=("$pid")
     echo "  mc$i: memcached on 127.0.0.1:$port (pid $pid)"
@@ -423,7 +433,7 @@ EOF
   "$tmp/bin/kvproxy" check-config "$tmp/memcached/nutcracker.yml"
   "$tmp/bin/kvproxy" -c "$tmp/memcached/nutcracker.yml" -s 0 2>>"$tmp/memcached/kvproxy.log" &
   pids+=($!)
-  wait_port "$mc_port" 30
+  wait_port "$mc_port" 30 "$!" "$tmp/memcached/kvproxy.log"
 
   local proto
   for proto in text binary; do
