@@ -36,24 +36,8 @@ const DefaultConfig = "/etc/nutcracker/nutcracker.yml"
 
 func main() {
 	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, func(o *options) {
-		runtime.GOMAXPROCS(procs(o.procs, os.Getenv("GOMAXPROCS") != "", runtime.GOMAXPROCS(0)))
+		runtime.GOMAXPROCS(cli.Procs(o.procs, os.Getenv("GOMAXPROCS") != "", runtime.GOMAXPROCS(0)))
 	}))
-}
-
-// procs returns the number of threads running Go code (GOMAXPROCS) for --procs n:
-// n when it is set; else Go's choice (avail) when the environment sets GOMAXPROCS or
-// more than two CPUs are available; else 1. On two cores, shared with the servers and
-// clients as a proxy usually is, one thread costs about a sixth less CPU per request
-// than two and serves more (memcached gets from 50 connections): the runtime's idle
-// threads no longer wake and sleep around every request.
-func procs(n int, env bool, avail int) int {
-	switch {
-	case n > 0:
-		return n
-	case env || avail > 2:
-		return avail
-	}
-	return 1
 }
 
 // options are the command line settings of a run.

@@ -11,11 +11,13 @@
 //	pgpool version                    print the version
 //
 // Flags of the run command are PgBouncer 1.18's: -d (detach; needs a pidfile),
-// -R (online restart: refused, not implemented), -q (nothing on standard error),
-// -v (more log detail, repeatable), -u USER (the user to switch to when started
-// as root), -V, -h; and --shutdown-timeout (how long SIGINT waits for
-// transactions, default 30s), --debug-addr (serve net/http/pprof and expvar on
-// this address; off by default).
+// -R (online restart: take over the listeners and clients of the pgpool running
+// with the same ini, see reboot.go), -q (nothing on standard error), -v (more log
+// detail, repeatable), -u USER (the user to switch to when started as root), -V,
+// -h; and --shutdown-timeout (how long SIGINT waits for transactions, default
+// 30s), --debug-addr (serve net/http/pprof and expvar on this address; off by
+// default), --procs N (threads running Go code: by default 1 on a machine of up
+// to 2 CPUs, else every CPU; see cli.Procs).
 //
 // Logs are structured (log/slog, text format) and go to the ini's logfile if
 // set and to standard error unless -q or -d. The pidfile, if set, is written at

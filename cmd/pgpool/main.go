@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,18 +16,27 @@ import (
 )
 
 func main() {
-	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	cmd := newRootCommand(os.Stdout, os.Stderr, setProcs)
+	os.Exit(cli.Execute(context.Background(), cmd, "pgpool", os.Args[1:], os.Stderr))
 }
 
-// execute runs the command line args and returns the process exit status.
+// setProcs sets the threads running Go code for --procs n (see cli.Procs).
+func setProcs(n int) {
+	runtime.GOMAXPROCS(cli.Procs(n, os.Getenv("GOMAXPROCS") != "", runtime.GOMAXPROCS(0)))
+}
+
+// execute runs the command line args and returns the process exit status. It leaves
+// the process's GOMAXPROCS alone (tests run it in their own process).
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return cli.Execute(ctx, newRootCommand(stdout, stderr), "pgpool", args, stderr)
+	return cli.Execute(ctx, newRootCommand(stdout, stderr, nil), "pgpool", args, stderr)
 }
 
 // newRootCommand builds the pgpool command tree. The root command runs the
-// pooler; check-config and version are subcommands.
-func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+// pooler; check-config and version are subcommands. procs, when not nil, applies
+// --procs before the pooler starts.
+func newRootCommand(stdout, stderr io.Writer, procs func(int)) *cobra.Command {
 	opts := runOptions{stderr: stderr, signals: true}
+	var nprocs int
 	root := &cobra.Command{
 		Use:   "pgpool [flags] FILE",
 		Short: "A PostgreSQL connection pooler that runs from a pgbouncer.ini",
@@ -60,6 +70,12 @@ its sockets are bound, and refuses to run as root without one.`,
 				cmd.Usage()
 				return &cli.ExitError{Code: 2, Err: errors.New("no configuration file given")}
 			}
+			if nprocs < 0 {
+				return &cli.ExitError{Code: 2, Err: fmt.Errorf("option --procs value %d: want 0 or more", nprocs)}
+			}
+			if procs != nil {
+				procs(nprocs)
+			}
 			return run(cmd.Context(), opts)
 		},
 	}
@@ -77,6 +93,7 @@ its sockets are bound, and refuses to run as root without one.`,
 	f.BoolVarP(new(bool), "version", "V", false, "print the version and exit")
 	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long SIGINT waits for transactions to finish before closing them")
+	f.IntVar(&nprocs, "procs", 0, "threads running Go code (GOMAXPROCS); 0: 1 on a machine of up to 2 CPUs, else every CPU (the GOMAXPROCS environment variable overrides 0)")
 	f.StringVar(&opts.debugAddr, "debug-addr", "",
 		"serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off if empty")
 
