@@ -73,7 +73,7 @@ type client struct {
 	// handoff: the reader stopped between requests to hand the connection over to a
 	// new process (upgrade.go); read by serve once the writer has ended.
 	handoff bool
-	// hot: the last read came within hotGap of the one before; such a reader waits
+	// hot: the last read came within netpark.HotGap of the one before; such a reader waits
 	// in Read, and is parked by the idle sweep once idle (park.go).
 	hot bool
 

@@ -14,19 +14,10 @@ import (
 // client_timeout. Replies need no reader: the writer and the server connections'
 // readers write them, so a client is parked with requests in flight too.
 //
-// Parking costs a registration and a goroutine start per wake-up, which a client
-// sending request after request would pay on each. So a reader whose last read came
-// within hotGap of the one before (hot) waits in Read instead, and the idle sweep,
-// every parkSweep, wakes the readers that read nothing since the sweep before and
-// have nothing in flight, so that they park. hotGap is long enough for a pool of
-// many busy clients: at 500 connections a client's requests come 5 to 20 ms apart
-// (its share of the proxy's throughput), and parking between them cost a fifth of
-// the throughput when hotGap was 10 ms. A client that sent one request, or comes
-// back after more than hotGap, parks at once.
-const (
-	hotGap    = 250 * time.Millisecond
-	parkSweep = time.Second
-)
+// A reader whose last read came within netpark.HotGap of the one before (hot) waits
+// in Read instead, and the idle sweep, every parkSweep, wakes the readers that read
+// nothing since the sweep before and have nothing in flight, so that they park.
+const parkSweep = time.Second
 
 // parkLocked parks the connection for a reader about to wait for bytes with nothing
 // buffered, unless parking is unavailable, a close or deadline is on its way

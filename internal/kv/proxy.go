@@ -81,7 +81,7 @@ type Proxy struct {
 	// parker holds idle clients' connections without a goroutine (park.go); nil
 	// where parking is unavailable.
 	parker *netpark.Parker
-	hotGap atomic.Int64 // hotGap (park.go), in nanoseconds; tests lengthen it
+	hotGap atomic.Int64 // netpark.HotGap, in nanoseconds; tests change it
 	parks  atomic.Int64 // connections parked so far (tests read it)
 	// sweepPaused stops the periodic idle sweep (tests run it themselves).
 	sweepPaused atomic.Bool
@@ -115,7 +115,7 @@ func Start(cfg *nutyml.Config, opts Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.metrics = m
-	p.hotGap.Store(int64(hotGap))
+	p.hotGap.Store(int64(netpark.HotGap))
 	if p.parker = newParker(); p.parker != nil {
 		p.wg.Add(1)
 		go p.sweepIdle()

@@ -18,19 +18,13 @@ import (
 // an online restart (wakeForHandover), and at client_idle_timeout (a timer: the
 // Parker does not see the read deadline).
 //
-// A client parks as soon as it is idle, unless it is hot. Parking costs a
-// registration, a wake-up of the Parker's watcher and a goroutine start, which a
-// client sending request after request would pay on each request whose reply (and
-// the server's release) came before its goroutine went back to read. So a client
-// whose last request started within hotGap of the one before (hot) waits in Read
-// when idle, as does a client whose read began while a server served it (its
+// A client parks as soon as it is idle, unless it is hot: a client whose last
+// request started within netpark.HotGap of the one before (it would otherwise pay
+// a park and a wake-up on each request whose reply, and the server's release, came
+// before its goroutine went back to read) waits in Read when idle, as does a client whose read began while a server served it (its
 // release came while it waited in Read). The idle sweep (sweepIdle), run by the
 // janitor about once a second, parks both: it wakes the reads of clients idle since
 // the sweep before, which then park (a client the sweep woke is hot no more).
-
-// hotGap is how soon after the start of a client's request the next must start for
-// the client to be hot (Pooler.hotGap; tests change it).
-const hotGap = 250 * time.Millisecond
 
 // errParked ends the goroutine of a client whose connection is parked.
 var errParked = errors.New("pgpool: client parked")
@@ -57,7 +51,7 @@ type parking struct {
 	// owned by the client's goroutine.
 	idleAt time.Time
 	// readAt: when the client's last request started (its idle read returned); hot:
-	// the one before started within hotGap of it, so the client waits in Read when
+	// the one before started within Pooler.hotGap of it, so the client waits in Read when
 	// idle until the idle sweep wakes it. Both owned by the client's goroutine.
 	readAt time.Time
 	hot    bool

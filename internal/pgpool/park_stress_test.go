@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/poolsuite/poolsuite/internal/netpark"
 )
 
 // TestParkStress: hundreds of clients alternate between idle (parked) and busy in
@@ -69,7 +71,7 @@ func TestParkStress(t *testing.T) {
 		if round%2 == 1 {
 			pl.hotGap.Store(0)
 		} else {
-			pl.hotGap.Store(int64(hotGap))
+			pl.hotGap.Store(int64(netpark.HotGap))
 		}
 		var busy []int
 		for i, c := range clients {

@@ -102,7 +102,7 @@ func New(cfg *Config, log *slog.Logger) *Pooler {
 		parker:      newParker(),
 	}
 	pl.cfg.Store(cfg)
-	pl.hotGap.Store(int64(hotGap))
+	pl.hotGap.Store(int64(netpark.HotGap))
 	if cfg.MetricsListen != "" {
 		pl.startMetrics(cfg.MetricsListen)
 	}
