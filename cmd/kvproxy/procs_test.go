@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
@@ -38,16 +37,8 @@ func TestProcs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
-			env = append(env, kv)
-		}
-	}
-	want := runtime.NumCPU()
-	if want <= 2 {
-		want = 1
-	}
+	env := testenv.EnvWithout("GOMAXPROCS")
+	want := cli.Procs(0, false, runtime.NumCPU())
 	for _, tc := range []struct {
 		args []string
 		env  string
@@ -76,18 +67,7 @@ func TestProcs(t *testing.T) {
 				t.Fatalf("%v %s: waiting for READY=1: %v", tc.args, tc.env, err)
 			}
 		}
-		got := -1
-		if resp, err := http.Get("http://" + metrics + "/metrics"); err != nil {
-			t.Errorf("%v %s: metrics: %v", tc.args, tc.env, err)
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, line := range strings.Split(string(body), "\n") {
-				if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
-					fmt.Sscan(v, &got)
-				}
-			}
-		}
+		got := int(testenv.MetricValue(t, metrics, "go_sched_gomaxprocs_threads"))
 		cmd.Process.Kill()
 		cmd.Wait()
 		if got != tc.want {

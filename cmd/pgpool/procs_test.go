@@ -2,15 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/poolsuite/poolsuite/internal/cli"
 	"github.com/poolsuite/poolsuite/internal/testenv"
 )
 
@@ -20,17 +16,8 @@ import (
 // CPU on a bigger one; GOMAXPROCS=3 in the environment gives 3; --procs -1 is refused.
 func TestProcs(t *testing.T) {
 	f := newFixture(t)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, AllowRootEnv+"=1")
-	want := runtime.NumCPU()
-	if want <= 2 {
-		want = 1
-	}
+	env := append(testenv.EnvWithout("GOMAXPROCS"), AllowRootEnv+"=1")
+	want := cli.Procs(0, false, runtime.NumCPU())
 	for _, tc := range []struct {
 		args []string
 		env  string
@@ -47,7 +34,7 @@ func TestProcs(t *testing.T) {
 			penv = append(append([]string(nil), env...), tc.env)
 		}
 		p := f.startPgpoolEnv(t, penv, append(append([]string(nil), tc.args...), ini)...)
-		got := gomaxprocsOf(t, metrics)
+		got := int(testenv.MetricValue(t, metrics, "go_sched_gomaxprocs_threads"))
 		p.cmd.Process.Kill()
 		<-p.done
 		if got != tc.want {
@@ -57,32 +44,5 @@ func TestProcs(t *testing.T) {
 	var out, errb strings.Builder
 	if code := execute(t.Context(), []string{"--procs", "-1", "x.ini"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--procs") {
 		t.Errorf("--procs -1: exit %d, %q; want 2 and a word about --procs", code, errb.String())
-	}
-}
-
-// gomaxprocsOf reads go_sched_gomaxprocs_threads from the metrics at addr.
-func gomaxprocsOf(t *testing.T, addr string) int {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			for _, line := range strings.Split(string(body), "\n") {
-				if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
-					n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-					if err != nil {
-						t.Fatalf("go_sched_gomaxprocs_threads %q: %v", v, err)
-					}
-					return int(n)
-				}
-			}
-			t.Fatalf("no go_sched_gomaxprocs_threads in the metrics:\n%s", body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a listener that is starting
 	}
 }
