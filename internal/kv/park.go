@@ -44,12 +44,15 @@ func (c *client) parkLocked() bool {
 	// The callback may run before Park returns: what the goroutine it starts reads
 	// is written before.
 	c.woke = true
+	// Counted before Park: once the Parker holds the connection (and its callback
+	// may have run), a test that sees it parked or woken sees it counted.
+	c.pool.p.parks.Add(1)
 	if pk.Park(&c.pk, c.rc, c.wakeFn) != nil {
+		c.pool.p.parks.Add(-1)
 		c.woke = false
 		return false
 	}
 	c.parked = true
-	c.pool.p.parks.Add(1)
 	if idle > 0 {
 		// The Parker cannot see the read deadline: a timer wakes the client at it,
 		// and the read then fails with the deadline passed, as if the reader had

@@ -119,12 +119,15 @@ func (c *client) park() bool {
 	// written before.
 	p.idleAt = rdl
 	p.woke = true
+	// Counted before Park: once the Parker holds the connection, a test that sees
+	// it parked sees it counted.
+	c.pl.parks.Add(1)
 	if pk.Park(&p.pk, p.rc, p.wakeFn) != nil {
+		c.pl.parks.Add(-1)
 		p.woke = false
 		return false
 	}
 	p.parked = true
-	c.pl.parks.Add(1)
 	if d > 0 {
 		if p.idleT == nil {
 			p.idleT = time.AfterFunc(d, c.idleWake)
