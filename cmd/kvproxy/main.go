@@ -324,11 +324,20 @@ func run(ctx context.Context, opts *options) error {
 	if err != nil {
 		return err
 	}
+	// ownPid: the pid file is this process's to remove at exit. It is not once a new
+	// process took over: that one writes its own in its place as this one exits, and
+	// a removal here (read this id, the new one renamed in, remove) could take it.
+	ownPid := false
+	defer func() {
+		if ownPid {
+			cli.RemovePidfile(opts.pidFile)
+		}
+	}()
 	if opts.pidFile != "" && opts.takeover == "" {
 		if err := cli.WritePidfile(opts.pidFile); err != nil {
 			return &cli.ExitError{Code: 1, Err: err}
 		}
-		defer cli.RemovePidfile(opts.pidFile)
+		ownPid = true
 	}
 	cfg, err := load(opts.config)
 	if err != nil {
@@ -379,7 +388,7 @@ func run(ctx context.Context, opts *options) error {
 			if err := cli.TakeOverPidfile(opts.pidFile, takeover.OldPid()); err != nil {
 				log.Error("pid file not written", "err", err)
 			} else {
-				defer cli.RemovePidfile(opts.pidFile)
+				ownPid = true
 			}
 		}
 		log.Info("took over the listeners; the old process hands its clients over", "old_pid", takeover.OldPid())
@@ -428,6 +437,7 @@ func run(ctx context.Context, opts *options) error {
 			}
 		case <-p.TakenOver():
 			log.Info("a new process took over; exiting")
+			ownPid = false
 			return shutdown(p, log, opts.shutdownTimeout, nil)
 		case sig := <-sigs:
 			switch sig {
