@@ -124,13 +124,16 @@ func TestClientTimeout(t *testing.T) {
 	// A client that keeps sending requests for three times the timeout stays open.
 	busy := dialRaw(t, addr)
 	start := time.Now()
+	// idleFrom: when the last request was sent. The proxy read it, so counts the
+	// client idle from, later than that.
+	var idleFrom time.Time
 	for time.Since(start) < 3*idle {
+		idleFrom = time.Now()
 		if r := busy.cmd("SET", "k", "v"); r != "+OK\r\n" {
 			t.Fatalf("SET: %q", r)
 		}
 	}
 	// Then, idle, it is closed after the timeout.
-	idleFrom := time.Now()
 	_ = busy.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err := io.ReadAll(busy.nc)
 	if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -48,7 +48,7 @@ func needParker(t *testing.T, pl *Pooler) {
 // (their connections are parked); a query wakes one, a client's close ends it, and
 // Shutdown closes the parked ones at once.
 func TestParkedIdleClients(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts the process's goroutines.
 	f := newFixture(t)
 	cfg := f.config()
 	cfg.AuthType = "trust" // 500 logins: SCRAM's iterations are not what this tests
@@ -185,6 +185,7 @@ func TestParkedBySweep(t *testing.T) {
 	cfg.ClientIdleTimeout = 2 * time.Second
 	pl, addr := startPooler(t, cfg)
 	needParker(t, pl)
+	pl.sweepPaused.Store(true) // the test runs the sweep
 	ctx := hygieneCtx(t)
 	c := connect(t, f.connString(addr))
 	inTx := connect(t, f.connString(addr))
@@ -254,6 +255,7 @@ func parkedHijacked(t *testing.T, d time.Duration) (*Pooler, *pgconn.HijackedCon
 	cfg.AuthType = "trust"
 	pl, addr := startPooler(t, cfg)
 	needParker(t, pl)
+	pl.sweepPaused.Store(true) // only what the test does wakes the client
 	ctx := hygieneCtx(t)
 	pc := connectIdle(ctx, t, f.pgconnString(addr), 1)[0]
 	waitFor(t, "the client parked", 10*time.Second, func() bool { return pl.parker.Parked() == 1 })
@@ -397,18 +399,28 @@ func wakeMidMessage(t *testing.T, fn string, wake func(*Pooler)) {
 	c.mu.Lock()
 	swept := make(chan struct{})
 	go func() { defer close(swept); wake(pl) }()
-	for !goroutineWaiting(fn, "Mutex).Lock") {
-		runtime.Gosched()
+	for lockDeadline := time.Now().Add(10 * time.Second); !goroutineWaiting(fn, "Mutex).Lock"); runtime.Gosched() {
+		if time.Now().After(lockDeadline) {
+			c.mu.Unlock()
+			t.Fatalf("%s never waited for the client's lock", fn)
+		}
 	}
 	// Meanwhile the read returns the Parse's first part; the rest is read next.
 	first := wire.StreamSize + 1000
-	go func() { _, _ = hc.Conn.Write(msg[100:first]) }()
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := hc.Conn.Write(msg[100:first])
+		wrote <- err
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for p.reading.Load() && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
 	c.mu.Unlock()
 	<-swept
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
 	send(msg[first:])
 	for _, want := range []string{"*pgproto3.ParseComplete", "*pgproto3.ReadyForQuery"} {
 		m, err := hc.Frontend.Receive()
