@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +44,19 @@ func TestFreePortAndWaitTCP(t *testing.T) {
 	port := testenv.FreePort(t)
 	if port <= 0 || port > 65535 {
 		t.Fatalf("FreePort = %d", port)
+	}
+	// Below the ephemeral range, where no connection's local port can take it.
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if low, _ := strconv.Atoi(f[0]); low > 11000 && port >= low {
+				t.Fatalf("FreePort = %d, inside the ephemeral range from %d", port, low)
+			}
+		}
+	}
+	for range 50 { // distinct within the process
+		if p := testenv.FreePort(t); p == port {
+			t.Fatalf("FreePort returned %d twice", p)
+		}
 	}
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
