@@ -27,6 +27,20 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startParkProxy starts a proxy with one pool, "park", over one Redis, with extra
+// lines for the pool in nutcracker.yml, and skips the test where connections cannot
+// be parked.
+func startParkProxy(t *testing.T, extra string) (*kv.Proxy, string) {
+	t.Helper()
+	rs := startRedises(t, 1)
+	yml, addr := poolYAML(t, "park", rs, extra)
+	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	if kv.ParkedClients(p) < 0 {
+		t.Skip("no connection parking on this system")
+	}
+	return p, addr
+}
+
 // parked waits until p's Parker holds n client connections.
 func parked(t *testing.T, p *kv.Proxy, n int) {
 	t.Helper()
@@ -49,9 +63,7 @@ func readEOF(t *testing.T, nc net.Conn) {
 // TestParkedWokenByData: an idle client is parked (no goroutine), and its next
 // request wakes it, again and again.
 func TestParkedWokenByData(t *testing.T) {
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	p, addr := startParkProxy(t, "")
 	kv.SetHotGap(p, 0) // never hot: parked whenever it waits for a request
 	kv.PauseSweep(p)
 	c := dialRaw(t, addr)
@@ -78,9 +90,7 @@ func TestParkedWokenByData(t *testing.T) {
 // TestParkedWokenByPeerClose: a parked client that closes its connection is woken,
 // seen closed and forgotten.
 func TestParkedWokenByPeerClose(t *testing.T) {
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	p, addr := startParkProxy(t, "")
 	conns := make([]*rawConn, 10)
 	for i := range conns {
 		conns[i] = dialRaw(t, addr)
@@ -102,9 +112,7 @@ func TestParkedWokenByPeerClose(t *testing.T) {
 // Parker cannot see the deadline: a timer wakes the client).
 func TestParkedIdleTimeout(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "  client_timeout: 300\n")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	p, addr := startParkProxy(t, "  client_timeout: 300\n")
 	c := dialRaw(t, addr)
 	from := time.Now() // the proxy counts the client idle from later: once it read the GET
 	if r := c.cmd("GET", "k"); r != "$-1\r\n" {
@@ -239,12 +247,7 @@ func TestParkedHandedOver(t *testing.T) {
 // that their readers wait in Read) and then went idle are parked by the idle sweep:
 // they hold no goroutine.
 func TestIdleClientsHoldNoGoroutine(t *testing.T) {
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
-	if kv.ParkedClients(p) < 0 {
-		t.Skip("no connection parking on this system")
-	}
+	p, addr := startParkProxy(t, "")
 	kv.SetHotGap(p, time.Hour) // every reader reading twice is hot: only the sweep parks it
 	kv.PauseSweep(p)           // and this test runs the sweep
 	dialRaw(t, addr).cmd("GET", "warm")
@@ -280,9 +283,7 @@ func TestIdleClientsHoldNoGoroutine(t *testing.T) {
 // that request, waits for the next in Read instead of parking again on a descriptor
 // the close is about to close (where nothing would ever wake it).
 func TestParkedCloseAfterWake(t *testing.T) {
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
+	p, addr := startParkProxy(t, "")
 	kv.SetHotGap(p, 0)
 	kv.PauseSweep(p)
 	c := dialRaw(t, addr)
@@ -309,12 +310,7 @@ func TestParkedCloseAfterWake(t *testing.T) {
 // after its first request (it had read nothing before): its reader then waits in
 // Read between requests instead of paying a park and a wake-up on each.
 func TestPacedClientStaysHot(t *testing.T) {
-	rs := startRedises(t, 1)
-	yml, addr := poolYAML(t, "park", rs, "")
-	p := startProxy(t, parseConfig(t, yml), kv.Options{})
-	if kv.ParkedClients(p) < 0 {
-		t.Skip("no connection parking on this system")
-	}
+	p, addr := startParkProxy(t, "")
 	kv.PauseSweep(p)
 	c := dialRaw(t, addr)
 	const requests = 6

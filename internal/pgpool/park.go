@@ -19,12 +19,13 @@ import (
 // Parker does not see the read deadline).
 //
 // A client parks as soon as it is idle, unless it is hot: a client whose last
-// request started within netpark.HotGap of the one before (it would otherwise pay
-// a park and a wake-up on each request whose reply, and the server's release, came
-// before its goroutine went back to read) waits in Read when idle, as does a client whose read began while a server served it (its
-// release came while it waited in Read). The idle sweep (sweepIdle), run by the
-// janitor about once a second, parks both: it wakes the reads of clients idle since
-// the sweep before, which then park (a client the sweep woke is hot no more).
+// request started within netpark.HotGap of the one before (it would otherwise pay a
+// park and a wake-up on each request whose reply, and the server's release, came
+// before its goroutine went back to read) waits in Read when idle, as does a client
+// whose read began while a server served it (its release came while it waited in
+// Read). The idle sweep (sweepIdle), run by the janitor about once a second, parks
+// both: it wakes the reads of clients idle since the sweep before, which then park
+// (a client the sweep woke is hot no more).
 
 // errParked ends the goroutine of a client whose connection is parked.
 var errParked = errors.New("pgpool: client parked")
@@ -51,8 +52,8 @@ type parking struct {
 	// owned by the client's goroutine.
 	idleAt time.Time
 	// readAt: when the client's last request started (its idle read returned); hot:
-	// the one before started within Pooler.hotGap of it, so the client waits in Read when
-	// idle until the idle sweep wakes it. Both owned by the client's goroutine.
+	// the one before started within Pooler.hotGap of it, so the client waits in Read
+	// when idle until the idle sweep wakes it. Both owned by the client's goroutine.
 	readAt time.Time
 	hot    bool
 
@@ -66,8 +67,8 @@ type parking struct {
 }
 
 // park parks the client's connection if the client is idle with nothing buffered,
-// and not hot: the goroutine must then return errParked at once. A goroutine the Parker just
-// started reads first (what woke it is for the read).
+// and not hot: the goroutine must then return errParked at once. A goroutine the
+// Parker just started reads first (what woke it is for the read).
 func (c *client) park() bool {
 	pk := c.pl.parker
 	if pk == nil || c.tls || c.admin || c.rd.Buffered() > 0 || c.rd.Remaining() > 0 {

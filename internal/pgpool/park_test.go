@@ -44,6 +44,18 @@ func needParker(t *testing.T, pl *Pooler) {
 	}
 }
 
+// startParkPooler starts a pooler over a fixture of its own, with trust logins, and
+// skips the test where connections cannot be parked.
+func startParkPooler(t *testing.T) (*fixture, *Pooler, string) {
+	t.Helper()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.AuthType = "trust"
+	pl, addr := startPooler(t, cfg)
+	needParker(t, pl)
+	return f, pl, addr
+}
+
 // TestParkedIdleClients: logged-in clients waiting for a query hold no goroutine
 // (their connections are parked); a query wakes one, a client's close ends it, and
 // Shutdown closes the parked ones at once.
@@ -250,11 +262,7 @@ func TestParkedBySweep(t *testing.T) {
 // taken from pgconn, with a deadline of d for its reads and writes.
 func parkedHijacked(t *testing.T, d time.Duration) (*Pooler, *pgconn.HijackedConn) {
 	t.Helper()
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.AuthType = "trust"
-	pl, addr := startPooler(t, cfg)
-	needParker(t, pl)
+	f, pl, addr := startParkPooler(t)
 	pl.sweepPaused.Store(true) // only what the test does wakes the client
 	ctx := hygieneCtx(t)
 	pc := connectIdle(ctx, t, f.pgconnString(addr), 1)[0]
@@ -438,11 +446,7 @@ func wakeMidMessage(t *testing.T, fn string, wake func(*Pooler)) {
 // it.
 func TestParkedUnixClient(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.AuthType = "trust"
-	pl, _ := startPooler(t, cfg)
-	needParker(t, pl)
+	f, pl, _ := startParkPooler(t)
 	dir, err := os.MkdirTemp("", "pgpool")
 	if err != nil {
 		t.Fatal(err)
@@ -483,11 +487,7 @@ func TestParkedUnixClient(t *testing.T) {
 // before. Parked, its goroutine has ended; its next query wakes it.
 func TestHotClientWaitsInRead(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	cfg := f.config()
-	cfg.AuthType = "trust"
-	pl, addr := startPooler(t, cfg)
-	needParker(t, pl)
+	f, pl, addr := startParkPooler(t)
 	pl.hotGap.Store(int64(time.Hour)) // a slow machine's queries are hot too
 	pl.sweepPaused.Store(true)        // and this test runs the sweep
 	// Before each read, wait until the reply to what was sent has released the

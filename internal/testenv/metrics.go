@@ -22,13 +22,17 @@ func EnvWithout(name string) []string {
 	return env
 }
 
+// metricsClient bounds each scrape: a listener that accepts and never answers fails
+// the test instead of hanging it.
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
 // MetricValue returns the value of the unlabelled Prometheus metric name served at
 // http://addr/metrics, waiting up to 20 s for the listener (a process starting).
 func MetricValue(t testing.TB, addr, name string) float64 {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		resp, err := metricsClient.Get("http://" + addr + "/metrics")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
