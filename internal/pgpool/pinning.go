@@ -163,14 +163,20 @@ func (c *client) checkPins(s *server) {
 	rows, err := s.query(pinCheckQuery, true, timeout)
 	c.mu.Lock()
 	done := c.checking
+	if err != nil && s.closed.Load() {
+		// The session, and its state, is gone. The client is told before the check
+		// ends: until then its next message waits, so it cannot reach the dead
+		// connection, or a new one, ahead of the error.
+		c.mu.Unlock()
+		c.serverGone(s, err)
+		c.mu.Lock()
+		c.checking = nil
+		close(done)
+		c.mu.Unlock()
+		return
+	}
 	c.checking = nil
 	if err != nil {
-		if s.closed.Load() {
-			close(done)
-			c.mu.Unlock()
-			c.serverGone(s, err) // the session, and its state, is gone
-			return
-		}
 		if c.server == s && !c.isClosing() {
 			s.owner.Store(&c.ref)
 		}
