@@ -28,8 +28,12 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 // Execute runs cmd with args and returns the process exit status: 0 on success, the
 // code of an *ExitError, or 1 for any other error. Errors are printed to stderr after
-// "name: ".
+// "name: ". args are the only arguments cmd sees: nil is no arguments (cobra would
+// read the process's own command line instead).
 func Execute(ctx context.Context, cmd *cobra.Command, name string, args []string, stderr io.Writer) int {
+	if args == nil {
+		args = []string{}
+	}
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
