@@ -67,7 +67,7 @@ const (
 )
 
 // cancelHooks are called, when set (tests only), as a client's goroutine reaches a
-// point of the read path, so that a test can hold the client there.
+// point of the read path or of binding, so that a test can hold the client there.
 type cancelHooks struct {
 	// beforeRead: the client has no whole message buffered and is about to read
 	// (or park).
@@ -80,6 +80,8 @@ type cancelHooks struct {
 	// try-th time (0: the first); false: it is not sent, as if PostgreSQL had
 	// ignored it.
 	shot func(c *client, try int) bool
+	// acquired: the pool handed s to the client, which does not own it yet.
+	acquired func(c *client, s *server)
 }
 
 // pendingCancelWait bounds how long a pending cancel waits for the request it is

@@ -74,6 +74,11 @@ func (c *client) forward(typ byte, msg []byte) error {
 			return c.bindFailed(typ, err)
 		}
 		c.mu.Lock()
+		if c.server != s {
+			// The connection ended as it was bound, and the client was told: start over.
+			c.mu.Unlock()
+			return c.forward(typ, msg)
+		}
 	}
 	tracked := c.prep != nil && c.prep.tracking.Load()
 	if tracked || isSyncPoint(typ) && c.inflight.len() >= c.pl.inflightMax {
@@ -178,6 +183,7 @@ func (c *client) endStream(s *server) {
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
+		c.unboundIdle()
 	}
 	c.mu.Unlock()
 	if release {
@@ -216,8 +222,10 @@ func (c *client) bind() (*server, error) {
 		c.syncedSets(s)
 		s.setState(serverActive)
 	}
+	if h := c.pl.hooks.Load(); h != nil && h.acquired != nil {
+		h.acquired(c, s)
+	}
 	c.bound()
-	s.owner.Store(&c.ref)
 	c.mu.Lock()
 	c.server = s
 	c.boundAt = time.Now()
@@ -229,6 +237,19 @@ func (c *client) bind() (*server, error) {
 		c.prep.resetBinding(c, nil)
 	}
 	c.mu.Unlock()
+	// c.server is set first, so that a reader that ends the connection from here on
+	// finds the client to tell (serverGone). One that ended it after the pool handed
+	// it out, before the client owned it, told nobody: then the client takes another
+	// connection instead of writing to a dead one whose reader is gone.
+	if !c.own(s) {
+		c.mu.Lock()
+		if c.server == s {
+			c.server = nil
+			c.unboundIdle()
+		}
+		c.mu.Unlock()
+		return c.bind()
+	}
 	return s, nil
 }
 

@@ -160,6 +160,7 @@ func (c *client) ready(s *server, status byte, tracked bool) {
 	if release {
 		c.server = nil
 		s.owner.Store(nil)
+		c.unboundIdle()
 	}
 	check := !release && c.startPinCheck(status)
 	if c.inflight.requests() == 0 && !c.isClosing() {
@@ -190,10 +191,10 @@ func (c *client) releasable(status byte) bool {
 }
 
 // released gives back a server connection the client has just let go of (c.server
-// and the owner already cleared).
+// and the owner already cleared, and the client moved to idle, all under c.mu: once
+// c.mu is released the client may bind again, and must not be taken back to idle).
 func (c *client) released(s *server) {
 	c.serverFlush(s)
-	c.unboundIdle()
 	if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
 		// server_reset_query_always: reset before anyone else gets it. This runs on
 		// the server's reader goroutine (or the client's), so the query runs from
@@ -264,6 +265,7 @@ func (c *client) serverGone(s *server, err error) {
 	c.streamLost()
 	c.server = nil
 	c.countPin(c.sess.serverLost()) // the state that pinned it died with the session
+	c.unboundIdle()                 // after countPin, which moves a pinned client to active
 	if c.queryTimer != nil {
 		c.queryTimer.Stop()
 	}
@@ -272,7 +274,6 @@ func (c *client) serverGone(s *server, err error) {
 	if closing {
 		return
 	}
-	c.unboundIdle()
 	c.pl.log.Warn("server connection lost while in use", "client", c.id, "server", s.String(), "err", err)
 	e := errorf(CodeConnectionFailure, "server connection lost: %v", err)
 	if s.closeErr == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,6 +269,53 @@ func TestHygieneServerTerminatedWhileIdle(t *testing.T) {
 				t.Fatalf("first client got backend %d, want the pool's only connection %d", pid2, pid)
 			}
 		})
+	}
+}
+
+// TestServerEndsAsItIsHandedOut: a connection whose backend ends after the pool
+// handed it to a client, before the client owns it (its reader has ended and told
+// nobody), is not used: the client's query runs on a new connection, without an
+// error, instead of waiting for ever on the dead one.
+func TestServerEndsAsItIsHandedOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.DefaultPoolSize = 1
+	cfg.ServerCheckDelay = time.Hour // no check before reuse: the client gets it as it is
+	pl, addr := startPooler(t, cfg)
+	ctx := hygieneCtx(t)
+	su := f.pg.Connect(t)
+	c := connect(t, f.connString(addr))
+	old := backendPID(ctx, t, c)
+	var armed atomic.Bool
+	armed.Store(true)
+	hookErr := make(chan error, 1)
+	pl.hooks.Store(&cancelHooks{acquired: func(_ *client, s *server) {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		var ok bool
+		err := su.QueryRow(ctx, "select pg_terminate_backend($1)", int64(s.pid)).Scan(&ok)
+		if err == nil && !ok {
+			err = fmt.Errorf("pg_terminate_backend(%d) found no backend", s.pid)
+		}
+		if err == nil {
+			select {
+			case <-s.done: // the reader saw the end, with nobody to tell
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		hookErr <- err
+	}})
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pid := backendPID(qctx, t, c)
+	if err := <-hookErr; err != nil {
+		t.Fatalf("ending the backend as it was handed out: %v", err)
+	}
+	if pid == old {
+		t.Fatalf("served by the ended backend %d", pid)
 	}
 }
 

@@ -163,49 +163,39 @@ func (c *client) checkPins(s *server) {
 	rows, err := s.query(pinCheckQuery, true, timeout)
 	c.mu.Lock()
 	done := c.checking
-	if err != nil && s.closed.Load() {
+	lost := err != nil && s.closed.Load()
+	release := false
+	if !lost {
+		if err != nil {
+			c.sess.pinCheck = true // try again when the next transaction ends
+		} else if remain, ok := remainingPins(rows); ok {
+			c.countPin(c.sess.checked(remain))
+		}
+		if c.server == s && !c.isClosing() {
+			if err == nil && c.sess.pins == 0 {
+				release = true
+				c.server = nil
+				c.unboundIdle()
+				c.setReadDeadlineLocked()
+			} else if !c.own(s) {
+				lost, err = true, s.closeErr
+			}
+		}
+	}
+	if lost {
 		// The session, and its state, is gone. The client is told before the check
 		// ends: until then its next message waits, so it cannot reach the dead
 		// connection, or a new one, ahead of the error.
 		c.mu.Unlock()
 		c.serverGone(s, err)
 		c.mu.Lock()
-		c.checking = nil
-		close(done)
-		c.mu.Unlock()
-		return
 	}
 	c.checking = nil
-	if err != nil {
-		if c.server == s && !c.isClosing() {
-			s.owner.Store(&c.ref)
-		}
-		c.sess.pinCheck = true // try again when the next transaction ends
-		close(done)
-		c.mu.Unlock()
-		return
-	}
-	release := false
-	if remain, ok := remainingPins(rows); ok {
-		c.countPin(c.sess.checked(remain))
-	}
-	if c.server == s && !c.isClosing() {
-		if c.sess.pins == 0 {
-			release = true
-			c.server = nil
-		} else {
-			s.owner.Store(&c.ref)
-		}
-	}
-	if release && !c.isClosing() {
-		c.setReadDeadlineLocked()
-	}
 	close(done)
 	c.mu.Unlock()
 	if !release {
 		return
 	}
-	c.unboundIdle()
 	if reset, timeout := c.pool.releaseAfterTransaction(s); reset != "" {
 		s.setState(serverUsed)
 		if err := s.exec(reset, timeout); err != nil {
@@ -214,6 +204,14 @@ func (c *client) checkPins(s *server) {
 		}
 		c.pool.release(s)
 	}
+}
+
+// own makes the client the owner of s (bound to it, or given it back after pgpool's
+// own query on it) and reports whether s is still alive: false when s ended while
+// nobody owned it, so that its reader, which reports to the owner, told nobody.
+func (c *client) own(s *server) bool {
+	s.owner.Store(&c.ref)
+	return !s.closed.Load() || !s.owner.CompareAndSwap(&c.ref, nil)
 }
 
 // waitPinCheck waits, with c.mu held on entry and on return, until no pin check runs

@@ -73,7 +73,7 @@ type Pooler struct {
 	hotGap      atomic.Int64
 	parks       atomic.Int64
 	sweepPaused atomic.Bool
-	// hooks: test hooks on the client read path (cancel.go); nil outside tests.
+	// hooks: test hooks on the client path (cancel.go); nil outside tests.
 	hooks atomic.Pointer[cancelHooks]
 }
 
