@@ -3,13 +3,11 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,60 +123,6 @@ func FreePort(t testing.TB) int {
 		t.Fatalf("testenv: %v", err)
 	}
 	return p
-}
-
-// handedOut are the ports freePort returned in this process: a test that asks for
-// several ports before it binds any must get distinct ones.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// lowestPort is the bottom of the range freePort draws from, below the ephemeral
-// range; portRange is where Linux says where that range starts.
-const (
-	lowestPort = 10000
-	portRange  = "/proc/sys/net/ipv4/ip_local_port_range"
-)
-
-// freePort draws a port at random between lowestPort and the start of the kernel's
-// ephemeral range, and checks that it binds on 127.0.0.1. A port the kernel chose
-// for a listener on port 0 would be of that range, where any outgoing connection
-// (tests open thousands, with other packages' tests beside them) may take it as its
-// local port between the check and the server's bind: "address already in use".
-// Where the range starts too low to leave room, the kernel chooses.
-func freePort() (int, error) {
-	top := 32768 // Linux's default start of the range
-	if b, err := os.ReadFile(portRange); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				top = v
-			}
-		}
-	}
-	for tries := 0; tries < 1000; tries++ {
-		port := 0 // the kernel's choice
-		if top > lowestPort+1000 {
-			port = lowestPort + rand.IntN(top-lowestPort)
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			if port == 0 {
-				return 0, fmt.Errorf("free port: %w", err)
-			}
-			continue // in use
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		handedOut.Lock()
-		dup := handedOut.ports[port]
-		handedOut.ports[port] = true
-		handedOut.Unlock()
-		if !dup {
-			return port, nil
-		}
-	}
-	return 0, errors.New("free port: none found in 1000 tries")
 }
 
 // WaitTCP waits until addr accepts a TCP connection, polling with a short backoff, and
