@@ -141,15 +141,22 @@ func newClient(pl *pool, nc net.Conn) *client {
 }
 
 // closeIfIdle closes the connection when the pool is closing and the client waits for
-// a request with nothing pending; an active client sees pool.closing once its pending
-// requests are answered. It reports whether it closed the connection. May be called
-// with pool.mu held.
+// a request with nothing pending and no reply left to write; an active client sees
+// pool.closing once its pending requests are answered. It reports whether it closed
+// the connection. May be called with pool.mu held.
 func (c *client) closeIfIdle() bool {
+	if !c.wmu.TryLock() {
+		// A delivery may be writing the last reply, popped already: the writer looks
+		// again once it has wmu, after that delivery.
+		c.wakeWriter()
+		return false
+	}
 	c.mu.Lock()
-	idle := c.reading && c.pending == 0 && c.pool.closing.Load()
+	idle := c.reading && c.pending == 0 && len(c.out) == 0 && c.pool.closing.Load()
 	parked := idle && c.kickLocked()
 	c.closing = c.closing || idle
 	c.mu.Unlock()
+	c.wmu.Unlock()
 	if idle {
 		c.unpark(parked)
 		c.nc.Close()

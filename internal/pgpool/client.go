@@ -56,7 +56,8 @@ type client struct {
 	aborted bool
 	abort   abortState
 	// checking: a check of what session state still pins the client (sess.pins,
-	// pinning.go) runs now (closed when done); nothing may be sent meanwhile.
+	// pinning.go) runs now, or the client is being told that its server connection
+	// was lost (closed when done); nothing may be sent meanwhile.
 	checking chan struct{}
 	queryAt  time.Time // when the oldest unanswered request was sent
 	boundAt  time.Time // when the server connection was bound (or the last transaction ended)

@@ -270,6 +270,13 @@ func (c *client) serverGone(s *server, err error) {
 		c.queryTimer.Stop()
 	}
 	closing := c.isClosing()
+	var told chan struct{}
+	if !closing && c.checking == nil {
+		// The client's next message waits until the error is written, so that it does
+		// not run on a new connection with its answer ahead of the error.
+		told = make(chan struct{})
+		c.checking = told
+	}
 	c.mu.Unlock()
 	if closing {
 		return
@@ -280,7 +287,6 @@ func (c *client) serverGone(s *server, err error) {
 		e = errorf(CodeConnectionFailure, "server connection closed")
 	}
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if n == 0 && !reported {
 		c.w.Send(e.response())
 	}
@@ -295,4 +301,11 @@ func (c *client) serverGone(s *server, err error) {
 		c.w.Send(&pgproto3.ReadyForQuery{TxStatus: status})
 	}
 	c.flushClientLocked(s)
+	c.wmu.Unlock()
+	if told != nil {
+		c.mu.Lock()
+		c.checking = nil
+		close(told)
+		c.mu.Unlock()
+	}
 }

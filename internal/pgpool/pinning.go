@@ -215,7 +215,7 @@ func (c *client) own(s *server) bool {
 }
 
 // waitPinCheck waits, with c.mu held on entry and on return, until no pin check runs
-// on the client's server connection.
+// on the client's server connection and no report of its loss is being written.
 func (c *client) waitPinCheck() {
 	for c.checking != nil {
 		ch := c.checking
