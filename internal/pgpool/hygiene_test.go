@@ -311,7 +311,7 @@ func TestServerEndsAsItIsHandedOut(t *testing.T) {
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	pid := backendPID(qctx, t, c)
-	if err := <-hookErr; err != nil {
+	if err := recv(t, hookErr, "the hook to end the backend"); err != nil {
 		t.Fatalf("ending the backend as it was handed out: %v", err)
 	}
 	if pid == old {

@@ -425,8 +425,8 @@ func wakeMidMessage(t *testing.T, fn string, wake func(*Pooler)) {
 		runtime.Gosched()
 	}
 	c.mu.Unlock()
-	<-swept
-	if err := <-wrote; err != nil {
+	recv(t, swept, fn+" to return")
+	if err := recv(t, wrote, "the middle write"); err != nil {
 		t.Fatal(err)
 	}
 	send(msg[first:])

@@ -72,13 +72,13 @@ func freePort() (int, error) {
 		}
 		return 0, fmt.Errorf("free port: none free in %d-%d", ports.lo, ports.hi-1)
 	}
+	if top <= lowestPort+1000 {
+		return kernelPort()
+	}
 	if ports.random == nil {
 		ports.random = map[int]bool{}
 	}
 	for tries := 0; tries < 1000; tries++ {
-		if top <= lowestPort+1000 {
-			return kernelPort()
-		}
 		port := lowestPort + rand.IntN(top-lowestPort)
 		if !ports.random[port] && binds(port) {
 			ports.random[port] = true
